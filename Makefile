@@ -1,0 +1,44 @@
+# Fresh machine: `make demo` or `make test` create .venv and install everything they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := demo
+APT_PKGS := fluidsynth fluid-soundfont-gm chromium chromium-driver ffmpeg
+
+.PHONY: demo test bench sysdeps clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first, pinned: a CPU wheel lies on these machines; an unpinned torch pulls a CUDA build.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[all]'
+	touch $(STAMP)
+
+# Optional system tools for the rendering and browser tests; tests skip with a reason if absent.
+sysdeps:
+	@missing=""; \
+	command -v fluidsynth >/dev/null || missing="$$missing fluidsynth fluid-soundfont-gm"; \
+	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "sysdeps: could not install$$missing; the tests that need them will skip"; \
+	  else echo "sysdeps: not root or no apt-get; missing:$$missing (tests that need them skip)"; fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/d2m-bench demo make $(DEMO) --force
+	$(BIN)/d2m-bench eval --pred $(DEMO)/generated --gt $(DEMO)/gt --out $(DEMO)/result.json --csv $(DEMO)/per_clip.csv
+
+test: $(STAMP) sysdeps
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest d2m_bench_tests/benchmarks --benchmark-only --benchmark-columns=min,mean,max,rounds -q -s
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .benchmarks

@@ -1,0 +1,61 @@
+"""Command-line entry point.
+
+Sub-commands live in their own modules and are imported only when invoked, so that
+`d2m-bench --help` never imports librosa or torch.
+"""
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import UserError
+
+# name -> (module, attribute, one-line help). Modules are relative to this package.
+COMMANDS = {
+    "eval": ("eval_cmd", "eval_cmd", "Score generated music against ground truth under a protocol."),
+    "protocols": ("protocols_cmd", "protocols_cmd", "List the available evaluation protocols."),
+    "leaderboard": ("leaderboard_cmd", "leaderboard_cmd", "Build results/leaderboard.csv from reported numbers and runs."),
+    "demo": ("demo_cmd", "demo_cmd", "Make the synthetic demo set."),
+    "cache": ("cache_cmd", "cache_cmd", "Inspect or clear the per-file cache (onsets, embeddings)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        from importlib import import_module
+
+        return getattr(import_module(f"{__name__}.{module}"), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="d2m-bench")
+def cli():
+    """d2m-bench: benchmark and evaluation toolkit for dance-to-music generation."""
+
+
+def main(argv=None):
+    try:
+        cli.main(args=argv, prog_name="d2m-bench", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"d2m-bench: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("d2m-bench: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    return 0
