@@ -33,6 +33,7 @@ sysdeps:
 demo: $(STAMP)
 	$(BIN)/d2m-bench demo make $(DEMO) --force
 	$(BIN)/d2m-bench eval --pred $(DEMO)/generated --gt $(DEMO)/gt --out $(DEMO)/result.json --csv $(DEMO)/per_clip.csv
+	$(BIN)/d2m-bench eval --pred $(DEMO)/generated --gt $(DEMO)/gt --protocol tolerance --out $(DEMO)/result_tolerance.json
 
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q

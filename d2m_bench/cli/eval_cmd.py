@@ -1,0 +1,44 @@
+import click
+
+
+@click.command("eval")
+@click.option("--pred", type=click.Path(), help="Folder of generated clips.")
+@click.option("--gt", type=click.Path(), help="Folder of ground-truth clips.")
+@click.option("--manifest", type=click.Path(), help="CSV with columns id,gt,pred (instead of --pred/--gt).")
+@click.option("--protocol", "-p", default="d2m-aistpp-2s", show_default=True, help="Protocol name or path to a TOML file.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON result here.")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the per-clip table as CSV here.")
+@click.option("--system", help="System name: recorded in the result and used by the leaderboard.")
+@click.option("--workers", "-j", type=int, default=None, help="Processes (default: all cores, at most 8).")
+@click.option("--allow-missing", is_flag=True, help="Score the gt ids that have a prediction; list the others as excluded.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the per-file cache.")
+@click.option("--data", type=click.Path(), help="A built dataset (genre labels, genre database, motion).")
+@click.option("--split", default="test", show_default=True, help="Split of --data the clips belong to.")
+@click.option("--embedder", default=None, help="Genre embedder (overrides the protocol's genre.embedder).")
+@click.option("--vggish-weights", type=click.Path(), default=None, help="Path to vggish-10086976.pth.")
+@click.option("--genre-db", type=click.Path(), default=None, help="Folder of gt audio named by AIST++ sequence (genre database).")
+@click.option("--labels", type=click.Path(), default=None, help="CSV id,genre for the genre database.")
+@click.option("--motion", type=click.Path(), default=None, help="Folder of <id>.npy 3-D joints at 60 fps (alignment metrics).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_missing, no_cache, data,
+             split, embedder, vggish_weights, genre_db, labels, motion, quiet):
+    """Score generated music against ground truth under a protocol."""
+    import warnings
+
+    from ..evaluate import evaluate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exclusions are listed in the table and the JSON
+        result = evaluate(pred, gt, protocol=protocol, manifest=manifest, allow_missing=allow_missing,
+                          workers=workers, cache=not no_cache, progress=not quiet, system=system,
+                          data=data, split=split, overrides={"genre.embedder": embedder},
+                          options={"vggish_weights": vggish_weights, "genre_db": genre_db,
+                                   "labels": labels, "motion": motion, "embedder": embedder})
+    if out:
+        result.write_json(out)
+    if csv_out:
+        result.write_csv(csv_out)
+    if not quiet:
+        click.echo(result.table())
+        if out:
+            click.echo(f"wrote {out}")

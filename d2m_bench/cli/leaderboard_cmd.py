@@ -1,0 +1,16 @@
+import click
+
+
+@click.command("leaderboard")
+@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Folder with reported/ and runs/.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Default: RESULTS/leaderboard.csv")
+@click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Default: RESULTS/leaderboard.md")
+def leaderboard_cmd(results_dir, csv_path, md_path):
+    """Build results/leaderboard.csv from reported numbers and runs."""
+    from ..leaderboard import write_leaderboard
+
+    rows = write_leaderboard(results_dir, csv_path, md_path)
+    measured = sum(r["kind"] == "measured" for r in rows)
+    click.echo(f"{len(rows)} rows ({measured} measured, {len(rows) - measured} reported) -> "
+               f"{csv_path or results_dir + '/leaderboard.csv'}, {md_path or results_dir + '/leaderboard.md'}")

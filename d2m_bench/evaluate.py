@@ -1,0 +1,217 @@
+"""Evaluation orchestration: pair files, detect events in parallel, score, aggregate.
+
+`evaluate(...)` returns an `EvalResult`; the CLI writes exactly that object.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from importlib import import_module
+
+from .cache import FileCache, default_root
+from .errors import UserError
+from .events import detector_config, file_events
+from .metrics import beats as bm
+from .pairing import pair_directories, pair_manifest
+from .protocol import load_protocol
+from .results import EvalResult, metric_summary
+
+# Extra metric families, run when the protocol's table of that name has enabled = true.
+SECTIONS = {
+    "genre": "d2m_bench.genre.section:genre_section",
+    "alignment": "d2m_bench.alignment.section:alignment_section",
+}
+LENGTH_POLICIES = ("pred_to_gt", "strict", "min", "none")
+
+
+@dataclass
+class EvalContext:
+    data: object = None  # d2m_bench.dataset.Dataset or None
+    split: str = "test"
+    options: dict = field(default_factory=dict)
+    workers: int = 1
+    cache: bool = True
+    progress: bool = False
+
+
+def _pair_events(job):
+    """Worker: events of one gt/pred pair under the protocol's length policy."""
+    pair, audio, detector, cache_on, cache_root = job
+    cache = FileCache("events", cache_root, enabled=cache_on)
+    policy = audio.get("length_policy", "pred_to_gt")
+    gt_n, gt_native, gt_t, _, gt_cached = file_events(pair.gt, audio=audio, detector=detector, cache=cache)
+    target = gt_n if policy == "pred_to_gt" else None
+    pred_n, pred_native, pred_t, action, pred_cached = file_events(
+        pair.pred, audio=audio, detector=detector, target_len=target, cache=cache)
+    if policy == "min" and gt_n != pred_n:
+        m = min(gt_n, pred_n)
+        if gt_n > m:
+            gt_n, _, gt_t, _, _ = file_events(pair.gt, audio=audio, detector=detector, target_len=m, cache=cache)
+        else:
+            pred_n, _, pred_t, action, _ = file_events(pair.pred, audio=audio, detector=detector, target_len=m, cache=cache)
+        action = f"both trimmed to {m}"
+    return {"id": pair.id, "gt": str(pair.gt), "pred": str(pair.pred), "gt_samples": gt_n,
+            "pred_native_samples": pred_native, "pred_samples": pred_n, "length_action": action,
+            "gt_events": gt_t.tolist(), "pred_events": pred_t.tolist(),
+            "cached": bool(gt_cached and pred_cached)}
+
+
+def _warm_up(audio, detector):
+    """Compile librosa's numba kernels once in the parent so forked workers inherit them."""
+    import numpy as np
+
+    from .events import detect
+
+    detect(np.random.default_rng(0).normal(size=audio["sample_rate"]).astype("float32"), audio["sample_rate"], detector)
+
+
+def _run_pairs(pairs, audio, detector, *, workers, cache, progress):
+    from tqdm import tqdm
+
+    cache_root = str(default_root())
+    jobs = [(p, audio, detector, cache, cache_root) for p in pairs]
+    bar = dict(total=len(jobs), desc="events", unit="pair", disable=not progress, leave=False)
+    _warm_up(audio, detector)
+    if workers <= 1 or len(jobs) < 4:
+        return [_pair_events(j) for j in tqdm(jobs, **bar)]
+    import multiprocessing as mp
+
+    chunk = max(1, min(32, len(jobs) // (workers * 4)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+        return list(tqdm(pool.map(_pair_events, jobs, chunksize=chunk), **bar))
+
+
+def _score_beats(rows, protocol):
+    """Per-clip metrics for the protocol's variant; returns (aggregate, excluded)."""
+    beats = protocol.section("beats")
+    audio = protocol.section("audio")
+    variant = beats.get("variant", "d2m")
+    sr = audio["sample_rate"]
+    width = beats.get("bin_seconds", 1.0)
+    excluded = []
+    for r in rows:
+        if variant == "tolerance":
+            r.update(bm.tolerance_scores(r["gt_events"], r["pred_events"], window=beats.get("window", 0.07)))
+            if r["ref_events"] == 0:
+                excluded.append({"id": r["id"], "reason": "gt has no detected event (recall undefined)"})
+            continue
+        gt_bins = bm.event_bins(r["gt_events"], bm.n_bins(r["gt_samples"], sr, width), width)
+        pred_bins = bm.event_bins(r["pred_events"], bm.n_bins(r["pred_samples"], sr, width), width)
+        if variant == "d2m":
+            if len(gt_bins) != len(pred_bins):
+                raise UserError(f"{len(pred_bins)} one-second bins vs {len(gt_bins)} in the gt "
+                                f"(length policy '{audio.get('length_policy')}' forbids it)", r["pred"])
+            r.update(bm.coverage_hit_d2m(gt_bins, pred_bins))
+            if r["gt_bins"] == 0:
+                excluded.append({"id": r["id"], "reason": "gt has no onset (Beats Coverage/Hit undefined)"})
+        elif variant == "loris":
+            if len(pred_bins) > len(gt_bins):
+                r["length_action"] = f"pred bins truncated {len(pred_bins)}->{len(gt_bins)}"
+            r.update(bm.coverage_hit_loris(gt_bins, pred_bins))
+        else:
+            raise UserError(f"unknown beats variant '{variant}' (d2m, loris, tolerance)", protocol.source)
+    skip = {e["id"] for e in excluded}
+    kept = [r for r in rows if r["id"] not in skip]
+    if excluded:
+        warnings.warn(f"{len(excluded)} clip(s) excluded from the beat metrics: "
+                      + ", ".join(e["id"] for e in excluded[:5]) + (" ..." if len(excluded) > 5 else ""))
+    return _aggregate(variant, beats, kept), excluded
+
+
+def _aggregate(variant, beats, rows):
+    agg = {}
+    if not rows:
+        return agg
+    if variant == "d2m":
+        bt = sum(r["gt_bins"] for r in rows)
+        agg["beats_coverage"] = metric_summary([r["beats_coverage"] for r in rows],
+                                               pooled=sum(r["pred_bins"] for r in rows) / bt,
+                                               capped_mean=sum(min(r["beats_coverage"], 1.0) for r in rows) / len(rows))
+        agg["beats_hit"] = metric_summary([r["beats_hit"] for r in rows], pooled=sum(r["hit_bins"] for r in rows) / bt)
+    elif variant == "loris":
+        agg["loris_coverage"] = metric_summary([r["loris_coverage"] for r in rows])
+        agg["loris_hit"] = metric_summary([r["loris_hit"] for r in rows])
+        agg["loris_f1"] = {"value": bm.harmonic_mean(agg["loris_coverage"]["value"], agg["loris_hit"]["value"]),
+                           "n": len(rows), "unit": "fraction", "higher_is_better": True,
+                           "definition": "harmonic mean of the dataset means of loris_coverage and loris_hit"}
+    else:
+        prefix = beats.get("events", "onset")
+        n_ref = sum(r["ref_events"] for r in rows)
+        n_est = sum(r["est_events"] for r in rows)
+        m = sum(r["matched"] for r in rows)
+        p_pool = m / n_est if n_est else 0.0
+        r_pool = m / n_ref
+        agg[f"{prefix}_precision"] = metric_summary([r["precision"] for r in rows], pooled=p_pool)
+        agg[f"{prefix}_recall"] = metric_summary([r["recall"] for r in rows], pooled=r_pool)
+        agg[f"{prefix}_f_measure"] = metric_summary([r["f_measure"] for r in rows],
+                                                    pooled=bm.harmonic_mean(p_pool, r_pool))
+    return agg
+
+
+def _run_section(name, pairs, protocol, ctx):
+    module, func = SECTIONS[name].split(":")
+    try:
+        fn = getattr(import_module(module), func)
+    except ImportError as exc:
+        return {"status": "skipped", "reason": f"section '{name}' is not available ({exc})"}
+    return fn(pairs, protocol, ctx)
+
+
+def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, allow_missing=False,
+             workers=None, cache=True, progress=False, system=None, data=None, split="test",
+             options=None, overrides=None) -> EvalResult:
+    """Score ``pred`` against ``gt`` (folders, or a ``manifest`` CSV id,gt,pred) under ``protocol``.
+
+    ``data`` is an optional built dataset (path or Dataset) that the genre and alignment
+    sections use; ``overrides`` maps dotted protocol keys to values (a derived protocol).
+    """
+    proto = load_protocol(protocol).with_overrides(overrides or {})
+    audio = proto.section("audio")
+    if audio.get("length_policy", "pred_to_gt") not in LENGTH_POLICIES:
+        raise UserError(f"unknown length_policy '{audio.get('length_policy')}' ({', '.join(LENGTH_POLICIES)})", proto.source)
+    if manifest is not None:
+        pairing = pair_manifest(manifest, allow_missing=allow_missing)
+    else:
+        if pred is None or gt is None:
+            raise UserError("give --pred and --gt folders, or --manifest")
+        pairing = pair_directories(gt, pred, rule=proto.get("pairing.rule", "auto"), allow_missing=allow_missing)
+    if data is not None and not hasattr(data, "segments"):
+        from .dataset import Dataset
+
+        data = Dataset(data)
+    workers = workers or min(os.cpu_count() or 1, 8)
+    try:
+        detector = detector_config(proto.section("beats"))
+    except ValueError as exc:
+        raise UserError(str(exc), proto.source) from None
+    rows = _run_pairs(pairing.pairs, audio, detector, workers=workers, cache=cache, progress=progress)
+    aggregate, excluded = _score_beats(rows, proto)
+    excluded += [{"id": m, "reason": "missing prediction (allowed by --allow-missing)"} for m in pairing.missing]
+    expected = audio.get("expected_seconds", 0.0)
+    off_length = [r["id"] for r in rows if expected and abs(r["gt_samples"] / audio["sample_rate"] - expected) > 0.05]
+    ctx = EvalContext(data=data, split=split, options=dict(options or {}), workers=workers, cache=cache, progress=progress)
+    sections = {}
+    for name in SECTIONS:
+        if proto.section(name).get("enabled"):
+            sec = _run_section(name, pairing.pairs, proto, ctx)
+            sections[name] = sec
+            if sec.get("status") == "ok":
+                aggregate.update(sec.get("aggregate", {}))
+                excluded += [dict(e, section=name) for e in sec.get("excluded", [])]
+                for r in rows:
+                    r.update(sec.get("per_clip", {}).get(r["id"], {}))
+    for r in rows:
+        r.pop("gt_events"), r.pop("pred_events")
+        for k, v in list(r.items()):
+            if isinstance(v, float) and math.isnan(v):
+                r[k] = None
+    return EvalResult(protocol=proto, system=system, pairing_rule=pairing.rule, inputs={
+        "pred": None if pred is None else str(pred), "gt": None if gt is None else str(gt),
+        "manifest": None if manifest is None else str(manifest),
+        "data": None if data is None else str(data.root), "split": split},
+        aggregate=aggregate, excluded=excluded, per_clip=rows, sections=sections,
+        warnings=[f"{len(off_length)} clip(s) whose gt length differs from the protocol's "
+                  f"{expected} s: {', '.join(off_length[:5])}"] if off_length else [])

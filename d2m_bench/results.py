@@ -1,0 +1,138 @@
+"""Result objects: the JSON written by `d2m-bench eval`, the per-clip CSV, the terminal table."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import statistics
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from . import __version__
+
+RESULT_SCHEMA = 1
+_PACKAGES = ("numpy", "scipy", "librosa", "soundfile", "av", "soxr", "numba", "torch", "torchvggish", "mir_eval")
+
+
+def library_versions() -> dict:
+    """Installed versions, read from package metadata (nothing is imported)."""
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def metric_summary(values, *, pooled=None, unit="fraction", higher_is_better=True, **extra) -> dict:
+    """Macro mean with spread and the per-clip distribution of a list of per-clip scores."""
+    vals = [float(v) for v in values]
+    n = len(vals)
+    out = {"value": statistics.fmean(vals), "n": n,
+           "std": statistics.stdev(vals) if n > 1 else None,
+           "std_population": statistics.pstdev(vals),
+           "median": statistics.median(vals), "min": min(vals), "max": max(vals),
+           "unit": unit, "higher_is_better": higher_is_better}
+    if pooled is not None:
+        out["pooled"] = pooled
+    distinct = Counter(round(v, 6) for v in vals)
+    if len(distinct) <= 12:  # quantised scores (2-s clips: 0, .5, 1, 2): show them all
+        out["distribution"] = {f"{k:g}": c for k, c in sorted(distinct.items())}
+    out.update(extra)
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class EvalResult:
+    protocol: object  # d2m_bench.protocol.Protocol
+    system: str | None
+    pairing_rule: str
+    inputs: dict
+    aggregate: dict
+    excluded: list
+    per_clip: list
+    sections: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def leaderboard_rows(self) -> list:
+        return [{"system": self.system, "protocol": self.protocol.name, "protocol_hash": self.protocol.hash,
+                 "metric": name, "value": m["value"], "unit": m.get("unit", "fraction"),
+                 "higher_is_better": m.get("higher_is_better", True), "n": m.get("n")}
+                for name, m in self.aggregate.items()]
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": RESULT_SCHEMA, "complete": True, "tool": "d2m-bench", "version": __version__,
+            "created": self.created, "system": self.system,
+            "protocol": self.protocol.to_dict(), "versions": library_versions(),
+            "inputs": dict(self.inputs, pairing_rule=self.pairing_rule, n_pairs=len(self.per_clip)),
+            "aggregate": self.aggregate,
+            "excluded": {"count": len(self.excluded), "clips": self.excluded},
+            "sections": {k: {kk: vv for kk, vv in v.items() if kk not in ("per_clip", "aggregate")}
+                         for k, v in self.sections.items()},
+            "warnings": self.warnings,
+            "leaderboard": self.leaderboard_rows() if self.system else [],
+            "per_clip": self.per_clip,
+        }
+
+    def write_json(self, path) -> None:
+        _atomic_write(Path(path), json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str) + "\n")
+
+    def write_csv(self, path) -> None:
+        cols = []
+        for r in self.per_clip:
+            cols += [k for k in r if k not in cols and not isinstance(r[k], (list, dict))]
+        import io
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.per_clip)
+        _atomic_write(Path(path), buf.getvalue())
+
+    def table(self) -> str:
+        p = self.protocol
+        lines = [f"protocol {p.name} ({p.short_hash})  pairs {len(self.per_clip)}  "
+                 f"excluded {len(self.excluded)}  pairing {self.pairing_rule}"]
+        head = f"{'metric':<28}{'mean':>9}{'std':>9}{'pooled':>9}{'n':>6}  distribution"
+        lines += [head, "-" * len(head)]
+        for name, m in self.aggregate.items():
+            pct = m.get("unit") == "fraction"
+
+            def fmt(v):
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    return "-"
+                return f"{100 * v:.1f}%" if pct else f"{v:.4g}"
+
+            dist = " ".join(f"{k}:{c}" for k, c in m.get("distribution", {}).items())
+            lines.append(f"{name:<28}{fmt(m['value']):>9}{fmt(m.get('std')):>9}{fmt(m.get('pooled')):>9}"
+                         f"{m.get('n', ''):>6}  {dist}")
+        for name, sec in self.sections.items():
+            if sec.get("status") != "ok":
+                lines.append(f"[{name}] skipped: {sec.get('reason', '')}")
+        for e in self.excluded[:10]:
+            lines.append(f"excluded {e['id']}: {e['reason']}")
+        if len(self.excluded) > 10:
+            lines.append(f"... and {len(self.excluded) - 10} more excluded (see the JSON)")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
