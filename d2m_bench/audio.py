@@ -19,13 +19,36 @@ VIDEO_EXTENSIONS = {".mp4", ".mov", ".webm", ".mkv", ".m4a", ".aac"}
 MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
 
 
+def _wav_missing_bytes(path: Path) -> int:
+    """Bytes the WAV header's data chunk declares beyond the end of the file (0 if intact).
+
+    libsndfile silently shortens a truncated WAV to what is there, so this is checked here.
+    Streaming writers put 0 or 0xFFFFFFFF in the size field; those are not judged.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            return 0
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk = fh.read(8)
+            ident, length = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if ident == b"data":
+                if length in (0, 0xFFFFFFFF) or head[:4] == b"RF64":
+                    return 0
+                return max(0, pos + 8 + length - size)
+            pos += 8 + length + (length & 1)
+    return 0
+
+
 def _read_soundfile(path: Path):
+    if path.suffix.lower() == ".wav" and (missing := _wav_missing_bytes(path)):
+        raise AudioError(f"truncated file: {missing} bytes of audio data missing at the end", path)
     with sf.SoundFile(str(path)) as fh:
-        declared = fh.frames
         y = fh.read(dtype="float32", always_2d=True)
         sr = fh.samplerate
-    if path.suffix.lower() in (".wav", ".flac", ".aiff", ".aif") and len(y) < declared:
-        raise AudioError(f"truncated file: header declares {declared} frames, {len(y)} readable", path)
     return y.T, sr  # (channels, samples), as librosa holds it
 
 
