@@ -85,7 +85,7 @@ def make_tiny_dataset(root, *, kind="aistpp", n_train=6, n_test=4, sr=22050, sec
             if aist:
                 seq = f"{genre}_sBM_c01_d{i % 30 + 1:02d}_m{genre[1:]}{i % 6}_ch{1 if split == 'train' else 2:02d}"
             else:
-                seq = f"{i % 15:06d}_{i % 5}_{100 + i}"
+                seq = f"{i % 15:06d}_{i % 5}_{100 + i + (0 if split == 'train' else 200)}"
             sid = f"{seq}_seg{i % 3 + 1}"
             onsets = random_onsets(rng, seconds)
             y = click_track(onsets, sr=sr, duration=seconds, freq=float(rng.uniform(400, 2000)), seed=i)
