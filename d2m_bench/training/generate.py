@@ -1,0 +1,114 @@
+"""Write ground truth, VQ-VAE reconstructions and generated audio for a split.
+
+Layout: ``OUT/gt/<id>.wav`` (the clip as the test loader gives it: peak 0.95, cropped/padded to
+the segment length, never augmented), ``OUT/recon/<id>.wav`` (gt encoded and decoded at the
+model's level: 44032 samples high / 44096 low for 2-s clips), ``OUT/generated/<id>.wav``
+(the model's output, optionally denoised with noisereduce as the released generate script
+did), all mono PCM_16 at the dataset rate, plus ``OUT/provenance.json``. Same stems in every
+folder, so ``d2m-bench eval --pred OUT/generated --gt OUT/gt`` pairs them by name.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..audio import write_audio
+from ..errors import UserError
+
+
+@torch.no_grad()
+def write_generations(G, vqvae, dataset, out_dir, *, level: int, has_genre: bool, device,
+                      parts=("gt", "recon", "generated"), denoise: bool = False, progress: bool = False) -> list[str]:
+    """Generate every clip of ``dataset`` (batch 1, in manifest order); returns the segment ids."""
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    was_training = G.training
+    G.eval()
+    ids = []
+    try:
+        for i in tqdm(range(len(dataset)), disable=not progress, unit="clip", desc="generate"):
+            item = dataset[i]
+            sid = dataset.segments[i].segment_id
+            audio = item["audio"].unsqueeze(0).to(device)
+            if "gt" in parts:
+                write_audio(out_dir / "gt" / f"{sid}.wav", item["audio"][0].numpy(), dataset.sr)
+            if "recon" in parts:
+                z, _ = vqvae.encode(audio, level)
+                write_audio(out_dir / "recon" / f"{sid}.wav", _clip(vqvae.decode(z, level)), dataset.sr)
+            if "generated" in parts:
+                genre = item["genre"].view(1).to(device) if has_genre else None
+                codes = G(item["motion"].unsqueeze(0).to(device), item["visual"].unsqueeze(0).to(device), genre)
+                y = _clip(vqvae.decode_features(vqvae.lookup(codes, level), level))
+                if denoise:
+                    import noisereduce
+
+                    y = noisereduce.reduce_noise(y=y, sr=dataset.sr).astype(np.float32)
+                write_audio(out_dir / "generated" / f"{sid}.wav", y, dataset.sr)
+            ids.append(sid)
+    finally:
+        G.train(was_training)
+    return ids
+
+
+def _clip(wav) -> np.ndarray:
+    # PCM_16 cannot hold |y| > 1; clipping is what soundfile would do silently, made explicit here.
+    return np.clip(wav.reshape(-1).float().cpu().numpy(), -1.0, 1.0)
+
+
+def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=None, denoise: bool = False,
+             limit: int | None = None, device: str = "auto", trust: bool = False, progress: bool = True) -> dict:
+    """Load a ``train d2m-*`` checkpoint and write gt / recon / generated wavs; returns the provenance."""
+    from ..dataset import Dataset
+    from ..models.generator import D2MGenerator, GeneratorConfig
+    from .checkpoint import torch_load
+    from .data import ClipDataset
+    from .train_d2m import CKPT_FORMAT, frozen_vqvae, level_index
+    from .runner import setup
+
+    state = torch_load(checkpoint, map_location="cpu")
+    if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
+        raise UserError("not a d2m-bench D2M-GAN checkpoint (made by `d2m-bench train d2m-low/high`)", checkpoint)
+    cfg = state["config"]
+    ctx = setup(device)
+    vq_path = vqvae_path or state["vqvae"]
+    if not Path(vq_path).is_file():
+        raise UserError("VQ-VAE recorded in the checkpoint not found; pass --vqvae PATH", vq_path)
+    vqvae = frozen_vqvae(vq_path, ctx.device, trust=trust)
+    gcfg = GeneratorConfig.from_dict(state["generator_config"])
+    G = D2MGenerator(gcfg).to(ctx.device)
+    G.load_state_dict(state["generator"])
+    data_name = Dataset(data_root).info.name
+    if data_name != state.get("dataset"):
+        raise UserError(f"checkpoint was trained on '{state.get('dataset')}', dataset is '{data_name}'", data_root)
+    dataset = ClipDataset(data_root, split, augment=False, limit=limit)
+    level = level_index(cfg["level"])
+    t0 = time.time()
+    ids = write_generations(G, vqvae, dataset, out_dir, level=level, has_genre=gcfg.genre_dim > 0,
+                            device=ctx.device, denoise=denoise, progress=progress)
+    provenance = {
+        "checkpoint": str(Path(checkpoint).resolve()), "step": state["step"], "level": cfg["level"],
+        "vqvae": str(Path(vq_path).resolve()), "dataset": str(Path(data_root).resolve()), "split": split,
+        "n_clips": len(ids), "sample_rate": dataset.sr, "subtype": "PCM_16",
+        "gt_samples": dataset.length, "model_samples": gcfg.code_len * vqvae.hop_lengths[level],
+        "denoise": {"applied": denoise, "tool": "noisereduce", "version": _version("noisereduce") if denoise else None,
+                    "applied_to": "generated" if denoise else None},
+        "straight_through_training": cfg["straight_through"], "seconds": round(time.time() - t0, 3),
+        "segments": ids,
+    }
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    return provenance
+
+
+def _version(pkg: str):
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(pkg)
+    except PackageNotFoundError:
+        return None

@@ -1,0 +1,133 @@
+"""Run-folder plumbing shared by the trainers: devices, DDP, per-step logs, RNG state."""
+from __future__ import annotations
+
+import csv
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..errors import UserError
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup(device: str = "auto") -> Dist:
+    """One process, or DDP when WORLD_SIZE > 1 (torchrun sets RANK/LOCAL_RANK/WORLD_SIZE/MASTER_*).
+
+    Backend: nccl on CUDA, gloo on CPU. The process group is created once per process.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError("device 'cuda' requested but no CUDA device is available")
+        dev = torch.device(f"cuda:{local}") if (device == "cuda" and world > 1) else torch.device(device)
+        torch.cuda.set_device(dev)
+    elif device == "cpu":
+        dev = torch.device("cpu")
+    else:
+        raise UserError(f"unknown device '{device}' (auto, cpu, cuda, cuda:N)")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
+    return Dist(rank, world, local, dev)
+
+
+def teardown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    # Plain types and tensors only, so checkpoints load with torch.load(weights_only=True).
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
+                                                       cached], "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class StepLog:
+    """Per-step losses: ``losses.csv`` (always) and TensorBoard scalars when tensorboard is installed.
+
+    On resume the CSV keeps only rows up to the resumed step, so a crash between a checkpoint
+    and the next one leaves no duplicated steps.
+    """
+
+    def __init__(self, run_dir, columns, *, resume_step: int | None = None, enabled: bool = True):
+        self.enabled = enabled
+        self.columns = ["step", "epoch", *columns]
+        self.path = Path(run_dir) / "losses.csv"
+        self.writer = None
+        if not enabled:
+            return
+        kept = []
+        if resume_step is not None and self.path.is_file():
+            with open(self.path, newline="") as fh:
+                kept = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
+        with open(self.path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(kept)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(Path(run_dir) / "tb"))
+        except ImportError:
+            self.writer = None
+
+    def log(self, step: int, epoch: int, values: dict) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, "epoch": epoch, **{k: f"{v:.8g}" for k, v in values.items()}}
+        with open(self.path, "a", newline="") as fh:
+            csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore").writerow(row)
+        if self.writer is not None:
+            for k, v in values.items():
+                self.writer.add_scalar(f"loss/{k}", v, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def read_losses(run_dir) -> list[dict]:
+    with open(Path(run_dir) / "losses.csv", newline="") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def unwrap(module):
+    return module.module if hasattr(module, "module") else module

@@ -1,0 +1,249 @@
+"""D2M-GAN training (Zhu et al., ECCV 2022) on a built dataset, with the released defects fixed.
+
+Per step, as released: one discriminator step (hinge) on the generator's continuous codes vs
+the ground truth's continuous encoder features at the level, then one generator step on
+
+    lambda_adv * (-sum_s mean D_s(x)) + lambda_fm * FM + lambda_code_cont * L1(x, enc(gt))
+    + lambda_code_quant * L1(x, q(enc(gt))) + lambda_wav * L1(dec(q(x)), gt)
+    + lambda_mel * L1(logmel(dec(q(x))), logmel(gt))
+
+with Adam(1e-4, betas (0.5, 0.9)) for both. The VQ-VAE is frozen (eval mode, no EMA updates).
+Fixes (see README "train"): straight-through lookup (flag), drop_last, seeds + resume, honoured
+epochs/paths/devices, DDP, TikTok-low shapes, no test augmentation.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import UserError
+from ..models.discriminator import MultiScaleDiscriminator
+from ..models.generator import D2MGenerator, GeneratorConfig
+from ..models.losses import LogMel, feature_matching_loss, hinge_d_loss, hinge_g_loss
+from ..models.vqvae import load_vqvae
+from . import runner
+from .checkpoint import atomic_save, torch_load
+from .config import D2MTrainConfig, resolve, save_config
+from .data import ClipDataset, epoch_batches, make_loader
+
+CKPT_FORMAT = "d2m-bench-d2m/1"
+LEVELS = {"high": 2, "low": 1}
+LOSS_COLUMNS = ["loss_d", "adv", "fm", "code_cont", "code_quant", "wav", "mel", "loss_g", "seconds"]
+
+
+def level_index(level: str) -> int:
+    if level not in LEVELS:
+        raise UserError(f"level must be 'high' or 'low', got '{level}'")
+    return LEVELS[level]
+
+
+def generator_config(cfg: D2MTrainConfig, info, vqvae, *, has_genre: bool) -> GeneratorConfig:
+    """Generator shapes from the training config, the dataset (motion/visual shapes, genres) and the VQ-VAE."""
+    lvl = level_index(cfg.level)
+    if len(info.motion_shape) != 2:
+        raise UserError(f"dataset.json motion_shape must be [frames, dims], got {info.motion_shape}")
+    seg_samples = int(round(info.segment_seconds * info.sample_rate))
+    return GeneratorConfig(
+        level=cfg.level, width=cfg.g_width, motion_frames=int(info.motion_shape[0]),
+        motion_dim=int(info.motion_shape[1]), motion_len=cfg.motion_len, motion_feat=cfg.motion_feat,
+        visual_dim=int(info.visual_dim), genre_dim=cfg.genre_dim if has_genre else 0, fused_len=cfg.fused_len,
+        res_blocks=cfg.res_blocks, emb_width=vqvae.config.emb_width,
+        code_len=seg_samples // vqvae.hop_lengths[lvl], sigma=cfg.sigma)
+
+
+def build_discriminator(cfg: D2MTrainConfig) -> MultiScaleDiscriminator:
+    return MultiScaleDiscriminator(num_d=cfg.num_d, ndf=cfg.ndf, n_layers=cfg.n_layers_d,
+                                   stride=cfg.downsamp_factor, width=cfg.d_width)
+
+
+def frozen_vqvae(path, device, *, trust=False):
+    if not path:
+        raise UserError("no VQ-VAE given: pass --vqvae PATH (from `d2m-bench train vqvae` or an official file)")
+    vqvae = load_vqvae(path, trust=trust).to(device).eval()
+    for p in vqvae.parameters():
+        p.requires_grad_(False)
+    return vqvae
+
+
+def _batch_to(batch, device, has_genre):
+    audio = batch["audio"].to(device)
+    motion = batch["motion"].to(device)
+    visual = batch["visual"].to(device)
+    genre = batch["genre"].to(device) if has_genre else None
+    return audio, motion, visual, genre
+
+
+def decode_codes(vqvae, codes, level: int, *, straight_through: bool):
+    """Generator codes -> (quantised codes, waveform (B, 1, code_len * hop))."""
+    q = vqvae.lookup(codes, level, straight_through=straight_through)
+    if straight_through:
+        return q, vqvae.decode_features(q, level)
+    with torch.no_grad():
+        return q, vqvae.decode_features(q, level)
+
+
+def train_step(batch, *, G, D, vqvae, mel, optG, optD, cfg: D2MTrainConfig, level: int, has_genre: bool, device):
+    audio, motion, visual, genre = _batch_to(batch, device, has_genre)
+    n = audio.shape[0]
+    codes = G(motion, visual, genre)
+    with torch.no_grad():
+        gt_cont = vqvae.encoders[level](audio)[-1]
+        gt_quant = vqvae.dequantise(vqvae.bottleneck.level_blocks[level].encode(gt_cont), level)
+    if gt_cont.shape != codes.shape:
+        raise UserError(f"generator codes {tuple(codes.shape)} do not match the VQ-VAE's {tuple(gt_cont.shape)}")
+
+    # Discriminator: one forward on [fake; real] (identical to two forwards, no batch statistics;
+    # a single forward keeps DDP to one reduction per backward).
+    outs = D(torch.cat([codes.detach(), gt_cont]))
+    fake_d = [[f[:n] for f in scale] for scale in outs]
+    real_d = [[f[n:] for f in scale] for scale in outs]
+    loss_d = hinge_d_loss(real_d, fake_d)
+    optD.zero_grad(set_to_none=True)
+    loss_d.backward()
+    optD.step()
+
+    # Generator (feature-matching targets are the real features from the D step, as released).
+    fake_g = D(codes)
+    adv = hinge_g_loss(fake_g)
+    fm = feature_matching_loss(real_d, fake_g)
+    code_cont = F.l1_loss(codes, gt_cont)
+    code_quant = F.l1_loss(codes, gt_quant)
+    _, wav = decode_codes(vqvae, codes, level, straight_through=cfg.straight_through)
+    target = audio[..., :wav.shape[-1]]
+    wav_l1 = F.l1_loss(wav, target)
+    mel_l1 = F.l1_loss(mel(wav), mel(target))
+    loss_g = (cfg.lambda_adv * adv + cfg.lambda_fm * fm + cfg.lambda_code_cont * code_cont
+              + cfg.lambda_code_quant * code_quant + cfg.lambda_wav * wav_l1 + cfg.lambda_mel * mel_l1)
+    optG.zero_grad(set_to_none=True)
+    loss_g.backward()
+    optG.step()
+    values = {"loss_d": loss_d, "adv": adv, "fm": fm, "code_cont": code_cont, "code_quant": code_quant,
+              "wav": wav_l1, "mel": mel_l1, "loss_g": loss_g}
+    return {k: float(v.detach()) for k, v in values.items()}
+
+
+def resolve_run_config(run_dir, *, overrides: dict, config_file: dict | None = None, resume: bool = False):
+    saved = Path(run_dir) / "config.json"
+    base = {}
+    if resume:
+        if not saved.is_file():
+            raise UserError("--resume: no config.json in the run folder", run_dir)
+        import json
+
+        base = json.loads(saved.read_text())
+    return resolve(D2MTrainConfig, base, config_file or {}, overrides)
+
+
+def train_d2m(data_root, run_dir, *, overrides: dict | None = None, config_file: dict | None = None,
+              resume: bool = False, progress: bool = True) -> dict:
+    """Train (or resume) a D2M-GAN model; returns a summary dict. Works under torchrun (DDP)."""
+    run_dir = Path(run_dir)
+    cfg = resolve_run_config(run_dir, overrides=overrides or {}, config_file=config_file, resume=resume)
+    ctx = runner.setup(cfg.device)
+    try:
+        return _train(data_root, run_dir, cfg, ctx, resume=resume, progress=progress)
+    finally:
+        runner.teardown()
+
+
+def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    from tqdm import tqdm
+
+    level = level_index(cfg.level)
+    ckpt_path = run_dir / "checkpoint.pt"
+    state = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise UserError("--resume: no checkpoint.pt in the run folder", run_dir)
+        state = torch_load(ckpt_path, map_location="cpu")
+    if ctx.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.json")
+    runner.seed_everything(cfg.seed + ctx.rank)
+
+    train_set = ClipDataset(data_root, "train", augment=cfg.augment, seed=cfg.seed, gain=(cfg.gain_min, cfg.gain_max))
+    test_set = ClipDataset(data_root, "test", augment=False, limit=cfg.n_samples)
+    has_genre = train_set.has_genre and cfg.genre_dim > 0
+    vqvae = frozen_vqvae(cfg.vqvae, ctx.device, trust=cfg.trust_checkpoint)
+    gcfg = generator_config(cfg, train_set.info, vqvae, has_genre=has_genre)
+    G = D2MGenerator(gcfg).to(ctx.device)
+    D = build_discriminator(cfg).to(ctx.device)
+    optG = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    optD = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    mel = LogMel(sr=train_set.sr, n_fft=cfg.mel_n_fft, hop=cfg.mel_hop, win=cfg.mel_n_fft,
+                 n_mels=cfg.mel_n_mels).to(ctx.device)
+    step, epoch, batch_pos = 0, 0, 0
+    if state is not None:
+        if state.get("format") != CKPT_FORMAT:
+            raise UserError("not a d2m-bench D2M-GAN checkpoint", ckpt_path)
+        G.load_state_dict(state["generator"])
+        D.load_state_dict(state["discriminator"])
+        optG.load_state_dict(state["optG"])
+        optD.load_state_dict(state["optD"])
+        step, epoch, batch_pos = state["step"], state["epoch"], state["batch_pos"]
+        runner.set_rng_state(state["rng"])
+    if ctx.world > 1:
+        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        G_train, D_train = DDP(G, device_ids=ids), DDP(D, device_ids=ids)
+    else:
+        G_train, D_train = G, D
+
+    log = runner.StepLog(run_dir, LOSS_COLUMNS, resume_step=step if resume else None, enabled=ctx.main)
+    per_epoch = len(epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=0, rank=ctx.rank,
+                                  world=ctx.world, drop_last=cfg.drop_last))
+    if per_epoch == 0:
+        raise UserError(f"train split has {len(train_set)} clips: fewer than one batch of {cfg.batch_size} per process",
+                        data_root)
+    total = cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * per_epoch
+    bar = tqdm(total=total, initial=min(step, total), disable=not (progress and ctx.main), unit="step",
+               desc=f"d2m-{cfg.level}")
+
+    def save():
+        if ctx.main:
+            atomic_save({"format": CKPT_FORMAT, "step": step, "epoch": epoch, "batch_pos": batch_pos,
+                         "config": asdict(cfg), "generator_config": gcfg.to_dict(), "dataset": train_set.info.name,
+                         "vqvae": str(cfg.vqvae), "generator": G.state_dict(), "discriminator": D.state_dict(),
+                         "optG": optG.state_dict(), "optD": optD.state_dict(), "rng": runner.rng_state()}, ckpt_path)
+
+    last = {}
+    while step < total and epoch < cfg.epochs:
+        train_set.set_epoch(epoch)
+        batches = epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=epoch, rank=ctx.rank,
+                                world=ctx.world, drop_last=cfg.drop_last)
+        for batch in make_loader(train_set, batches[batch_pos:], cfg.num_workers):
+            t0 = time.perf_counter()
+            G_train.train()
+            D_train.train()
+            last = train_step(batch, G=G_train, D=D_train, vqvae=vqvae, mel=mel, optG=optG, optD=optD, cfg=cfg,
+                              level=level, has_genre=has_genre, device=ctx.device)
+            last["seconds"] = time.perf_counter() - t0
+            step += 1
+            batch_pos += 1
+            if batch_pos >= len(batches):
+                epoch, batch_pos = epoch + 1, 0
+            if step % cfg.log_every == 0:
+                log.log(step, epoch, last)
+            bar.update(1)
+            bar.set_postfix(d=f"{last['loss_d']:.3f}", g=f"{last['loss_g']:.3f}")
+            if cfg.save_every and step % cfg.save_every == 0:
+                save()
+            if ctx.main and cfg.sample_every and step % cfg.sample_every == 0:
+                from .generate import write_generations
+
+                write_generations(G, vqvae, test_set, run_dir / "samples" / f"step_{step:07d}", level=level,
+                                  has_genre=has_genre, device=ctx.device, parts=("generated",))
+            if step >= total:
+                break
+        else:
+            continue
+        break
+    save()
+    bar.close()
+    log.close()
+    return {"step": step, "epoch": epoch, "run_dir": str(run_dir), "last": last,
+            "checkpoint": str(ckpt_path)}
