@@ -17,6 +17,8 @@ COMMANDS = {
     "leaderboard": ("leaderboard_cmd", "leaderboard_cmd", "Build results/leaderboard.csv from reported numbers and runs."),
     "demo": ("demo_cmd", "demo_cmd", "Make the synthetic demo set."),
     "cache": ("cache_cmd", "cache_cmd", "Inspect or clear the per-file cache (onsets, embeddings)."),
+    "train": ("train_cmd", "train_cmd", "Train the reference D2M-GAN (VQ-VAE, d2m-low, d2m-high)."),
+    "generate": ("generate_cmd", "generate_cmd", "Write gt / reconstruction / generated wavs from a D2M-GAN checkpoint."),
 }
 
 
