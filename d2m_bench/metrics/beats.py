@@ -15,24 +15,52 @@ Three named variants (see protocols/ and the spec, section 1):
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
+
+N_FFT = 2048  # librosa's onset_strength default, used by every published variant
+
+
+@lru_cache(maxsize=8)
+def _mel_basis(sr, n_fft):
+    import librosa
+
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, fmax=0.5 * sr)
+
+
+def onset_envelope(y, *, sr, hop_length=512):
+    """librosa's default onset strength (spectral flux of the dB mel spectrogram).
+
+    The same operations, in the same order, as ``librosa.onset.onset_strength(y=y, sr=sr)``
+    (|STFT|^2, mel projection with fmax = sr/2, power_to_db, lag-1 flux, mean, centring pad),
+    except that the mel filterbank is built once per (sr, n_fft) instead of on every call,
+    which is 40 % of librosa's time on a 2-s clip. The values are bit-identical (tested).
+    """
+    import librosa
+
+    power = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=hop_length)) ** 2.0
+    mel = np.einsum("...ft,mf->...mt", power, _mel_basis(sr, N_FFT), optimize=True)
+    return librosa.onset.onset_strength(S=librosa.power_to_db(np.abs(mel)), sr=sr, n_fft=N_FFT,
+                                        hop_length=hop_length)
 
 
 def onset_times(y, *, sr, hop_length=512, pre_max=1, post_max=1, pre_avg=1, post_avg=1,
                 wait=1, delta=0.2, backtrack=False, normalize=True):
     """Onset times (s) from librosa's spectral-flux onset detector.
 
-    With the defaults this is exactly the call of the D2M-GAN beats script:
+    With the defaults this equals the call of the D2M-GAN beats script,
     ``librosa.onset.onset_detect(y=y, sr=22050, units="time", wait=1, delta=0.2, pre_avg=1,
     post_avg=1, post_max=1)`` (pre_max is librosa's default, 0.03*sr//hop = 1 frame at 22050 Hz).
     """
     import librosa
 
-    return librosa.onset.onset_detect(
-        y=np.asarray(y, dtype=np.float32), sr=sr, hop_length=hop_length, units="time",
-        backtrack=backtrack, normalize=normalize, pre_max=pre_max, post_max=post_max,
-        pre_avg=pre_avg, post_avg=post_avg, wait=wait, delta=delta)
+    y = np.asarray(y, dtype=np.float32)
+    kwargs = dict(sr=sr, hop_length=hop_length, units="time", normalize=normalize, pre_max=pre_max,
+                  post_max=post_max, pre_avg=pre_avg, post_avg=post_avg, wait=wait, delta=delta)
+    if backtrack:  # backtracking needs the energy of the signal itself: take librosa's own path
+        return librosa.onset.onset_detect(y=y, backtrack=True, **kwargs)
+    return librosa.onset.onset_detect(onset_envelope=onset_envelope(y, sr=sr, hop_length=hop_length), **kwargs)
 
 
 def beat_times(y, *, sr, hop_length=512, tightness=100, trim=True):
