@@ -81,3 +81,13 @@ def test_ours_warm_cache(benchmark, clips, monkeypatch):
     assert all(r["cached"] for r in res.per_clip)
     assert [r["beats_coverage"] for r in res.per_clip] == TIMES["ref_result"][0]
     print(f"\nours warm {N_PAIRS / TIMES['warm']:.1f} pairs/s: {TIMES['reference'] / TIMES['warm']:.2f}x the reference")
+
+
+def test_cli_help_startup(benchmark):
+    """`d2m-bench --help` must start in under 0.5 s: no librosa/torch on that path."""
+    import subprocess
+    import sys
+
+    run = lambda: subprocess.run([sys.executable, "-m", "d2m_bench.cli", "--help"], capture_output=True, check=True)
+    benchmark.pedantic(run, rounds=5, iterations=1)
+    assert benchmark.stats.stats.max < 0.5
