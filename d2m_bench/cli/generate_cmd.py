@@ -1,0 +1,26 @@
+"""`d2m-bench generate`: gt / VQ-VAE reconstruction / generated wavs from a D2M-GAN checkpoint."""
+import click
+
+
+@click.command("generate")
+@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="checkpoint.pt of a `train d2m-low/high` run.")
+@click.option("--data", required=True, type=click.Path(file_okay=False, path_type=str), help="Built dataset folder.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Writes OUT/gt, OUT/recon, OUT/generated (<segment id>.wav) and OUT/provenance.json.")
+@click.option("--vqvae", type=click.Path(dir_okay=False, path_type=str),
+              help="VQ-VAE file (default: the one recorded in the checkpoint).")
+@click.option("--denoise", is_flag=True, help="noisereduce the generated audio (as the released script did).")
+@click.option("--limit", type=int, help="Only the first N segments of the split.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--trust-checkpoint", is_flag=True, help="Allow unpickling Python objects in the VQ-VAE file.")
+@click.option("--quiet", is_flag=True)
+def generate_cmd(checkpoint, data, split, out, vqvae, denoise, limit, device, trust_checkpoint, quiet):
+    """Generate music for every segment of a split; then score with
+    `d2m-bench eval --pred OUT/generated --gt OUT/gt`."""
+    from ..training.generate import generate
+
+    prov = generate(checkpoint, data, out, split=split, vqvae_path=vqvae, denoise=denoise, limit=limit,
+                    device=device, trust=trust_checkpoint, progress=not quiet)
+    click.echo(f"wrote {prov['n_clips']} clips x (gt, recon, generated) to {out}")

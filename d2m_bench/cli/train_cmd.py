@@ -1,0 +1,87 @@
+"""`d2m-bench train {vqvae,d2m-low,d2m-high}`: the reference D2M-GAN trainer."""
+import json
+
+import click
+
+_COMMON = [
+    click.option("--data", "data", required=True, type=click.Path(file_okay=False, path_type=str),
+                 help="Built dataset folder (dataset.json + manifest.csv)."),
+    click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=str),
+                 help="Run folder: config.json, losses.csv, checkpoint.pt, samples/."),
+    click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=str),
+                 help="TOML or JSON file with any settings (see README 'train')."),
+    click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.pt."),
+    click.option("--size", type=click.Choice(["paper", "tiny"]), help="Model size preset (default: paper)."),
+    click.option("--steps", "max_steps", type=int, help="Stop after this many optimiser steps."),
+    click.option("--epochs", type=int, help="Stop after this many epochs."),
+    click.option("--batch-size", type=int),
+    click.option("--seed", type=int),
+    click.option("--device", help="auto (default), cpu, cuda or cuda:N; under torchrun each rank takes its LOCAL_RANK GPU."),
+    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any setting (repeatable)."),
+    click.option("--quiet", is_flag=True, help="No progress bar."),
+]
+
+
+def _common(fn):
+    for opt in reversed(_COMMON):
+        fn = opt(fn)
+    return fn
+
+
+def _overrides(sets, **named):
+    from ..training.config import parse_override
+
+    out = {k: v for k, v in named.items() if v is not None}
+    out.update(dict(parse_override(s) for s in sets))
+    return out
+
+
+def _file(path):
+    from ..training.config import read_config_file
+
+    return read_config_file(path) if path else None
+
+
+@click.group("train")
+def train_cmd():
+    """Train the reference D2M-GAN model (VQ-VAE first, then the low- or high-level GAN)."""
+
+
+@train_cmd.command("vqvae")
+@_common
+def vqvae_cmd(data, out, config_path, resume, size, max_steps, epochs, batch_size, seed, device, sets, quiet):
+    """Train a Jukebox-layout VQ-VAE from scratch on the dataset's train music."""
+    from ..training.train_vqvae import train_vqvae
+
+    summary = train_vqvae(data, out, config_file=_file(config_path), resume=resume, progress=not quiet,
+                          overrides=_overrides(sets, size=size, max_steps=max_steps, epochs=epochs,
+                                               batch_size=batch_size, seed=seed, device=device))
+    click.echo(json.dumps({k: summary[k] for k in ("step", "epoch", "vqvae")}))
+
+
+def _d2m(level):
+    @_common
+    @click.option("--vqvae", "vqvae", type=click.Path(dir_okay=False, path_type=str),
+                  help="Frozen VQ-VAE (from `train vqvae`, or a Jukebox / D2M-GAN vqvae_*.pt).")
+    @click.option("--straight-through/--no-straight-through", default=None,
+                  help="Gradient through the codebook lookup (default on; off = released behaviour).")
+    @click.option("--trust-checkpoint", is_flag=True, default=None,
+                  help="Allow unpickling Python objects in the VQ-VAE file (official Jukebox files need it).")
+    def cmd(data, out, config_path, resume, size, max_steps, epochs, batch_size, seed, device, sets, quiet,
+            vqvae, straight_through, trust_checkpoint):
+        from ..training.train_d2m import train_d2m
+
+        summary = train_d2m(data, out, config_file=_file(config_path), resume=resume, progress=not quiet,
+                            overrides=_overrides(sets, level=level, size=size, max_steps=max_steps, epochs=epochs,
+                                                 batch_size=batch_size, seed=seed, device=device, vqvae=vqvae,
+                                                 straight_through=straight_through,
+                                                 trust_checkpoint=trust_checkpoint))
+        click.echo(json.dumps({k: summary[k] for k in ("step", "epoch", "checkpoint")}))
+
+    cmd.__doc__ = (f"Train the {level}-level D2M-GAN (VQ-VAE level {2 if level == 'high' else 1}) "
+                   "on the dataset's train split (AIST++ or TikTok, from dataset.json).")
+    return cmd
+
+
+train_cmd.command("d2m-low")(_d2m("low"))
+train_cmd.command("d2m-high")(_d2m("high"))
