@@ -15,7 +15,7 @@ Shapes with the paper size (width 1) on AIST++ (motion (120, 219), visual 2048, 
   tanh, then a time-axis Linear (1045 -> 1378) and x sigma (the linear follows tanh, as released,
   so low codes are not bounded by sigma).
 
-Deviation (fix): every time-axis Linear takes its input length from a dry run of the conv stack
+Deviation (fix): every time-axis Linear takes its input length from the conv stack's arithmetic
 instead of a hard-coded number. The released TikTok-low model feeds the 3072-d fusion without the
 input Linear, its stack then yields 1301 steps and Linear(1045, 1378) fails; here it gets
 Linear(1301, 1378) and runs. If a stack's output length differs from the code length (only
@@ -79,7 +79,7 @@ class MotionEncoder(nn.Module):
             nn.LeakyReLU(0.2), nn.Conv1d(c2, c3, kernel_size=4), *res_stack(c3, n),
             nn.LeakyReLU(0.2), nn.Conv1d(c3, 1, kernel_size=4),
         )
-        self.lin2 = nn.Linear(output_length(self.model, c.motion_frames, c.motion_len), c.motion_feat)
+        self.lin2 = nn.Linear(output_length(self.model, c.motion_len), c.motion_feat)
         init_plain_convs(self)
 
     def forward(self, motion):
@@ -125,7 +125,7 @@ class VQGenerator(nn.Module):
         self.lin = nn.Linear(fused_in, fused_len) if fused_len else None
         self.genre_embed = nn.Embedding(c.n_genres, c.genre_dim) if c.genre_dim else None
         self.model = nn.Sequential(*(_high_stack(c) if c.level == "high" else _low_stack(c)))
-        produced = output_length(self.model, 1, fused_len or fused_in)
+        produced = output_length(self.model, fused_len or fused_in)
         if produced <= 0:
             raise ValueError(f"generator conv stack leaves no output for input length {fused_len or fused_in}")
         self.fc = nn.Linear(produced, c.code_len) if (c.level == "low" or produced != c.code_len) else None

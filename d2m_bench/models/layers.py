@@ -1,7 +1,6 @@
 """Small building blocks shared by the D2M-GAN generator and discriminator."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 from torch.nn.utils.parametrize import is_parametrized
@@ -47,12 +46,18 @@ def scaled(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
-@torch.no_grad()
-def output_length(module: nn.Module, channels: int, length: int) -> int:
-    """Length of ``module``'s output for a (1, channels, length) input, by a dry run."""
-    was_training = module.training
-    module.eval()
-    try:
-        return int(module(torch.zeros(1, channels, length)).shape[-1])
-    finally:
-        module.train(was_training)
+def output_length(stack: nn.Sequential, length: int) -> int:
+    """Output length of a Sequential of convs, reflection pads and length-preserving layers.
+
+    Conv1d: floor((L + 2 p - d (k - 1) - 1) / s) + 1; ReflectionPad1d: L + left + right.
+    Computed, not measured, so paper-size models need no dry run to size their time-axis Linears.
+    """
+    for layer in stack:
+        if isinstance(layer, nn.Conv1d):
+            (k,), (s,), (p,), (d,) = layer.kernel_size, layer.stride, layer.padding, layer.dilation
+            length = (length + 2 * p - d * (k - 1) - 1) // s + 1
+        elif isinstance(layer, nn.ReflectionPad1d):
+            length += sum(layer.padding)
+        elif not isinstance(layer, (ResnetBlock, nn.LeakyReLU, nn.ReLU, nn.Tanh)):
+            raise TypeError(f"cannot infer the output length through {type(layer).__name__}")
+    return length
