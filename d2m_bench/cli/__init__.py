@@ -16,6 +16,7 @@ COMMANDS = {
     "protocols": ("protocols_cmd", "protocols_cmd", "List the available evaluation protocols."),
     "leaderboard": ("leaderboard_cmd", "leaderboard_cmd", "Build results/leaderboard.csv from reported numbers and runs."),
     "demo": ("demo_cmd", "demo_cmd", "Make the synthetic demo set."),
+    "data": ("data_cmd", "data_cmd", "Build, synthesise and inspect datasets (AIST++, TikTok, D2M-GAN release)."),
     "cache": ("cache_cmd", "cache_cmd", "Inspect or clear the per-file cache (onsets, embeddings)."),
     "train": ("train_cmd", "train_cmd", "Train the reference D2M-GAN (VQ-VAE, d2m-low, d2m-high)."),
     "generate": ("generate_cmd", "generate_cmd", "Write gt / reconstruction / generated wavs from a D2M-GAN checkpoint."),
