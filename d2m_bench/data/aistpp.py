@@ -1,0 +1,204 @@
+"""Build the D2M-GAN AIST++ 2-s segments from the official AIST++ layout.
+
+Per sequence of the cross-modal split: K = floor(N / 120) windows of 2 s from t = 0
+(N motion frames at 60 fps), ids ``<video>_seg<k>`` with the chosen camera (c01). Per segment:
+audio (music wav cut at the window, 22050 Hz mono, peak 0.95), motion (120, 219),
+keypoints (60, 17, 3) COCO-17 of the camera at 30 fps (every 2nd 60-fps frame), joints3d
+(120, 17, 3) at 60 fps, and a visual vector.
+"""
+from __future__ import annotations
+
+import functools
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import load_audio
+from ..dataset import DatasetInfo, Segment
+from ..errors import UserError
+from . import store
+from .build import cut_audio, finish, run_jobs
+from .rotations import aistpp_motion_features
+from .segments import aistpp_split, parse_aist_name, video_name, windows
+from .visual import extract, get_extractor
+
+MOTION_FPS = 60.0
+KEYPOINT_FPS = 30.0
+FPS_TOLERANCE = 0.01  # AIST++ videos are 59.94 fps: accept 60 +- 1 %
+
+
+@dataclass(frozen=True)
+class AistJob:
+    sequence: str
+    split: str
+    annotations: Path
+    music: Path | None
+    videos: Path | None
+    out: Path
+    camera: str
+    seconds: float
+    sr: int
+    extractor: str
+    visual_dir: Path | None
+
+
+def load_pickle(path) -> dict:
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = pickle.load(fh)
+    except FileNotFoundError:
+        raise UserError("missing annotation file", path) from None
+    except Exception as exc:  # pickle raises many types for a corrupt file
+        raise UserError(f"unreadable pickle ({exc.__class__.__name__})", path) from None
+    if not isinstance(data, dict):
+        raise UserError(f"pickle holds a {type(data).__name__}, expected a dict", path)
+    return data
+
+
+def _require(data, key, path):
+    if key not in data:
+        raise UserError(f"pickle lacks key '{key}' (has {sorted(data)})", path)
+    return np.asarray(data[key])
+
+
+@functools.lru_cache(maxsize=4)
+def _music(path: str, sr: int):
+    return load_audio(path, sr)[0]
+
+
+def _camera_index(camera: str) -> int:
+    return int(camera[1:]) - 1  # keypoints2d views are ordered c01..c09
+
+
+def _rel(col, split, sid, ext="npy"):
+    return f"{col}/{split}/{sid}.{ext}"
+
+
+def build_sequence(job: AistJob):
+    """Segments of one sequence: ``(segments, skips, stats)``; problems become skips."""
+    try:
+        return _build_sequence(job)
+    except UserError as exc:
+        return [], [{"item": job.sequence, "reason": str(exc)}], {}
+
+
+def _build_sequence(job: AistJob):
+    seq, ann = job.sequence, job.annotations
+    name = parse_aist_name(seq)
+    if name is None:
+        raise UserError("not an AIST++ sequence name")
+    video = video_name(seq, job.camera)
+    mpath = ann / "motions" / f"{seq}.pkl"
+    motion = load_pickle(mpath)
+    poses = _require(motion, "smpl_poses", mpath)
+    n = len(poses)
+    wins = windows(n, fps=MOTION_FPS, seconds=job.seconds)
+    if not wins:
+        raise UserError(f"shorter than one segment ({n} frames < {int(MOTION_FPS * job.seconds)} at 60 fps)", mpath)
+    k3path = ann / "keypoints3d" / f"{seq}.pkl"
+    k3d = load_pickle(k3path)
+    joints = np.asarray(k3d.get("keypoints3d_optim", k3d.get("keypoints3d")))
+    k2path = ann / "keypoints2d" / f"{seq}.pkl"
+    kp2 = _require(load_pickle(k2path), "keypoints2d", k2path)
+    need = wins[-1].end_frame
+    for arr, path, label in ((joints, k3path, "keypoints3d"), (kp2[0] if kp2.ndim == 4 else kp2, k2path, "keypoints2d")):
+        if arr.ndim < 2 or len(arr) < need:
+            raise UserError(f"{label} has {len(arr) if arr.ndim else 0} frames but the motion needs {need} "
+                            "(fps mismatch or truncated annotation)", path)
+    if kp2.ndim != 4 or kp2.shape[0] <= _camera_index(job.camera):
+        raise UserError(f"keypoints2d has shape {kp2.shape}, expected (9, N, 17, 3)", k2path)
+    size = int(round(MOTION_FPS * job.seconds))
+    ext = get_extractor(job.extractor)
+    ids = [f"{video}_seg{w.index}" for w in wins]
+    n_audio = int(round(job.seconds * job.sr))
+    kp_frames = int(round(KEYPOINT_FPS * job.seconds))
+    expect = {"audio": (n_audio, job.sr), "motion": (size, 219), "keypoints": (kp_frames, 17, 3),
+              "joints3d": (size, 17, 3), "visual": (ext.dim,)}
+    cols = [c for c in expect if c != "visual" or ext.dim]
+    rels = [{c: _rel(c, job.split, sid, "wav" if c == "audio" else "npy") for c in cols} for sid in ids]
+    done = [all(store.is_valid(job.out / r[c], expect[c]) for c in cols) for r in rels]
+    segs = [Segment(sid, job.split, seq, name.genre, name.music_id, *w.seconds(MOTION_FPS), **r)
+            for sid, w, r in zip(ids, wins, rels)]
+    stats = {"segments_resumed": sum(done)}
+    if all(done):
+        return segs, [], stats
+    # Everything the missing segments need is checked before anything is written.
+    vpath = job.videos / f"{video}.mp4" if job.videos else None
+    if ext.needs_video or job.music is None:
+        from .video import probe
+
+        if vpath is None:
+            raise UserError("--videos is needed (visual extractor or audio from the video)")
+        vinfo = probe(vpath)
+        if abs(vinfo.fps - MOTION_FPS) > MOTION_FPS * FPS_TOLERANCE:
+            raise UserError(f"video at {vinfo.fps:.3f} fps, expected {MOTION_FPS:g}", vpath)
+    audio_src = job.music / f"{name.music_id}.wav" if job.music else vpath
+    if not audio_src.is_file():
+        raise UserError("missing music file", audio_src)
+    y = _music(str(audio_src), job.sr)
+    feats = _rotation_features(motion, poses, mpath)
+    todo = [i for i, d in enumerate(done) if not d]
+    spans = [wins[i].seconds(MOTION_FPS) for i in todo]
+    vis = extract(ext, video=vpath, windows=spans, ids=[ids[i] for i in todo], folder=job.visual_dir)
+    padded = 0
+    cam = kp2[_camera_index(job.camera)]
+    for i, v in zip(todo, vis):
+        w, r = wins[i], rels[i]
+        clip, pad = cut_audio(y, job.sr, w.start_frame / MOTION_FPS, job.seconds)
+        padded += pad > 0
+        store.save_wav(job.out / r["audio"], clip, job.sr)
+        store.save_npy(job.out / r["motion"], feats[w.start_frame:w.end_frame])
+        store.save_npy(job.out / r["keypoints"], cam[w.start_frame:w.end_frame:2].astype(np.float32))
+        store.save_npy(job.out / r["joints3d"], joints[w.start_frame:w.end_frame].astype(np.float32))
+        if v is not None:
+            store.save_npy(job.out / r["visual"], v.astype(np.float32))
+    stats.update(segments_written=len(todo), segments_audio_padded=padded)
+    return segs, [], stats
+
+
+def _rotation_features(motion, poses, path):
+    try:
+        return aistpp_motion_features(poses, _require(motion, "smpl_trans", path), _require(motion, "smpl_scaling", path))
+    except ValueError as exc:
+        raise UserError(str(exc), path) from None
+
+
+def build_aistpp(annotations, out, *, music=None, videos=None, splits=("train", "test"), camera="c01",
+                 seconds=2.0, sr=22050, visual="flow-stats", visual_dir=None, drop_ignored=False,
+                 strict=False, workers=1, progress=False, limit=None):
+    """Build the dataset into ``out``; returns ``(segments, skips, stats)``."""
+    ann = Path(annotations)
+    if not (ann / "motions").is_dir():
+        raise UserError("not an AIST++ annotations folder (no motions/)", ann)
+    for label, p in (("music", music), ("videos", videos), ("visual-dir", visual_dir)):
+        if p is not None and not Path(p).is_dir():
+            raise UserError(f"--{label} is not a folder", p)
+    if not (len(camera) == 3 and camera[0] == "c" and camera[1:].isdigit() and 1 <= int(camera[1:]) <= 9):
+        raise UserError(f"camera '{camera}' is not one of c01..c09")
+    ext = get_extractor(visual)
+    if music is None and videos is None:
+        raise UserError("give --music (the AIST music wavs) or --videos (audio is then demuxed)")
+    jobs = []
+    for split in splits:
+        seqs = aistpp_split(split, splits_dir=ann / "splits", ignore_file=ann / "ignore_list.txt",
+                            drop_ignored=drop_ignored)
+        seqs = seqs[:limit] if limit else seqs
+        jobs += [AistJob(s, split, ann, Path(music) if music else None, Path(videos) if videos else None,
+                         Path(out), camera, seconds, sr, visual, Path(visual_dir) if visual_dir else None)
+                 for s in seqs]
+    # Sequences sharing a music track run together so the decoded track is reused.
+    jobs.sort(key=lambda j: (j.sequence.split("_")[4:5], j.sequence))
+    results = run_jobs(build_sequence, jobs, workers=workers, progress=progress, desc="aistpp")
+    info = DatasetInfo(name="aistpp", sample_rate=sr, segment_seconds=seconds, motion_fps=MOTION_FPS,
+                       motion_shape=[int(round(MOTION_FPS * seconds)), 219], keypoints_format="coco17",
+                       keypoints_fps=KEYPOINT_FPS, joints3d_format="coco17", joints3d_fps=MOTION_FPS,
+                       visual_extractor=ext.name, visual_dim=ext.dim)
+    options = {"splits": list(splits), "camera": camera, "segment_seconds": seconds, "sample_rate": sr,
+               "visual": ext.describe(), "drop_ignored": drop_ignored, "limit": limit,
+               "audio": "music wav cut at the window, peak-normalised to 0.95" if music else
+                        "demuxed from the camera's video, peak-normalised to 0.95"}
+    source = {"root": str(ann), "music": str(music) if music else None, "videos": str(videos) if videos else None}
+    return finish(out, results, info, strict=strict, options=options, source=source)

@@ -1,0 +1,69 @@
+"""What every builder shares: audio cutting, skip records, parallel jobs, the final manifest."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import re
+from concurrent.futures import ProcessPoolExecutor
+import numpy as np
+
+from .. import __version__
+from ..audio import peak_normalise
+from ..dataset import DatasetInfo, write_manifest
+from ..errors import UserError
+
+PEAK = 0.95
+
+
+def cut_audio(y, sr: int, start_s: float, seconds: float):
+    """``seconds`` of ``y`` from ``start_s``, zero-padded at the end if ``y`` is shorter,
+    peak-normalised to 0.95 (the D2M-GAN test-time loader). Returns (clip, padded_samples)."""
+    n = int(round(seconds * sr))
+    a = int(round(start_s * sr))
+    clip = np.asarray(y[a:a + n], dtype=np.float32)
+    pad = n - len(clip)
+    if pad > 0:
+        clip = np.concatenate([clip, np.zeros(pad, np.float32)])
+    return peak_normalise(clip, PEAK), max(0, pad)
+
+
+def run_jobs(fn, jobs, *, workers: int, progress: bool, desc: str):
+    """``fn`` over ``jobs`` (one per sequence/video), in order; forked workers when workers > 1."""
+    from tqdm import tqdm
+
+    bar = dict(total=len(jobs), desc=desc, unit="video", disable=not progress)
+    if workers <= 1 or len(jobs) < 2:
+        return [fn(j) for j in tqdm(jobs, **bar)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+        return list(tqdm(pool.map(fn, jobs), **bar))
+
+
+def finish(out, results, info: DatasetInfo, *, strict: bool, options: dict, source: dict):
+    """Collect per-job ``(segments, skips, stats)`` and write the manifest (last, atomically).
+
+    A skip is ``{"item": name, "reason": ...}``; with ``strict`` the first one is an error.
+    """
+    segments, skips, stats = [], [], {}
+    for segs, sk, st in results:
+        segments += segs
+        skips += sk
+        for k, v in st.items():
+            stats[k] = stats.get(k, 0) + v
+    if strict and skips:
+        raise UserError(f"{skips[0]['item']}: {skips[0]['reason']} ({len(skips)} skip(s) in all; "
+                        "drop --strict to build the rest)")
+    if not segments:
+        first = f"; first: {skips[0]['item']}: {skips[0]['reason']}" if skips else ""
+        raise UserError(f"no segment could be built ({len(skips)} skipped{first})", source.get("root"))
+    counts = {}
+    for s in segments:
+        counts[s.split] = counts.get(s.split, 0) + 1
+    info.builder = {"name": info.name, "d2m_bench_version": __version__, "options": options,
+                    "source": source, "segments": counts, "n_skipped": len(skips), "skipped": skips,
+                    "stats": stats}
+    write_manifest(out, sorted(segments, key=natural_key), info)
+    return segments, skips, stats
+
+
+def natural_key(seg):
+    """Order by split, then id with numbers compared as numbers (seg2 before seg10)."""
+    return seg.split, [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", seg.segment_id)]

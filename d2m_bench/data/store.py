@@ -1,0 +1,79 @@
+"""Atomic per-segment file writes and cheap validity checks (for resumable builds)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..audio import write_audio
+
+
+def _tmp_for(path: Path, suffix: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
+    return tmp
+
+
+def save_npy(path, array) -> None:
+    path = Path(path)
+    tmp = _tmp_for(path, ".npy")
+    try:
+        np.save(tmp, np.asarray(array), allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_wav(path, y, sr: int) -> None:
+    path = Path(path)
+    tmp = _tmp_for(path, ".wav")
+    try:
+        write_audio(tmp, y, sr)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def npy_shape(path):
+    """Shape from the .npy header (None if missing or not a readable .npy); data is not read."""
+    try:
+        with open(path, "rb") as fh:
+            major, _ = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, _ = read(fh)
+        return tuple(shape)
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def wav_frames(path):
+    """(frames, samplerate) of a sound file, or None if missing/unreadable."""
+    try:
+        info = sf.info(str(path))
+        return info.frames, info.samplerate
+    except (OSError, RuntimeError, sf.LibsndfileError):
+        return None
+
+
+def is_valid(path, expected) -> bool:
+    """``expected`` is a shape tuple for .npy (None entries match anything) or (frames, sr) for .wav."""
+    path = Path(path)
+    if path.suffix == ".wav":
+        return wav_frames(path) == tuple(expected)
+    shape = npy_shape(path)
+    if shape is None or len(shape) != len(expected):
+        return False
+    if not all(e is None or e == s for e, s in zip(expected, shape)):
+        return False
+    # A truncated file has a valid header but too few bytes.
+    try:
+        np.load(path, mmap_mode="r")
+    except (ValueError, OSError):
+        return False
+    return True

@@ -1,0 +1,282 @@
+"""Builders end to end through the CLI on the synthetic raw layouts, and their bad-input paths."""
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+
+from d2m_bench.audio import load_audio
+from d2m_bench.cache import file_digest
+from d2m_bench.data.synth import synth_aistpp, synth_tiktok
+from d2m_bench.dataset import Dataset
+from d2m_bench.synthetic import make_tiny_dataset
+from d2m_bench_tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def raw_aist(tmp_path_factory):
+    return synth_aistpp(tmp_path_factory.mktemp("raw") / "aist")
+
+
+@pytest.fixture(scope="module")
+def built_aist(raw_aist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("built") / "ds"
+    r = run_cli("data", "build", "aistpp", "--annotations", raw_aist / "annotations", "--music", raw_aist / "music",
+                "--videos", raw_aist / "videos", "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def _copy_raw(raw, tmp_path):
+    dst = tmp_path / "raw"
+    shutil.copytree(raw, dst)
+    return dst
+
+
+def _build(raw, out, *extra):
+    return run_cli("data", "build", "aistpp", "--annotations", raw / "annotations", "--music", raw / "music",
+                   "--videos", raw / "videos", "--out", out, *extra)
+
+
+def test_aistpp_build_contents(raw_aist, built_aist):
+    ds = Dataset(built_aist)
+    test = ds.segments("test")
+    # synth: train sequences of 3, 2, 3 full windows, test 2 and 3 (+37 frames dropped each)
+    assert len(test) == 5 and len(ds.segments("train")) == 8
+    seq = "gLH_sBM_cAll_d18_mLH4_ch02"
+    segs = [s for s in test if s.sequence == seq]
+    assert [s.segment_id for s in segs] == [f"gLH_sBM_c01_d18_mLH4_ch02_seg{k}" for k in (1, 2, 3)]
+    s2 = segs[1]
+    assert (s2.start_s, s2.end_s, s2.genre, s2.music_id) == (2.0, 4.0, "gLH", "mLH4")
+    with open(raw_aist / "annotations" / "motions" / f"{seq}.pkl", "rb") as fh:
+        mot = pickle.load(fh)
+    with open(raw_aist / "annotations" / "keypoints2d" / f"{seq}.pkl", "rb") as fh:
+        kp2 = pickle.load(fh)["keypoints2d"]
+    motion = np.load(built_aist / s2.motion)
+    assert motion.shape == (120, 219)
+    assert np.allclose(motion[:, :3], mot["smpl_trans"][120:240] / mot["smpl_scaling"][0], atol=1e-4)
+    assert np.allclose(np.load(built_aist / s2.keypoints), kp2[0, 120:240:2])  # camera c01, 60 -> 30 fps
+    assert np.load(built_aist / s2.joints3d).shape == (120, 17, 3)
+    assert np.load(built_aist / s2.visual).shape == (64,)
+    # audio = the music cut at [2 s, 4 s), resampled to 22050, peak 0.95
+    y, sr = load_audio(built_aist / s2.audio, None)
+    music, _ = load_audio(raw_aist / "music" / "mLH4.wav", 22050)
+    ref = music[44100:88200]
+    assert sr == 22050 and len(y) == 44100
+    assert abs(np.abs(y).max() - 0.95) < 1e-3
+    assert np.corrcoef(y, ref)[0, 1] > 0.999
+    info = json.loads((built_aist / "dataset.json").read_text())
+    assert info["visual_extractor"] == "flow-stats-v1" and info["visual_dim"] == 64
+    assert info["builder"]["n_skipped"] == 0
+
+
+def test_info_summarises_and_validates(built_aist, tmp_path):
+    r = run_cli("data", "info", built_aist, "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["segments"] == {"test": 5, "train": 8} and s["files_checked"] == 13 * 5
+    assert s["genres"]["test"] == {"gLH": 5}
+    bad = tmp_path / "ds"
+    shutil.copytree(built_aist, bad)
+    victim = sorted((bad / "motion" / "test").glob("*.npy"))[0]
+    np.save(victim, np.zeros((119, 219), np.float32))
+    r = run_cli("data", "info", bad)
+    assert r.returncode == 2 and victim.name in r.stderr and "(119, 219)" in r.stderr
+    victim.unlink()
+    r = run_cli("data", "info", bad)
+    assert r.returncode == 2 and "missing file" in r.stderr and victim.name in r.stderr
+
+
+def test_info_accepts_the_tiny_dataset(tmp_path):
+    for kind in ("aistpp", "tiktok"):
+        root = make_tiny_dataset(tmp_path / kind, kind=kind, n_train=2, n_test=2)
+        r = run_cli("data", "info", root)
+        assert r.returncode == 0, r.stderr
+
+
+def test_resume_rebuilds_only_invalid_segments(raw_aist, built_aist, tmp_path):
+    out = tmp_path / "ds"
+    shutil.copytree(built_aist, out)
+    broken = sorted((out / "audio" / "train").glob("*.wav"))[0]
+    broken.write_bytes(broken.read_bytes()[:1000])  # truncated by a killed build
+    keep = sorted((out / "motion" / "test").glob("*.npy"))[0]
+    before = keep.stat().st_mtime_ns
+    r = _build(raw_aist, out)
+    assert r.returncode == 0, r.stderr
+    assert "resumed 12" in r.stdout  # only the broken segment is rebuilt
+    assert keep.stat().st_mtime_ns == before
+    assert file_digest(broken) == file_digest(built_aist / broken.relative_to(out))
+
+
+def test_bad_sequences_are_skipped_and_listed(raw_aist, tmp_path):
+    raw = _copy_raw(raw_aist, tmp_path)
+    ann = raw / "annotations"
+    train = (ann / "splits" / "crossmodal_train.txt").read_text().split()
+    (ann / "motions" / f"{train[0]}.pkl").write_bytes(b"not a pickle")  # unreadable
+    with open(ann / "motions" / f"{train[1]}.pkl", "rb") as fh:
+        m = pickle.load(fh)
+    with open(ann / "motions" / f"{train[1]}.pkl", "wb") as fh:  # shorter than one segment
+        pickle.dump({k: (v[:100] if k in ("smpl_poses", "smpl_trans") else v) for k, v in m.items()}, fh)
+    (ann / "keypoints3d" / f"{train[2]}.pkl").unlink()  # missing file
+    out = tmp_path / "ds"
+    r = _build(raw, out)
+    assert r.returncode == 0, r.stderr
+    skipped = json.loads((out / "dataset.json").read_text())["builder"]["skipped"]
+    reasons = {s["item"]: s["reason"] for s in skipped}
+    assert "unreadable pickle" in reasons[train[0]]
+    assert "shorter than one segment (100 frames" in reasons[train[1]]
+    assert "missing annotation file" in reasons[train[2]]
+    assert "skipped 3" in r.stderr
+    r = _build(raw, tmp_path / "strict", "--strict")
+    assert r.returncode == 2 and "3 skip(s) in all" in r.stderr and r.stderr.count("\n") == 1
+    assert not (tmp_path / "strict" / "manifest.csv").exists()
+
+
+def test_video_fps_mismatch_and_missing_music(raw_aist, tmp_path):
+    from d2m_bench.data.video import write_mp4
+
+    raw = _copy_raw(raw_aist, tmp_path)
+    test = (raw / "annotations" / "splits" / "crossmodal_test.txt").read_text().split()
+    video = raw / "videos" / f"{test[0].replace('_cAll_', '_c01_')}.mp4"
+    write_mp4(video, [np.zeros((32, 32, 3), np.uint8)] * 200, 30)
+    (raw / "music" / "mLH4.wav").unlink()
+    r = _build(raw, tmp_path / "ds", "--split", "test")
+    assert r.returncode == 2  # nothing left to build: one line naming the first problem
+    assert r.stderr.count("\n") == 1 and "no segment could be built" in r.stderr
+    shutil.copy(raw_aist / "music" / "mLH4.wav", raw / "music" / "mLH4.wav")
+    r = _build(raw, tmp_path / "ds", "--split", "test")
+    assert r.returncode == 0
+    reasons = json.loads((tmp_path / "ds" / "dataset.json").read_text())["builder"]["skipped"]
+    assert reasons == [{"item": test[0], "reason": f"{video}: video at 30.000 fps, expected 60"}]
+
+
+def test_missing_annotation_folder_is_one_line(tmp_path):
+    r = run_cli("data", "build", "aistpp", "--annotations", tmp_path / "nope", "--music", tmp_path, "--out", tmp_path / "o")
+    assert r.returncode == 2 and "not an AIST++ annotations folder" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_audio_demuxed_from_video_and_precomputed_visual(raw_aist, built_aist, tmp_path):
+    vis = tmp_path / "vis"
+    vis.mkdir()
+    for p in (built_aist / "visual" / "test").glob("*.npy"):
+        np.save(vis / p.name, np.arange(2048, dtype=np.float32)[None])  # the release stores (1, 2048)
+    out = tmp_path / "ds"
+    r = run_cli("data", "build", "aistpp", "--annotations", raw_aist / "annotations", "--videos", raw_aist / "videos",
+                "--split", "test", "--visual", "precomputed", "--visual-dir", vis, "--out", out)
+    assert r.returncode == 0, r.stderr
+    ds = Dataset(out)
+    s = ds.segments("test")[0]
+    assert ds.info.visual_dim == 2048 and np.load(out / s.visual).shape == (2048,)
+    y, _ = load_audio(out / s.audio, None)
+    ref, _ = load_audio(built_aist / s.audio, None)
+    assert np.corrcoef(y, ref)[0, 1] > 0.99  # same clicks, through AAC
+
+
+def test_release_layout_ingestion(built_aist, tmp_path):
+    root = tmp_path / "dataset"
+    ds = Dataset(built_aist)
+    lines = {m: [] for m in ("audio", "motion", "video")}
+    for s in ds.segments("test"):
+        for m, src, ext in (("audio", s.audio, "wav"), ("motion", s.motion, "npy"), ("video", None, "npy")):
+            dst = root / "aistplus" / f"{m}_s2" / "test" / f"{s.segment_id}.{ext}"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src:
+                shutil.copy(built_aist / src, dst)
+            else:
+                np.save(dst, np.ones((1, 2048), np.float32))
+            lines[m].append(f"./aistplus/{m}_s2/test/{s.segment_id}.{ext}")
+    for m, ls in lines.items():
+        (root / f"aist_{m}_test_segment.txt").write_text("\n".join(ls) + "\n")
+    out = tmp_path / "out"
+    r = run_cli("data", "build", "aistpp-release", "--root", root, "--split", "test", "--out", out)
+    assert r.returncode == 0, r.stderr
+    got = Dataset(out)
+    assert [s.segment_id for s in got.segments("test")] == [s.segment_id for s in ds.segments("test")]
+    s = got.segments("test")[1]
+    assert s.genre == "gLH" and s.start_s == 2.0 and got.info.visual_extractor == "precomputed"
+    assert np.array_equal(np.load(out / s.motion), np.load(built_aist / s.motion))
+    assert run_cli("data", "info", out).returncode == 0
+    (root / "aist_video_test_segment.txt").write_text(lines["video"][0] + "\n")
+    r = run_cli("data", "build", "aistpp-release", "--root", root, "--split", "test", "--out", tmp_path / "o2")
+    assert r.returncode == 2 and "differ in length" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def raw_tiktok(tmp_path_factory):
+    return synth_tiktok(tmp_path_factory.mktemp("raw") / "tiktok")
+
+
+def test_tiktok_build_with_openpose(raw_tiktok, tmp_path):
+    out = tmp_path / "ds"
+    r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations",
+                raw_tiktok / "annotations.csv", "--openpose", raw_tiktok / "openpose", "--out", out)
+    assert r.returncode == 0, r.stderr
+    ds = Dataset(out)
+    # synth_tiktok: train videos of 6.6 s and 4.6 s, a test video of 6.6 s (remainders dropped)
+    assert len(ds.segments("train")) == 5 and len(ds.segments("test")) == 3
+    assert ds.segments("test")[0].segment_id == "000007_7_188_seg1"
+    s = ds.segments("test")[0]
+    kp = np.load(out / s.keypoints)
+    motion = np.load(out / s.motion)
+    assert kp.shape == (60, 25, 3) and motion.shape == (60, 75)
+    assert np.array_equal(motion, kp.reshape(60, 75))
+    assert (kp[5] == 0).all() and (kp[4, :, 2] == np.float32(0.9)).all()  # frame 5 has nobody in its JSON
+    vid = s.sequence
+    frame7 = json.loads((raw_tiktok / "openpose" / f"{vid}_{7:012d}_keypoints.json").read_text())
+    assert np.allclose(kp[7].reshape(-1), frame7["people"][0]["pose_keypoints_2d"])
+    assert run_cli("data", "info", out).returncode == 0
+
+
+def test_tiktok_hash_and_duration_checks(raw_tiktok, tmp_path):
+    csv = (raw_tiktok / "annotations.csv").read_text().splitlines()
+    rows = [csv[0], csv[1].replace(csv[1].split(",")[-1], "0" * 64)]
+    parts = csv[2].split(",")
+    parts[2] = "9.000"
+    rows.append(",".join(parts))
+    ann = tmp_path / "ann.csv"
+    ann.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "ds"
+    r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations", ann,
+                "--openpose", raw_tiktok / "openpose", "--out", out)
+    assert r.returncode == 2 and "no segment could be built (2 skipped" in r.stderr
+    ann.write_text("video,duration\nnope_1_2,3.0\n")
+    r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations", ann, "--out", out)
+    assert r.returncode == 2 and "not in the D2M-GAN split lists" in r.stderr
+    ann.write_text("foo,bar\n1,2\n")
+    r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations", ann, "--out", out)
+    assert r.returncode == 2 and "no video id column" in r.stderr
+
+
+def test_tiktok_mediapipe_pose(raw_tiktok, tmp_path):
+    pytest.importorskip("mediapipe", reason="optional extra 'pose' (mediapipe==0.10.14) not installed")
+    out = tmp_path / "ds"
+    r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations",
+                raw_tiktok / "annotations.csv", "--out", out, "--visual", "none", "--limit", "1")
+    assert r.returncode == 0, r.stderr
+    ds = Dataset(out)
+    assert ds.info.visual_dim == 0 and ds.segments()[0].visual == ""
+    kp = np.load(out / ds.segments()[0].keypoints)
+    # The synthetic video shows a square, not a person: BlazePose must report nobody (all zeros,
+    # the OpenPose convention), not invent a skeleton.
+    assert kp.shape == (60, 25, 3) and not kp.any()
+    opts = json.loads((out / "dataset.json").read_text())["builder"]["options"]
+    assert opts["pose"].startswith("mediapipe-0.10.14")
+
+
+def test_synth_cli_writes_official_layout(tmp_path):
+    r = run_cli("data", "synth", "aistpp", tmp_path / "a")
+    assert r.returncode == 0, r.stderr
+    ann = tmp_path / "a" / "annotations"
+    seq = (ann / "splits" / "crossmodal_test.txt").read_text().split()[0]
+    with open(ann / "keypoints2d" / f"{seq}.pkl", "rb") as fh:
+        k2 = pickle.load(fh)
+    n = k2["keypoints2d"].shape[1]
+    assert k2["keypoints2d"].shape == (9, n, 17, 3) and k2["det_scores"].shape == (9, n) and k2["timestamps"].shape == (n,)
+    with open(ann / "motions" / f"{seq}.pkl", "rb") as fh:
+        m = pickle.load(fh)
+    assert m["smpl_poses"].shape == (n, 72) and m["smpl_trans"].shape == (n, 3) and m["smpl_scaling"].shape == (1,)
+    from d2m_bench.data.video import probe
+
+    v = probe(tmp_path / "a" / "videos" / f"{seq.replace('_cAll_', '_c01_')}.mp4")
+    assert v.fps == 60 and abs(v.duration - n / 60) < 0.05 and v.has_audio
