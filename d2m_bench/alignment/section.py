@@ -1,0 +1,135 @@
+"""`alignment_section(pairs, protocol, ctx)`: beat alignment between the input dance and the music.
+
+Music = the predicted audio; the ground-truth audio is scored the same way as a reference.
+Motion = 3-D joints (frames, joints, 3) at the protocol's fps, from ``ctx.options["motion"]``
+(a folder of ``<id>.npy``) or the ``joints3d`` column of the built dataset ``ctx.data``.
+Parameters: the protocol's ``[alignment]`` table (see protocols/*.toml).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import load_audio
+from ..cache import FileCache, file_digest
+from ..data.segments import parse_aist_name
+from ..errors import UserError
+from ..metrics import alignment as al
+from ..results import metric_summary
+
+DEFAULTS = {"fps": 60.0, "hop_length": 512, "tempo_prior": "aistpp_music_id",
+            "fact": {"order": 10, "sigma": 3.0, "tightness": 100.0, "percussive": False,
+                     "aggregate": "mean", "use_tempo_prior": True},
+            "bailando": {"smoothing_sigma": 5.0, "order": 1, "sigma": 3.0, "tightness": 100.0,
+                         "percussive": True, "aggregate": "median", "use_tempo_prior": False}}
+
+
+def _params(protocol) -> dict:
+    table = protocol.section("alignment")
+    p = {k: table.get(k, v) for k, v in DEFAULTS.items() if not isinstance(v, dict)}
+    for name in ("fact", "bailando"):
+        p[name] = {**DEFAULTS[name], **table.get(name, {})}
+    p["sr"] = int(round(p["fps"] * p["hop_length"]))
+    if "sample_rate" in table and int(table["sample_rate"]) != p["sr"]:
+        raise UserError(f"alignment.sample_rate {table['sample_rate']} must equal fps x hop_length = {p['sr']}",
+                        protocol.source)
+    return p
+
+
+def _motion_sources(ctx, fps):
+    """id -> (path, fps) from the motion folder or the dataset's joints3d column."""
+    folder = (ctx.options or {}).get("motion")
+    if folder:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise UserError("motion folder not found", folder)
+        return {p.stem: (p, fps) for p in folder.glob("*.npy")}, f"folder {folder}"
+    if ctx.data is not None:
+        jfps = float(ctx.data.info.joints3d_fps or 0)
+        return ({s.segment_id: (ctx.data.root / s.joints3d, jfps) for s in ctx.data.segments() if s.joints3d},
+                f"dataset {ctx.data.root} (joints3d)")
+    return {}, None
+
+
+def _load_joints(path):
+    try:
+        j = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise UserError(f"unreadable joints .npy ({exc})", path) from None
+    if j.ndim == 2 and j.shape[1] % 3 == 0:
+        j = j.reshape(len(j), -1, 3)
+    if j.ndim != 3 or j.shape[-1] != 3 or len(j) < 3 or not np.isfinite(j).all():
+        raise UserError(f"joints must be finite (frames, joints, 3), got shape {j.shape}", path)
+    return j
+
+
+def _beats(path, p, variant, tempo, cache):
+    cfg = p[variant]
+    bpm = tempo if cfg["use_tempo_prior"] and p["tempo_prior"] == "aistpp_music_id" else None
+    config = {"sr": p["sr"], "hop": p["hop_length"], "bpm": bpm, "tightness": cfg["tightness"],
+              "percussive": cfg["percussive"], "aggregate": cfg["aggregate"]}
+    key = cache.key(file_digest(path), config)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    y, _ = load_audio(path, p["sr"])
+    beats = al.music_beats(y, sr=p["sr"], hop_length=p["hop_length"], start_bpm=bpm, tightness=cfg["tightness"],
+                           percussive=cfg["percussive"], aggregate=cfg["aggregate"])
+    cache.put(key, beats)
+    return beats
+
+
+def alignment_section(pairs, protocol, ctx) -> dict:
+    p = _params(protocol)
+    sources, origin = _motion_sources(ctx, p["fps"])
+    if not sources:
+        why = ("no 3-D joints in the dataset (joints3d column empty)" if ctx.data is not None
+               else "no motion given (eval --data DIR with joints3d, or --motion DIR of <id>.npy)")
+        return {"status": "skipped", "reason": why}
+    cache = FileCache("alignment-beats", enabled=ctx.cache)
+    per_clip, excluded = {}, []
+    cols = {"beat_align_fact": [], "beat_align_bailando": [], "beat_align_fact_gt": [], "beat_align_bailando_gt": []}
+    from tqdm import tqdm
+
+    for pair in tqdm(pairs, desc="alignment", unit="clip", disable=not ctx.progress, leave=False):
+        if pair.id not in sources:
+            excluded.append({"id": pair.id, "reason": "no motion for this id"})
+            continue
+        path, fps = sources[pair.id]
+        if abs(fps - p["fps"]) > 1e-6:
+            excluded.append({"id": pair.id, "reason": f"motion at {fps:g} fps, protocol wants {p['fps']:g}"})
+            continue
+        joints = _load_joints(path)
+        name = parse_aist_name(pair.id)
+        tempo = name.tempo_bpm if name else None
+        kb_fact = al.kinematic_beats_fact(joints, order=int(p["fact"]["order"]))
+        kb_bail, length = al.kinematic_beats_bailando(joints, sigma=float(p["bailando"]["smoothing_sigma"]),
+                                                      order=int(p["bailando"]["order"]))
+        row = {"kinematic_beats_fact": len(kb_fact), "kinematic_beats_bailando": len(kb_bail)}
+        for audio, suffix in ((pair.pred, ""), (pair.gt, "_gt")):
+            mb_f = _beats(audio, p, "fact", tempo, cache)
+            mb_b = _beats(audio, p, "bailando", tempo, cache)
+            row[f"beat_align_fact{suffix}"] = al.beat_align_fact(kb_fact, mb_f, sigma=float(p["fact"]["sigma"]))
+            bas = al.beat_align_bailando(kb_bail, mb_b, sigma=float(p["bailando"]["sigma"]), length=length)
+            row[f"beat_align_bailando{suffix}"] = None if math.isnan(bas) else bas
+            row[f"music_beats{suffix}"] = len(mb_f)
+        for c in cols:
+            if row[c] is not None:
+                cols[c].append(row[c])
+        if row["beat_align_bailando"] is None:
+            excluded.append({"id": pair.id, "reason": "no music beat in the prediction (beat_align_bailando undefined)"})
+        per_clip[pair.id] = row
+    if not per_clip:
+        return {"status": "skipped", "reason": f"no clip has motion ({len(excluded)} without; source: {origin})",
+                "excluded": excluded}
+    definitions = {
+        "beat_align_fact": "FACT BeatAlign: mean over kinematic beats of exp(-d^2/(2*sigma^2)), pred music",
+        "beat_align_bailando": "Bailando BAS: mean over music beats of exp(-d^2/(2*sigma^2)), pred music",
+        "beat_align_fact_gt": "FACT BeatAlign of the ground-truth music (reference, not a system score)",
+        "beat_align_bailando_gt": "Bailando BAS of the ground-truth music (reference, not a system score)"}
+    aggregate = {k: metric_summary(v, definition=definitions[k]) for k, v in cols.items() if v}
+    meta = {"motion_source": origin, "fps": p["fps"], "sr": p["sr"], "hop_length": p["hop_length"],
+            "tempo_prior": p["tempo_prior"], "fact": p["fact"], "bailando": p["bailando"], "n_clips": len(per_clip)}
+    return {"status": "ok", "meta": meta, "aggregate": aggregate, "per_clip": per_clip, "excluded": excluded}
