@@ -20,6 +20,8 @@ COMMANDS = {
     "cache": ("cache_cmd", "cache_cmd", "Inspect or clear the per-file cache (onsets, embeddings)."),
     "train": ("train_cmd", "train_cmd", "Train the reference D2M-GAN (VQ-VAE, d2m-low, d2m-high)."),
     "generate": ("generate_cmd", "generate_cmd", "Write gt / reconstruction / generated wavs from a D2M-GAN checkpoint."),
+    "survey": ("survey_cmd", "survey_cmd", "Build and serve the MOS listening test; export its ratings."),
+    "mos": ("mos_cmd", "mos_cmd", "Aggregate MOS ratings: rater screening, CIs, pairwise tests, agreement."),
 }
 
 
