@@ -1,0 +1,44 @@
+"""`d2m-bench mos aggregate`: screen ratings and compute MOS statistics."""
+from pathlib import Path
+
+import click
+
+
+@click.group("mos")
+def mos_cmd():
+    """Aggregate subjective ratings (MOS) with screening and statistics."""
+
+
+@mos_cmd.command("aggregate")
+@click.argument("ratings", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder (mos.json + CSVs) or a .json file; default: RATINGS_STEM-mos/ beside the CSV.")
+@click.option("--protocol", default="mos-p808", show_default=True, help="MOS protocol name or TOML file.")
+@click.option("--seed", type=int, default=None, help="Bootstrap seed (default: the protocol's).")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=1), default=None,
+              help="Bootstrap replicates (default: the protocol's).")
+def aggregate_cmd(ratings, out, protocol, seed, n_boot):
+    """Screen raters and compute MOS per system x aspect from a long-format ratings CSV."""
+    from ..mos.aggregate import aggregate, write_outputs
+
+    doc = aggregate(ratings, protocol=protocol, seed=seed, n_boot=n_boot)
+    out = out if out is not None else ratings.parent / f"{ratings.stem}-mos"
+    paths = write_outputs(doc, out)
+    s = doc["screening"]["summary"]
+    click.echo(f"raters kept {s['raters_kept']}/{s['raters']}, ratings kept {s['ratings_kept']}/{s['ratings']} "
+               f"(checks {s['check_ratings']}, incomplete {s['ratings_dropped_incomplete']}, "
+               f"outliers {s['ratings_dropped_outlier']})")
+    for r in doc["screening"]["raters"]:
+        if not r["kept"]:
+            click.echo(f"  dropped {r['rater']}: {'; '.join(r['reasons'])}")
+    fmt = lambda v: "  n/a" if v is None else f"{v:5.2f}"  # noqa: E731
+    click.echo(f"{'aspect':<10} {'system':<16} {'MOS':>5}  {'95% CI (t)':>13}  {'95% CI (boot)':>13} "
+               f"{'zMOS':>6} {'n':>5} {'raters':>6} {'items':>5}")
+    for r in doc["systems"]:
+        click.echo(f"{r['aspect']:<10} {r['system'] + (' *' if r['is_reference'] else ''):<16} {fmt(r['mean'])}  "
+                   f"[{fmt(r['ci_t_low'])},{fmt(r['ci_t_high'])}]  [{fmt(r['ci_boot_low'])},{fmt(r['ci_boot_high'])}] "
+                   f"{fmt(r['z_mos']):>6} {r['n_ratings']:>5} {r['n_raters']:>6} {r['n_items']:>5}")
+    for p in doc["pairwise"]:
+        if p["significant"]:
+            click.echo(f"  {p['aspect']}: {p['system_a']} vs {p['system_b']} differ (p_holm={p['p_holm']:.3g}, {p['test']})")
+    click.echo(f"protocol {doc['protocol']['name']} ({doc['protocol']['hash'][:12]}); wrote {', '.join(map(str, paths))}")

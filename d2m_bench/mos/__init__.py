@@ -1,0 +1,1 @@
+"""Subjective evaluation: ratings files, rater screening, MOS statistics and aggregation."""
