@@ -50,11 +50,12 @@ def bootstrap_two_way(scores, rater_index, item_index, *, n_boot: int = 2000, le
         return {"low": math.nan, "high": math.nan, "n_boot": n_boot, "n_valid": 0, "seed": seed}
     n_r, n_i = int(ri.max()) + 1, int(ii.max()) + 1
     rng = np.random.default_rng(seed)
+    # All counts drawn up front so the replicates do not depend on the chunk size.
+    rater_counts = rng.multinomial(n_r, np.full(n_r, 1.0 / n_r), size=n_boot).astype(np.float64)
+    item_counts = rng.multinomial(n_i, np.full(n_i, 1.0 / n_i), size=n_boot).astype(np.float64)
     means = []
     for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        rc = rng.multinomial(n_r, np.full(n_r, 1.0 / n_r), size=b).astype(np.float64)
-        ic = rng.multinomial(n_i, np.full(n_i, 1.0 / n_i), size=b).astype(np.float64)
+        rc, ic = rater_counts[start:start + chunk], item_counts[start:start + chunk]
         w = rc[:, ri] * ic[:, ii]
         tot = w.sum(axis=1)
         ok = tot > 0
