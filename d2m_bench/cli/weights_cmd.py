@@ -1,0 +1,48 @@
+import click
+
+_NAMES = ["vggish", "vggish-pca"]
+
+
+@click.group("weights")
+def weights_cmd():
+    """Locate or download embedder weights (VGGish and its PCA parameters)."""
+
+
+@weights_cmd.command("list")
+@click.option("--vggish-weights", type=click.Path(), default=None, help="An explicit path to check first.")
+def list_cmd(vggish_weights):
+    """Where each file is looked for, and whether it is there."""
+    from ..cache import file_digest
+    from ..embedders.weights import KNOWN, candidates
+
+    for name in _NAMES:
+        spec = KNOWN[name]
+        click.echo(f"{name}: {spec['filename']} (sha256 {spec['sha256_prefix']}..., {spec['url']})")
+        for origin, path in candidates(name, vggish_weights if name == "vggish" else None):
+            if path.is_file():
+                digest = file_digest(path)
+                tag = "published file" if digest.startswith(spec["sha256_prefix"]) else "NOT the published file"
+                click.echo(f"  found    {path}  [{origin}] sha256 {digest[:16]}... ({tag})")
+            else:
+                click.echo(f"  missing  {path}  [{origin}]")
+
+
+@weights_cmd.command("download")
+@click.argument("name", type=click.Choice(_NAMES + ["all"]))
+@click.option("--dir", "dest_dir", type=click.Path(file_okay=False), default=None,
+              help="Destination folder (default: the torch hub cache, $TORCH_HOME/hub/checkpoints).")
+@click.option("--url", default=None, help="Another source (http(s):// or file://); NAME 'all' uses the defaults.")
+@click.option("--expect-sha256", default=None, help="Required SHA-256 prefix (default: the published one for the default URL).")
+@click.option("--force", is_flag=True, help="Download even if the file is already there.")
+def download_cmd(name, dest_dir, url, expect_sha256, force):
+    """Fetch NAME (vggish, vggish-pca or all) once, for machines with internet access."""
+    from ..embedders.weights import download
+    from ..errors import UserError
+
+    if name == "all" and url:
+        raise UserError("--url needs a single NAME")
+    for item in _NAMES if name == "all" else [name]:
+        info = download(item, dest_dir=dest_dir, url=url, expect_sha256=expect_sha256, force=force, progress=True)
+        state = "already present" if info.get("existing") else f"downloaded {info['bytes']} bytes"
+        check = "sha256 verified" if info["verified"] else "sha256 not checked against a published value"
+        click.echo(f"{item}: {state} -> {info['path']} (sha256 {info['sha256']}; {check})")

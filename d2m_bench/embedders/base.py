@@ -1,0 +1,72 @@
+"""Embedder registry and the cached file -> per-example embeddings step.
+
+An embedder has ``name``, ``sample_rate``, ``dim``, ``weights_sha256``, ``cache_config()``
+(every setting that changes its output), ``meta()``, ``embed_waveforms(list) -> list of
+(n_examples, dim) float32`` and ``finalize(vectors)`` (the protocol's post-processing).
+Cached entries are keyed by the file's SHA-256 plus ``cache_config()`` (which includes the
+weights hash), in the FileCache namespace named after the embedder.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UserError
+
+EMBEDDERS = ("vggish", "mfcc-chroma")
+
+
+def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=64):
+    if name == "vggish":
+        from .vggish import VGGishEmbedder
+        from .weights import resolve, resolve_pca
+
+        weights = resolve("vggish", vggish_weights)
+        return VGGishEmbedder(weights, pca=resolve_pca(weights) if postprocess else None,
+                              postprocess=postprocess, batch_size=batch_size)
+    if name == "mfcc-chroma":
+        if postprocess:
+            raise UserError("genre.postprocess applies to vggish only (mfcc-chroma has no PCA)")
+        from .handcrafted import MfccChromaEmbedder
+
+        return MfccChromaEmbedder()
+    raise UserError(f"unknown embedder '{name}' (known: {', '.join(EMBEDDERS)})")
+
+
+def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=32) -> dict:
+    """``{path: (n_examples, dim) float32}`` for each distinct path, from the cache when possible.
+
+    Files that miss the cache are decoded at the embedder's rate and embedded in groups
+    (their examples share network batches), then stored.
+    """
+    from tqdm import tqdm
+
+    from ..audio import load_audio
+    from ..cache import file_digest
+
+    config = embedder.cache_config()
+    out, todo = {}, []
+    for path in dict.fromkeys(map(str, paths)):
+        key = cache.key(file_digest(path), config) if cache is not None else None
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None and hit.ndim == 2 and hit.shape[1] == embedder.dim:
+            out[path] = hit
+        else:
+            todo.append((path, key))
+    bar = tqdm(total=len(todo), desc=f"embed ({embedder.name})", unit="file", disable=not progress, leave=False)
+    for start in range(0, len(todo), files_per_batch):
+        group = todo[start:start + files_per_batch]
+        waves = [load_audio(p, embedder.sample_rate)[0] for p, _ in group]
+        for (path, key), emb in zip(group, embedder.embed_waveforms(waves)):
+            out[path] = emb
+            if cache is not None:
+                cache.put(key, emb)
+        bar.update(len(group))
+    bar.close()
+    return out
+
+
+def clip_vectors(per_example: list, *, pooling="mean") -> np.ndarray:
+    """(n_clips, dim) float64: each clip's example embeddings pooled (mean)."""
+    if pooling != "mean":
+        raise UserError(f"unknown genre.pooling '{pooling}' (mean)")
+    return np.stack([np.asarray(e, dtype=np.float64).mean(axis=0) for e in per_example])

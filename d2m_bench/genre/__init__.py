@@ -1,0 +1,1 @@
+"""Genre accuracy by retrieval (spec section 2): see section.py."""
