@@ -1,0 +1,86 @@
+"""`d2m-bench survey build|serve|export`: the MOS listening test."""
+from pathlib import Path
+
+import click
+
+
+@click.group("survey")
+def survey_cmd():
+    """Build, serve and export a MOS listening test (coherence with the dance; music quality)."""
+
+
+@survey_cmd.command("build")
+@click.option("--systems", "systems", multiple=True, required=True, metavar="NAME=DIR",
+              help="A system's audio folder (files named by segment id). Repeat per system.")
+@click.option("--videos", type=click.Path(path_type=Path), default=None,
+              help="Dance videos named by segment id (needed for the coherence aspect).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Survey folder to create.")
+@click.option("--raters", "n_raters", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--items-per-rater", "per_rater", type=click.IntRange(min=1), default=None,
+              help="Stimuli per rater per aspect (default: all system x segment pairs, at most 20).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--reference", default=None, help="System flagged as hidden reference (default: 'gt' if present).")
+@click.option("--traps-per-rater", type=click.IntRange(min=0, max=5), default=1, show_default=True,
+              help="Trapping clips per rater per aspect.")
+@click.option("--trap-method", type=click.Choice(["auto", "espeak-ng", "beep"]), default="auto", show_default=True)
+@click.option("--aspects", default="coherence,quality", show_default=True, help="Comma-separated, in page order.")
+@click.option("--force", is_flag=True, help="Replace an existing survey folder.")
+def build_cmd(systems, videos, out, n_raters, per_rater, seed, reference, traps_per_rater, trap_method, aspects, force):
+    """Make stimuli, the rater assignment and the web page."""
+    from ..errors import UserError
+    from ..survey.build import build_survey
+
+    aspects = tuple(a.strip() for a in aspects.split(",") if a.strip())
+    if "coherence" in aspects and videos is None:
+        raise UserError("--videos is needed for the coherence aspect")
+    doc = build_survey(systems, videos, out, n_raters=n_raters, per_rater=per_rater, seed=seed,
+                       reference=reference, traps_per_rater=traps_per_rater, aspects=aspects,
+                       trap_method=trap_method, force=force)
+    click.echo(f"{len(doc['stimuli'])} stimuli for {len(doc['items'])} segments x {len(doc['systems'])} systems, "
+               f"{len(doc['raters'])} raters x {doc['items_per_rater']} per aspect (+{doc['traps_per_rater']} traps, "
+               f"{doc['trap_method']}); reference: {doc['reference'] or 'none'}")
+    if doc["items_left_out"]:
+        click.echo(f"left out {len(doc['items_left_out'])} segment(s) missing somewhere: "
+                   f"{', '.join(doc['items_left_out'][:8])}{' ...' if len(doc['items_left_out']) > 8 else ''}")
+    for a, b in doc["balance"].items():
+        click.echo(f"{a}: {b['stimuli_used']}/{b['stimuli_possible']} stimuli used, "
+                   f"{b['ratings_per_stimulus_min']}..{b['ratings_per_stimulus_max']} ratings each")
+    click.echo(f"wrote {out}/survey.json; rater links: `d2m-bench survey serve {out}`")
+
+
+@survey_cmd.command("serve")
+@click.argument("survey", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--verbose", is_flag=True, help="Log every request.")
+def serve_cmd(survey, host, port, verbose):
+    """Serve the page and record ratings into SURVEY/ratings.sqlite (Ctrl-C stops; ratings are kept)."""
+    from ..errors import UserError
+    from ..survey.server import make_server
+
+    try:
+        server = make_server(survey, host=host, port=port, quiet=not verbose)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
+    h, p = server.server_address[:2]
+    for rater, info in server.RequestHandlerClass.survey.doc["raters"].items():
+        click.echo(f"{rater}: http://{h}:{p}/?rater={rater}&token={info['token']}")
+    click.echo(f"serving {survey} on http://{h}:{p}/ (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        server.RequestHandlerClass.survey.store.close()
+
+
+@survey_cmd.command("export")
+@click.argument("survey", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Ratings CSV to write.")
+def export_cmd(survey, out):
+    """Write the long-format ratings CSV (input of `d2m-bench mos aggregate`)."""
+    from ..survey.export import export_ratings
+
+    n = export_ratings(survey, out)
+    click.echo(f"wrote {n} ratings to {out}")

@@ -1,0 +1,226 @@
+"""`survey build`: stimuli, rater assignment, hidden references, trapping clips, web page.
+
+Layout of a survey folder::
+
+    survey.json      everything: aspects, scale, systems, stimuli (opaque ids), raters + tokens
+    stimuli/         c0001.mp4 (coherence: system audio + dance video), q0001.wav (quality),
+                     t0001.* (trapping clips); file names never reveal the system
+    static/          index.html, app.js, style.css (self-contained, no CDN)
+    ratings.sqlite   written by `survey serve`
+
+Items are matched by file stem (= segment id) between the video folder and every system
+folder; segments missing anywhere are left out and listed in survey.json.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import __version__
+from ..audio import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, load_audio
+from ..errors import UserError
+from ..results import _atomic_write
+from . import media
+from .assign import balance_report, balanced_assignment, insert_checks
+
+SCHEMA = 1
+SCALE = {"min": 1, "max": 5, "labels": {"1": "Bad", "2": "Poor", "3": "Fair", "4": "Good", "5": "Excellent"}}
+ASPECTS = {
+    "coherence": {"media": "video", "title": "Music-dance coherence",
+                  "question": "How well does the music go with the dance (rhythm, beats, style)?"},
+    "quality": {"media": "audio", "title": "Music quality",
+                "question": "How good is the overall quality of this music?"},
+}
+STATIC_FILES = ("index.html", "app.js", "style.css")
+
+
+def static_dir() -> Path:
+    return Path(__file__).resolve().parent / "static"
+
+
+def _files_by_stem(folder: Path, extensions, what: str) -> dict:
+    if not folder.is_dir():
+        raise UserError(f"{what} folder does not exist", folder)
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith("."):
+            if p.stem in out:
+                raise UserError(f"two {what} files for segment '{p.stem}': {out[p.stem].name} and {p.relative_to(folder)}", folder)
+            out[p.stem] = p
+    if not out:
+        raise UserError(f"no {what} files ({', '.join(sorted(extensions))})", folder)
+    return out
+
+
+def parse_systems(specs) -> list:
+    """``NAME=DIR`` strings to ``[(name, Path)]``; names unique, made of [A-Za-z0-9_.-]."""
+    out, seen = [], set()
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        name = name.strip()
+        if not sep or not name or not folder:
+            raise UserError(f"--systems wants NAME=DIR, got '{spec}'")
+        if not all(c.isalnum() or c in "_.-" for c in name) or name == "trap":
+            raise UserError(f"system name '{name}' must be letters, digits, '_', '.', '-' (and not 'trap')")
+        if name in seen:
+            raise UserError(f"system '{name}' given twice")
+        seen.add(name)
+        out.append((name, Path(folder)))
+    if not out:
+        raise UserError("give at least one --systems NAME=DIR")
+    return out
+
+
+def build_survey(systems, videos, out, *, n_raters: int = 20, per_rater: int | None = None, seed: int = 0,
+                 reference: str | None = None, traps_per_rater: int = 1, aspects=("coherence", "quality"),
+                 trap_method: str = "auto", force: bool = False, progress: bool = True) -> dict:
+    """Build a survey folder; returns the survey.json document.
+
+    ``per_rater``: stimuli per rater per aspect (default: one per system x segment, capped at 20).
+    ``reference``: the system shown as hidden reference (e.g. the ground truth); default "gt"
+    when a system has that name. ``trap_method``: "espeak-ng", "beep" or "auto" (espeak-ng
+    when installed).
+    """
+    out = Path(out)
+    systems = parse_systems(systems) if systems and isinstance(systems[0], str) else list(systems)
+    for a in aspects:
+        if a not in ASPECTS:
+            raise UserError(f"unknown aspect '{a}' (known: {', '.join(ASPECTS)})")
+    names = [n for n, _ in systems]
+    if reference is None and "gt" in names:
+        reference = "gt"
+    if reference is not None and reference not in names:
+        raise UserError(f"--reference '{reference}' is not one of the systems ({', '.join(names)})")
+    if n_raters < 1:
+        raise UserError("--raters must be at least 1")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise UserError("survey folder exists and is not empty (use --force to replace it)", out)
+        if not (out / "survey.json").is_file():
+            raise UserError("refusing to replace a folder that is not a survey (no survey.json)", out)
+        shutil.rmtree(out)
+    if trap_method == "auto":
+        trap_method = "espeak-ng" if media.espeak_available() else "beep"
+    if trap_method == "espeak-ng" and not media.espeak_available():
+        raise UserError("espeak-ng is not installed (apt-get install espeak-ng), use --trap-method beep")
+    if trap_method not in ("espeak-ng", "beep"):
+        raise UserError(f"unknown trap method '{trap_method}' (espeak-ng, beep, auto)")
+
+    video_files = _files_by_stem(Path(videos), VIDEO_EXTENSIONS, "video") if "coherence" in aspects else {}
+    audio_files = {n: _files_by_stem(d, AUDIO_EXTENSIONS | {".m4a"}, f"audio of system {n}") for n, d in systems}
+    stems = set.intersection(*(set(f) for f in audio_files.values()))
+    if video_files:
+        stems &= set(video_files)
+    items = sorted(stems)
+    every = set(video_files).union(*(set(f) for f in audio_files.values()))
+    if not items:
+        raise UserError("no segment id is present in the video folder and in every system folder")
+    if per_rater is None:
+        per_rater = min(len(names) * len(items), 20)
+    if per_rater > len(names) * len(items):
+        raise UserError(f"--items-per-rater {per_rater} exceeds the {len(names) * len(items)} system x segment stimuli")
+
+    rng = np.random.default_rng(seed)
+    plan = {a: balanced_assignment(names, items, n_raters=n_raters, per_rater=per_rater, rng=rng) for a in aspects}
+    used = sorted({(a, s, i) for a in aspects for seq in plan[a] for s, i in seq})
+    stim_ids = {}
+    for n, idx in enumerate(rng.permutation(len(used)), start=1):  # ids carry no order of system or segment
+        a, s, i = used[idx]
+        stim_ids[(a, s, i)] = f"{a[0]}{n:04d}"
+    stimuli = {}
+    (out / "stimuli").mkdir(parents=True)
+    # Trap scores: each rater gets distinct scores per aspect, drawn at random.
+    trap_plan = {a: [list(rng.choice(np.arange(1, 6), size=min(traps_per_rater, 5), replace=False))
+                     for _ in range(n_raters)] for a in aspects}
+    trap_needed = sorted({(a, int(v)) for a in aspects for lst in trap_plan[a] for v in lst})
+    jobs = len(used) + len(trap_needed)
+    bar = tqdm(total=jobs, desc="stimuli", unit="file", disable=not progress)
+    audio_cache: dict = {}
+
+    def audio_of(system, item):
+        key = (system, item)
+        if key not in audio_cache:
+            audio_cache.clear()  # one clip at a time: both aspects use it back to back
+            audio_cache[key] = load_audio(audio_files[system][item], sr=None)
+        return audio_cache[key]
+
+    for a, s, i in sorted(used, key=lambda t: (t[1], t[2], t[0])):
+        sid = stim_ids[(a, s, i)]
+        y, sr = audio_of(s, i)
+        if ASPECTS[a]["media"] == "video":
+            rel = f"stimuli/{sid}.mp4"
+            media.mux_video_audio(video_files[i], y, sr, out / rel)
+        else:
+            rel = f"stimuli/{sid}.wav"
+            media.write_wav(out / rel, y, sr)
+        stimuli[sid] = {"file": rel, "aspect": a, "system": s, "item": i,
+                        "kind": "reference" if s == reference else "normal", "expected_score": None}
+        bar.update()
+    trap_ids = {}
+    for n, (a, score) in enumerate(trap_needed, start=1):
+        sid = f"t{n:04d}"
+        src_item = items[int(rng.integers(len(items)))]
+        src_sys = names[int(rng.integers(len(names)))]
+        y, sr = audio_of(src_sys, src_item)
+        y = media.trap_audio(score, lead_in=y, sr=sr, method=trap_method, label=SCALE["labels"][str(score)])
+        if ASPECTS[a]["media"] == "video":
+            rel = f"stimuli/{sid}.mp4"
+            media.mux_video_audio(video_files[src_item], y, sr, out / rel, trim_to_video=False)
+        else:
+            rel = f"stimuli/{sid}.wav"
+            media.write_wav(out / rel, y, sr)
+        stimuli[sid] = {"file": rel, "aspect": a, "system": "trap", "item": sid, "kind": "trap",
+                        "expected_score": score, "trap_method": trap_method}
+        trap_ids[(a, score)] = sid
+        bar.update()
+    bar.close()
+
+    raters = {}
+    for r in range(n_raters):
+        sequence = []
+        for a in aspects:
+            seq = [stim_ids[(a, s, i)] for s, i in plan[a][r]]
+            sequence += insert_checks(seq, [trap_ids[(a, int(v))] for v in trap_plan[a][r]], rng)
+        raters[f"r{r + 1:03d}"] = {"token": secrets.token_urlsafe(12), "sequence": sequence}
+
+    (out / "static").mkdir()
+    for name in STATIC_FILES:
+        shutil.copyfile(static_dir() / name, out / "static" / name)
+    trap_text = ("Some clips are attention checks: a voice in the clip tells you which score to give. "
+                 "Give exactly that score." if trap_method == "espeak-ng" else
+                 "Some clips are attention checks: after a short piece of music you hear a number of beeps. "
+                 "Give the score equal to the number of beeps (three beeps: score 3).")
+    doc = {"schema": SCHEMA, "kind": "d2m-bench-survey", "toolkit": f"d2m-bench {__version__}",
+           "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": seed,
+           "scale": SCALE, "aspects": {a: ASPECTS[a] for a in aspects}, "aspect_order": list(aspects),
+           "require_full_playback": True, "trap_method": trap_method, "traps_per_rater": traps_per_rater,
+           "instructions": ("Use headphones in a quiet room. Each clip plays once in full before you can rate it; "
+                            "you may replay it. Rate each clip on its own. " + trap_text),
+           "systems": [{"name": n, "dir": str(d), "is_reference": n == reference} for n, d in systems],
+           "reference": reference, "videos": str(videos) if video_files else None,
+           "items": items, "items_left_out": sorted(every - set(items)),
+           "items_per_rater": per_rater, "raters_planned": n_raters,
+           "balance": {a: balance_report(plan[a], names, items) for a in aspects},
+           "stimuli": stimuli, "raters": raters}
+    _atomic_write(out / "survey.json", json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+def load_survey(folder) -> dict:
+    folder = Path(folder)
+    path = folder / "survey.json"
+    if not path.is_file():
+        raise UserError("not a survey folder (no survey.json)", folder)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"unreadable survey.json ({exc})", path) from None
+    if doc.get("kind") != "d2m-bench-survey":
+        raise UserError("not a d2m-bench survey file", path)
+    return doc

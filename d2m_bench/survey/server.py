@@ -1,0 +1,231 @@
+"""`survey serve`: the listening-test web server (stdlib ThreadingHTTPServer).
+
+Routes::
+
+    GET  /                      the page (static/index.html); the rater comes in on ?rater=ID&token=T
+    GET  /static/NAME           app.js, style.css
+    GET  /stimuli/NAME          a stimulus file (Range requests served, for media seeking)
+    GET  /api/session?rater=&token=   the rater's items (opaque ids, media type, url) and what is done
+    POST /api/rating            {rater, token, stimulus, aspect, score, listen_seconds, played_fraction,
+                                 playback_complete, response_seconds}: 201 stored, 409 duplicate,
+                                 400 malformed, 403 bad token, 404 stimulus not the rater's
+
+The page never learns the system, the item or whether a stimulus is a check.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import mimetypes
+import re
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .build import STATIC_FILES, load_survey
+from .store import DuplicateRating, RatingStore
+
+MAX_BODY = 4096
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_TYPES = {".mp4": "video/mp4", ".wav": "audio/wav", ".m4a": "audio/mp4", ".html": "text/html; charset=utf-8",
+          ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+class BadRequest(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+class Survey:
+    """The loaded survey: stimuli, raters and their assignment, the ratings store."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder).resolve()
+        self.doc = load_survey(self.folder)
+        self.stimuli_dir = (self.folder / "stimuli").resolve()
+        self.static_dir = (self.folder / "static").resolve()
+        self.store = RatingStore(self.folder / "ratings.sqlite")
+        self.assigned = {r: set(v["sequence"]) for r, v in self.doc["raters"].items()}
+        self.scale = self.doc["scale"]
+
+    def check_rater(self, rater, token):
+        info = self.doc["raters"].get(rater) if isinstance(rater, str) else None
+        if info is None or not isinstance(token, str) or not hmac.compare_digest(info["token"], token):
+            raise BadRequest(HTTPStatus.FORBIDDEN, "unknown rater or wrong token")
+        return info
+
+    def session(self, rater, token) -> dict:
+        info = self.check_rater(rater, token)
+        items = [{"id": sid, "aspect": self.doc["stimuli"][sid]["aspect"],
+                  "media": self.doc["aspects"][self.doc["stimuli"][sid]["aspect"]]["media"],
+                  "url": "/" + self.doc["stimuli"][sid]["file"]} for sid in info["sequence"]]
+        return {"rater": rater, "scale": self.scale, "aspects": self.doc["aspects"],
+                "instructions": self.doc["instructions"], "require_full_playback": self.doc["require_full_playback"],
+                "items": items, "done": self.store.done(rater)}
+
+    def rate(self, body: dict) -> dict:
+        if not isinstance(body, dict):
+            raise BadRequest(HTTPStatus.BAD_REQUEST, "body must be a JSON object")
+        self.check_rater(body.get("rater"), body.get("token"))
+        rater, sid = body["rater"], body.get("stimulus")
+        if not isinstance(sid, str) or sid not in self.assigned[rater]:
+            raise BadRequest(HTTPStatus.NOT_FOUND, "stimulus is not in this rater's list")
+        aspect = self.doc["stimuli"][sid]["aspect"]
+        if body.get("aspect") != aspect:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, "aspect does not match the stimulus")
+        score = body.get("score")
+        if type(score) is not int or not self.scale["min"] <= score <= self.scale["max"]:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, f"score must be a whole number {self.scale['min']}..{self.scale['max']}")
+        complete = body.get("playback_complete")
+        if type(complete) is not bool:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, "playback_complete must be true or false")
+        numbers = {}
+        for key, hi in (("listen_seconds", 86400.0), ("played_fraction", 1.0), ("response_seconds", 86400.0)):
+            v = body.get(key)
+            if type(v) not in (int, float) or not math.isfinite(v) or not 0 <= v <= hi:
+                raise BadRequest(HTTPStatus.BAD_REQUEST, f"{key} must be a number in 0..{hi:g}")
+            numbers[key] = float(v)
+        try:
+            self.store.add({"rater": rater, "stimulus": sid, "aspect": aspect, "score": score,
+                            "playback_complete": int(complete), **numbers})
+        except DuplicateRating:
+            raise BadRequest(HTTPStatus.CONFLICT, "this stimulus was already rated by this rater") from None
+        return {"ok": True, "done": len(self.store.done(rater)), "total": len(self.assigned[rater])}
+
+    def file_under(self, base: Path, name: str) -> Path:
+        """The file ``name`` inside ``base``, or NOT_FOUND (no traversal, no folders, no links out)."""
+        name = unquote(name)
+        if not name or "\x00" in name:
+            raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
+        path = (base / name).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
+        return path
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "d2m-bench-survey"
+    protocol_version = "HTTP/1.1"
+    survey: Survey = None  # set by make_server
+    quiet = True
+
+    def log_message(self, fmt, *args):
+        if not self.quiet:
+            super().log_message(fmt, *args)
+
+    def _send(self, status, body: bytes, ctype: str, extra=None):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status, obj):
+        self._send(status, json.dumps(obj).encode(), "application/json")
+
+    def _file(self, path: Path):
+        data_len = path.stat().st_size
+        ctype = _TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        start, end, status = 0, data_len - 1, HTTPStatus.OK
+        rng = self.headers.get("Range")
+        if rng:
+            m = _RANGE.match(rng.strip())
+            if not m or (not m.group(1) and not m.group(2)):
+                return self._send(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", "text/plain",
+                                  {"Content-Range": f"bytes */{data_len}"})
+            if m.group(1):
+                start = int(m.group(1))
+                end = min(int(m.group(2)), data_len - 1) if m.group(2) else data_len - 1
+            else:  # suffix range: the last N bytes
+                start = max(0, data_len - int(m.group(2)))
+            if start > end or start >= data_len:
+                return self._send(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", "text/plain",
+                                  {"Content-Range": f"bytes */{data_len}"})
+            status = HTTPStatus.PARTIAL_CONTENT
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            body = fh.read(end - start + 1)
+        extra = {"Accept-Ranges": "bytes"}
+        if status == HTTPStatus.PARTIAL_CONTENT:
+            extra["Content-Range"] = f"bytes {start}-{end}/{data_len}"
+        self._send(status, body, ctype, extra)
+
+    def _route_get(self):
+        url = urlsplit(self.path)
+        s = self.survey
+        if url.path in ("/", "/index.html"):
+            return self._file(s.static_dir / "index.html")
+        if url.path.startswith("/static/"):
+            name = url.path[len("/static/"):]
+            if name not in STATIC_FILES:
+                raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
+            return self._file(s.file_under(s.static_dir, name))
+        if url.path.startswith("/stimuli/"):
+            return self._file(s.file_under(s.stimuli_dir, url.path[len("/stimuli/"):]))
+        if url.path == "/api/session":
+            q = parse_qs(url.query)
+            return self._json(HTTPStatus.OK, s.session(q.get("rater", [None])[0], q.get("token", [None])[0]))
+        raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
+
+    def _handle(self, route):
+        try:
+            route()
+        except BadRequest as exc:
+            self._json(exc.status, {"ok": False, "error": str(exc)})
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def do_GET(self):
+        self._handle(self._route_get)
+
+    def do_HEAD(self):
+        self._handle(self._route_get)
+
+    def do_POST(self):
+        def route():
+            if urlsplit(self.path).path != "/api/rating":
+                raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
+            try:
+                length = int(self.headers.get("Content-Length", ""))
+            except ValueError:
+                self.close_connection = True
+                raise BadRequest(HTTPStatus.LENGTH_REQUIRED, "Content-Length required") from None
+            if not 0 < length <= MAX_BODY:
+                self.close_connection = True
+                raise BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > MAX_BODY else HTTPStatus.BAD_REQUEST,
+                                 "body missing or too large")
+            raw = self.rfile.read(length)
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                raise BadRequest(HTTPStatus.BAD_REQUEST, "body is not JSON") from None
+            self._json(HTTPStatus.CREATED, self.survey.rate(body))
+        self._handle(route)
+
+
+class SurveyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def make_server(folder, *, host="127.0.0.1", port=8000, quiet=True) -> SurveyServer:
+    survey = Survey(folder)
+    handler = type("BoundHandler", (Handler,), {"survey": survey, "quiet": quiet})
+    return SurveyServer((host, port), handler)
+
+
+def serve_in_thread(folder, *, host="127.0.0.1", port=0):
+    """Start a server on a background thread (tests, benchmarks); returns (server, base_url)."""
+    server = make_server(folder, host=host, port=port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    h, p = server.server_address[:2]
+    return server, f"http://{h}:{p}"

@@ -1,0 +1,279 @@
+"""MOS survey: build (stimuli, balanced assignment, traps), server (API, safety, persistence),
+export, concurrent raters."""
+import csv
+import http.client
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import av
+import numpy as np
+import pytest
+
+from d2m_bench.audio import load_audio, write_audio
+from d2m_bench.errors import UserError
+from d2m_bench.mos.ratings import read_ratings
+from d2m_bench.survey.build import build_survey, load_survey
+from d2m_bench.survey.export import export_ratings
+from d2m_bench.survey.loadcheck import simulate_raters
+from d2m_bench.survey.server import serve_in_thread
+
+SR = 22050
+
+
+def write_video(path, *, seconds=1.0, fps=25, size=48, seed=0):
+    """A small H.264 clip of moving noise (no audio)."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        s.options = {"preset": "ultrafast"}
+        for _ in range(int(seconds * fps)):
+            img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def make_inputs(root: Path, systems=("gt", "d2m", "cmt"), segments=4, seconds=1.0):
+    """Videos seg{k}.mp4 and per-system tones (system-specific pitch) seg{k}.wav."""
+    for k in range(segments):
+        write_video(root / "videos" / f"seg{k}.mp4", seconds=seconds, seed=k)
+        t = np.arange(int(seconds * SR)) / SR
+        for j, name in enumerate(systems):
+            write_audio(root / name / f"seg{k}.wav", 0.3 * np.sin(2 * np.pi * (220 * (j + 1) + 10 * k) * t), SR)
+    return [f"{n}={root / n}" for n in systems], root / "videos"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("survey_inputs")
+    systems, videos = make_inputs(root)
+    doc = build_survey(systems, videos, root / "survey", n_raters=6, per_rater=6, seed=5, traps_per_rater=1,
+                       trap_method="beep", progress=False)
+    return root, doc
+
+
+def count_beeps(y, sr):
+    """Bursts of the 1-kHz trap code after the music lead-in."""
+    env = np.convolve(np.abs(y), np.ones(int(0.02 * sr)) / int(0.02 * sr), mode="same") > 0.1
+    on = np.flatnonzero(np.diff(env.astype(int)) == 1)
+    return len(on)
+
+
+def test_build_assignment_balanced_blind_and_seeded(built, tmp_path):
+    root, doc = built
+    survey = root / "survey"
+    assert doc["reference"] == "gt" and doc["items"] == ["seg0", "seg1", "seg2", "seg3"]
+    stim = doc["stimuli"]
+    for rater, info in doc["raters"].items():
+        seq = info["sequence"]
+        assert len(seq) == len(set(seq)) == 2 * (6 + 1)  # per aspect: 6 stimuli + 1 trap
+        for aspect in ("coherence", "quality"):
+            mine = [stim[s] for s in seq if stim[s]["aspect"] == aspect]
+            assert stim[[s for s in seq if stim[s]["aspect"] == aspect][0]]["kind"] != "trap"  # never first
+            assert Counter(m["kind"] == "trap" for m in mine)[True] == 1
+            # 6 slots over 3 systems: each system exactly twice for every rater.
+            assert Counter(m["system"] for m in mine if m["kind"] != "trap") == {"gt": 2, "d2m": 2, "cmt": 2}
+        # coherence block first, then quality (the paper's order)
+        aspects = [stim[s]["aspect"] for s in seq]
+        assert aspects == sorted(aspects)
+    for aspect in ("coherence", "quality"):
+        # 6 raters x 6 = 36 ratings over 3 x 4 = 12 stimuli: exactly 3 each.
+        per = Counter(s for info in doc["raters"].values() for s in info["sequence"]
+                      if stim[s]["aspect"] == aspect and stim[s]["kind"] != "trap")
+        assert len(per) == 12 and set(per.values()) == {3}
+        assert doc["balance"][aspect]["ratings_per_stimulus_min"] == doc["balance"][aspect]["ratings_per_stimulus_max"] == 3
+    for sid, s in stim.items():
+        f = survey / s["file"]
+        assert f.is_file() and f.name.startswith(sid) and s["system"] not in f.name and "seg" not in f.name
+        assert (s["kind"] == "reference") == (s["system"] == "gt")
+    # Coherence stimulus: the dance video stream with the system's audio as AAC, same length.
+    sid = next(k for k, s in stim.items() if s["aspect"] == "coherence" and s["system"] == "d2m")
+    with av.open(str(survey / stim[sid]["file"])) as c:
+        assert [st.type for st in c.streams] == ["video", "audio"]
+        assert c.streams.video[0].codec_context.name == "h264" and c.streams.audio[0].codec_context.name == "aac"
+    y, sr = load_audio(survey / stim[sid]["file"], sr=None)
+    src, _ = load_audio(root / "d2m" / f"{stim[sid]['item']}.wav", sr=None)
+    assert sr == SR and abs(len(y) - len(src)) <= 2048  # AAC priming/padding only
+    spec = np.abs(np.fft.rfft(y[2048:-2048]))
+    assert np.fft.rfftfreq(len(y) - 4096, 1 / sr)[spec.argmax()] == pytest.approx(440 + 10 * int(stim[sid]["item"][3]), abs=3)
+    # Quality stimulus: the system's audio, losslessly (16-bit WAV of a 16-bit WAV).
+    sid = next(k for k, s in stim.items() if s["aspect"] == "quality" and s["system"] == "cmt")
+    y, _ = load_audio(survey / stim[sid]["file"], sr=None)
+    np.testing.assert_array_equal(y, load_audio(root / "cmt" / f"{stim[sid]['item']}.wav", sr=None)[0])
+    # Traps: beep code = expected score; the page instructions explain it.
+    traps = {k: s for k, s in stim.items() if s["kind"] == "trap"}
+    assert traps and "beeps" in doc["instructions"]
+    for sid, s in traps.items():
+        y, sr = load_audio(survey / s["file"], sr=None)
+        assert count_beeps(y[int(1.3 * sr):], sr) == s["expected_score"]
+    for name in ("index.html", "app.js", "style.css"):
+        text = (survey / "static" / name).read_text()
+        assert "http://" not in text and "https://" not in text  # self-contained, no CDN
+    # Same seed, same design; another seed, another one (tokens are random in both).
+    again = build_survey([f"{n}={root / n}" for n in ("gt", "d2m", "cmt")], root / "videos", tmp_path / "s2",
+                         n_raters=6, per_rater=6, seed=5, trap_method="beep", progress=False)
+    other = build_survey([f"{n}={root / n}" for n in ("gt", "d2m", "cmt")], root / "videos", tmp_path / "s3",
+                         n_raters=6, per_rater=6, seed=6, trap_method="beep", progress=False)
+    design = lambda d: [[(d["stimuli"][s]["system"], d["stimuli"][s]["item"], d["stimuli"][s].get("expected_score"))  # noqa: E731
+                         for s in r["sequence"]] for r in d["raters"].values()]
+    assert design(again) == design(doc) and design(other) != design(doc)
+    assert again["raters"]["r001"]["token"] != doc["raters"]["r001"]["token"]
+
+
+def test_build_errors_and_missing_segments(tmp_path):
+    systems, videos = make_inputs(tmp_path, systems=("gt", "x"), segments=3)
+    (tmp_path / "x" / "seg2.wav").unlink()
+    write_audio(tmp_path / "gt" / "extra.wav", np.zeros(100), SR)
+    doc = build_survey(systems, videos, tmp_path / "s", n_raters=2, per_rater=2, trap_method="beep",
+                       traps_per_rater=0, progress=False)
+    assert doc["items"] == ["seg0", "seg1"] and doc["items_left_out"] == ["extra", "seg2"]
+    with pytest.raises(UserError, match="exists and is not empty"):
+        build_survey(systems, videos, tmp_path / "s", n_raters=2, progress=False)
+    with pytest.raises(UserError, match="exceeds the 4 system x segment stimuli"):
+        build_survey(systems, videos, tmp_path / "s", n_raters=2, per_rater=5, force=True, progress=False)
+    with pytest.raises(UserError, match="NAME=DIR"):
+        build_survey(["gt"], videos, tmp_path / "t", progress=False)
+    with pytest.raises(UserError, match="not one of the systems"):
+        build_survey(systems, videos, tmp_path / "t", reference="truth", progress=False)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "keep.txt").write_text("x")
+    with pytest.raises(UserError, match="not a survey"):
+        build_survey(systems, videos, tmp_path / "junk", force=True, progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no audio of system e files"):
+        build_survey([f"e={tmp_path / 'empty'}"], videos, tmp_path / "t", progress=False)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("espeak-ng"), reason="espeak-ng not installed: apt-get install espeak-ng")
+def test_spoken_trap(tmp_path):
+    systems, videos = make_inputs(tmp_path, systems=("a",), segments=1)
+    doc = build_survey(systems, videos, tmp_path / "s", n_raters=1, per_rater=1, aspects=("quality",),
+                       progress=False)
+    assert doc["trap_method"] == "espeak-ng" and "a voice" in doc["instructions"]
+    (trap,) = [s for s in doc["stimuli"].values() if s["kind"] == "trap"]
+    y, sr = load_audio(tmp_path / "s" / trap["file"], sr=None)
+    speech = y[int(1.3 * sr):]
+    assert len(speech) > 1.5 * sr and np.abs(speech).max() == pytest.approx(0.5, abs=0.01)
+    # Speech, not a tone: energy spread over many bands.
+    spec = np.abs(np.fft.rfft(speech)) ** 2
+    assert spec.max() / spec.sum() < 0.01
+
+
+def _req(base, method, path, body=None, raw=None, headers=None):
+    u = urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+    resp = conn.getresponse()
+    out = (resp.status, resp.read(), dict(resp.getheaders()))
+    conn.close()
+    return out
+
+
+def test_server_api_safety_resume_and_export(built, tmp_path):
+    root, doc = built
+    survey = root / "survey"
+    (survey / "ratings.sqlite").unlink(missing_ok=True)
+    server, base = serve_in_thread(survey)
+    r1, r2 = doc["raters"]["r001"], doc["raters"]["r002"]
+    try:
+        st, body, _ = _req(base, "GET", "/api/session?rater=r001&token=nope")
+        assert st == 403
+        st, body, _ = _req(base, "GET", f"/api/session?rater=r001&token={r1['token']}")
+        sess = json.loads(body)
+        assert st == 200 and [i["id"] for i in sess["items"]] == r1["sequence"] and sess["done"] == []
+        assert "system" not in body.decode() and "trap" not in body.decode() and "gt" not in body.decode()
+        first = sess["items"][0]
+        good = {"rater": "r001", "token": r1["token"], "stimulus": first["id"], "aspect": first["aspect"], "score": 4,
+                "playback_complete": True, "played_fraction": 1.0, "listen_seconds": 1.0, "response_seconds": 3.5}
+        assert _req(base, "POST", "/api/rating", good)[0] == 201
+        assert _req(base, "POST", "/api/rating", {**good, "score": 2})[0] == 409  # duplicate, first kept
+        bad = [({**good, "score": 6}, 400), ({**good, "score": True}, 400), ({**good, "score": "4"}, 400),
+               ({**good, "score": 3.0}, 400), ({**good, "aspect": "quality" if first["aspect"] != "quality" else "coherence"}, 400),
+               ({**good, "played_fraction": 1.5}, 400), ({**good, "listen_seconds": -1}, 400),
+               ({**good, "playback_complete": 1}, 400), ({**good, "token": r2["token"]}, 403),
+               ({**good, "stimulus": next(s for s in r2["sequence"] if s not in r1["sequence"])}, 404),
+               ({**good, "stimulus": "../survey"}, 404), ([1, 2], 400)]
+        for payload, status in bad:
+            assert _req(base, "POST", "/api/rating", payload)[0] == status, payload
+        assert _req(base, "POST", "/api/rating", raw=b"{not json")[0] == 400
+        assert _req(base, "POST", "/api/rating", raw=b"x" * 5000)[0] == 413
+        assert _req(base, "POST", "/api/other", good)[0] == 404
+        for path in ("/stimuli/../survey.json", "/stimuli/%2e%2e/survey.json", "/stimuli/..%2fsurvey.json",
+                     "/static/../survey.json", "/static/survey.json", "/survey.json", "/ratings.sqlite",
+                     "/stimuli/", "/stimuli/%00", "/stimuli//etc/passwd", "/stimuli/nope.mp4"):
+            st, body, _ = _req(base, "GET", path)
+            assert st == 404 and b"token" not in body, path
+        # Media: whole file and byte ranges (what <video> asks for).
+        path = "/" + doc["stimuli"][first["id"]]["file"]
+        data = (survey / doc["stimuli"][first["id"]]["file"]).read_bytes()
+        st, body, hdr = _req(base, "GET", path)
+        assert st == 200 and body == data and hdr["Accept-Ranges"] == "bytes"
+        st, body, hdr = _req(base, "GET", path, headers={"Range": "bytes=10-99"})
+        assert st == 206 and body == data[10:100] and hdr["Content-Range"] == f"bytes 10-99/{len(data)}"
+        st, body, _ = _req(base, "GET", path, headers={"Range": "bytes=-16"})
+        assert st == 206 and body == data[-16:]
+        assert _req(base, "GET", path, headers={"Range": f"bytes={len(data)}-"})[0] == 416
+        st, body, _ = _req(base, "GET", "/")
+        assert st == 200 and b"app.js" in body
+    finally:
+        server.shutdown()
+        server.server_close()
+        server.RequestHandlerClass.survey.store.close()
+    # A new server on the same folder: the rating survived, the rater resumes after it.
+    server, base = serve_in_thread(survey)
+    try:
+        sess = json.loads(_req(base, "GET", f"/api/session?rater=r001&token={r1['token']}")[1])
+        assert sess["done"] == [first["id"]]
+        second = sess["items"][1]
+        assert _req(base, "POST", "/api/rating", {**good, "stimulus": second["id"], "aspect": second["aspect"], "score": 1})[0] == 201
+    finally:
+        server.shutdown()
+        server.server_close()
+        server.RequestHandlerClass.survey.store.close()
+    out = tmp_path / "ratings.csv"
+    assert export_ratings(survey, out) == 2
+    rows = list(csv.DictReader(open(out)))
+    want = {first["id"]: 4, second["id"]: 1}
+    assert {r["stimulus"]: int(r["score"]) for r in rows} == want
+    for r in rows:
+        s = doc["stimuli"][r["stimulus"]]
+        assert (r["item"], r["system"], r["aspect"]) == (s["item"], s["system"], s["aspect"])
+        assert r["is_trap"] == str(int(s["kind"] == "trap")) and r["is_reference"] == str(int(s["kind"] == "reference"))
+        assert r["playback_complete"] == "1" and r["submitted_at"]
+    read_ratings(out)  # the export is a valid ratings file
+
+
+def test_export_without_ratings(built, tmp_path):
+    root, _ = built
+    with pytest.raises(UserError, match="not a survey folder"):
+        export_ratings(tmp_path, tmp_path / "x.csv")
+
+
+def test_concurrent_raters_no_loss_no_duplicates(tmp_path):
+    systems, videos = make_inputs(tmp_path, systems=("gt", "a"), segments=3, seconds=0.4)
+    doc = build_survey(systems, videos, tmp_path / "s", n_raters=30, per_rater=3, trap_method="beep", progress=False)
+    server, base = serve_in_thread(tmp_path / "s")
+    try:
+        res = simulate_raters(base, doc["raters"], seed=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+        server.RequestHandlerClass.survey.store.close()
+    assert res["errors"] == {}
+    per_rater = 2 * (3 + 1)
+    for rater, r in res["raters"].items():
+        assert r["n_items"] == per_rater and len(r["accepted"]) == per_rater and r["duplicate_status"] == 409
+    db = sqlite3.connect(tmp_path / "s" / "ratings.sqlite")
+    rows = db.execute("SELECT rater, stimulus, score FROM ratings").fetchall()
+    assert len(rows) == 30 * per_rater == len(set((r, s) for r, s, _ in rows))
+    accepted = {(r, s, sc) for r, v in res["raters"].items() for s, sc in v["accepted"]}
+    assert set(rows) == accepted
+    assert res["requests"] == 30 * (1 + per_rater + 1)
