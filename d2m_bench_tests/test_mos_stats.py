@@ -117,3 +117,15 @@ def test_paired_wilcoxon_and_mann_whitney_by_hand():
     # a = [4, 5], b = [1, 2]: U_a = 4 (every a beats every b) -> r = 2*4/4 - 1 = 1.
     mw = stats.mann_whitney([4, 5], [1, 2])
     assert mw["statistic"] == 4 and mw["effect_size"] == 1.0
+
+
+def test_paired_wilcoxon_ties_use_normal_approximation():
+    # |d| = 1, 1, 2, 2, 2, 3 (ties), all positive: ranks 1.5, 1.5, 4, 4, 4, 6 -> W- = 0, T+ = 21.
+    # Normal approximation: mean n(n+1)/4 = 10.5, var n(n+1)(2n+1)/24 - sum(t^3 - t)/48
+    # = 22.75 - (6 + 24)/48 = 22.125; z = (0 - 10.5)/sqrt(22.125) = -2.2323, p = 2 Phi(z) = 0.02560.
+    from scipy.stats import norm
+
+    res = stats.paired_wilcoxon([2, 2, 3, 3, 3, 4], [1, 1, 1, 1, 1, 1])
+    assert res["method"] == "normal"
+    assert res["p"] == pytest.approx(2 * norm.cdf(-10.5 / math.sqrt(22.125)))
+    assert stats.paired_wilcoxon([2, 4, 6, 8, 10], [1, 2, 3, 4, 5])["method"] == "exact"

@@ -30,7 +30,7 @@ SCHEMA = 1
 SYSTEM_COLUMNS = ["system", "aspect", "is_reference", "n_ratings", "n_raters", "n_items", "mean", "median", "std",
                   "sem", "ci_t_low", "ci_t_high", "ci_boot_low", "ci_boot_high", "z_mos", "z_mos_rescaled"]
 PAIR_COLUMNS = ["aspect", "system_a", "system_b", "test", "n", "mean_a", "mean_b", "difference",
-                "statistic", "effect_size", "p", "p_holm", "significant"]
+                "statistic", "effect_size", "p", "p_method", "p_holm", "significant"]
 RATER_COLUMNS = ["rater", "kept", "n_ratings", "n_checks", "incomplete_dropped", "outliers_dropped", "reasons"]
 
 
@@ -109,7 +109,8 @@ def pairwise(kept: pd.DataFrame, *, alpha: float) -> list:
                 test, mean_a, mean_b = "mann_whitney_u_ratings", ra.mean(), rb.mean()
             rows.append({"aspect": aspect, "system_a": sa, "system_b": sb, "test": test, "n": res["n"],
                          "mean_a": float(mean_a), "mean_b": float(mean_b), "difference": float(mean_a - mean_b),
-                         "statistic": res["statistic"], "effect_size": res["effect_size"], "p": res["p"]})
+                         "statistic": res["statistic"], "effect_size": res["effect_size"], "p": res["p"],
+                         "p_method": res.get("method", "scipy-auto")})
         for row, adj in zip(rows, stats.holm([r["p"] for r in rows])):
             row["p_holm"] = adj
             row["significant"] = bool(adj < alpha) if math.isfinite(adj) else False

@@ -189,8 +189,11 @@ def icc_twoway(matrix) -> dict:
 
 
 def paired_wilcoxon(a, b) -> dict:
-    """Wilcoxon signed-rank test on paired values (scipy, zero differences dropped, 'wilcox').
+    """Wilcoxon signed-rank test on paired values (scipy; zero differences dropped, 'wilcox').
 
+    p-value: the exact null distribution when the |differences| have no ties and n <= 50,
+    else the normal approximation with tie correction (deterministic; scipy's default would
+    fall back to a permutation test, slow and seed-dependent for n > 13).
     Effect size: matched-pairs rank-biserial r = (W+ - W-) / (W+ + W-) (Kerby 2014).
     All-zero differences give p = 1.
     """
@@ -199,11 +202,12 @@ def paired_wilcoxon(a, b) -> dict:
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     nz = d[d != 0]
     if len(nz) == 0:
-        return {"statistic": 0.0, "p": 1.0, "effect_size": 0.0, "n": int(len(d))}
+        return {"statistic": 0.0, "p": 1.0, "method": "none", "effect_size": 0.0, "n": int(len(d))}
     ranks = rankdata(np.abs(nz))
     w_plus, w_minus = ranks[nz > 0].sum(), ranks[nz < 0].sum()
-    res = wilcoxon(nz)
-    return {"statistic": float(res.statistic), "p": float(res.pvalue),
+    exact = len(nz) <= 50 and len(np.unique(np.abs(nz))) == len(nz)
+    res = wilcoxon(nz, method="exact" if exact else "approx")
+    return {"statistic": float(res.statistic), "p": float(res.pvalue), "method": "exact" if exact else "normal",
             "effect_size": float((w_plus - w_minus) / (w_plus + w_minus)), "n": int(len(d))}
 
 
