@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
-APT_PKGS := fluidsynth fluid-soundfont-gm chromium chromium-driver ffmpeg
+APT_PKGS := fluidsynth fluid-soundfont-gm chromium chromium-driver ffmpeg espeak-ng
 
 .PHONY: demo test bench sysdeps clean
 
@@ -23,6 +23,7 @@ sysdeps:
 	@missing=""; \
 	command -v fluidsynth >/dev/null || missing="$$missing fluidsynth fluid-soundfont-gm"; \
 	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
