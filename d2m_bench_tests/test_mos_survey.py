@@ -277,3 +277,48 @@ def test_concurrent_raters_no_loss_no_duplicates(tmp_path):
     accepted = {(r, s, sc) for r, v in res["raters"].items() for s, sc in v["accepted"]}
     assert set(rows) == accepted
     assert res["requests"] == 30 * (1 + per_rater + 1)
+
+
+def test_cli_build_serve_killed_export_aggregate(tmp_path, cli):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    systems, videos = make_inputs(tmp_path, systems=("gt", "a"), segments=2, seconds=0.4)
+    args = ["survey", "build", *sum((["--systems", s] for s in systems), []), "--videos", videos,
+            "--out", tmp_path / "s", "--raters", 2, "--items-per-rater", 2, "--trap-method", "beep"]
+    res = cli(*args)
+    assert res.returncode == 0, res.stderr
+    assert "reference: gt" in res.stdout and "coherence: 4/4 stimuli used" in res.stdout
+    res = cli(*args)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "--force" in res.stderr
+    res = cli("survey", "export", tmp_path / "s", "--out", tmp_path / "r.csv")
+    assert res.returncode == 2 and "no ratings yet" in res.stderr
+    assert cli("survey", "build", "--systems", systems[0], "--out", tmp_path / "t").returncode == 2  # no --videos
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from d2m_bench.cli import main; sys.exit(main())",
+                             "survey", "serve", str(tmp_path / "s"), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        link = proc.stdout.readline().strip()  # "r001: http://127.0.0.1:PORT/?rater=r001&token=..."
+        assert link.startswith("r001: http://127.0.0.1:")
+        u = urlsplit(link.split(" ", 1)[1])
+        base = f"http://{u.hostname}:{u.port}"
+        token = dict(p.split("=") for p in u.query.split("&"))["token"]
+        sess = json.loads(_req(base, "GET", f"/api/session?rater=r001&token={token}")[1])
+        it = sess["items"][0]
+        body = {"rater": "r001", "token": token, "stimulus": it["id"], "aspect": it["aspect"], "score": 3,
+                "playback_complete": True, "played_fraction": 1.0, "listen_seconds": 0.4, "response_seconds": 2.0}
+        assert _req(base, "POST", "/api/rating", body)[0] == 201
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)  # no clean shutdown: the acknowledged rating must survive
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    res = cli("survey", "export", tmp_path / "s", "--out", tmp_path / "r.csv")
+    assert res.returncode == 0 and "wrote 1 ratings" in res.stdout
+    (row,) = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert row["stimulus"] == it["id"] and row["score"] == "3"
+    res = cli("mos", "aggregate", tmp_path / "r.csv", "--bootstrap", 50)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "r-mos" / "mos.json").is_file()
