@@ -36,13 +36,16 @@ def list_cmd(vggish_weights):
 @click.option("--force", is_flag=True, help="Download even if the file is already there.")
 def download_cmd(name, dest_dir, url, expect_sha256, force):
     """Fetch NAME (vggish, vggish-pca or all) once, for machines with internet access."""
+    import sys
+
     from ..embedders.weights import download
     from ..errors import UserError
 
     if name == "all" and url:
         raise UserError("--url needs a single NAME")
     for item in _NAMES if name == "all" else [name]:
-        info = download(item, dest_dir=dest_dir, url=url, expect_sha256=expect_sha256, force=force, progress=True)
+        info = download(item, dest_dir=dest_dir, url=url, expect_sha256=expect_sha256, force=force,
+                        progress=sys.stderr.isatty())
         state = "already present" if info.get("existing") else f"downloaded {info['bytes']} bytes"
         check = "sha256 verified" if info["verified"] else "sha256 not checked against a published value"
         click.echo(f"{item}: {state} -> {info['path']} (sha256 {info['sha256']}; {check})")
