@@ -23,6 +23,7 @@ COMMANDS = {
     "survey": ("survey_cmd", "survey_cmd", "Build and serve the MOS listening test; export its ratings."),
     "weights": ("weights_cmd", "weights_cmd", "Locate or download embedder weights (VGGish, its PCA)."),
     "mos": ("mos_cmd", "mos_cmd", "Aggregate MOS ratings: rater screening, CIs, pairwise tests, agreement."),
+    "baseline": ("baseline_cmd", "baseline_cmd", "Run baselines (Dance2Music, CMT, Foley Music) and reference systems."),
 }
 
 
