@@ -1,0 +1,55 @@
+import click
+
+
+@click.group("baseline")
+def baseline_cmd():
+    """Run baselines and reference systems on a built dataset (one wav per segment + provenance)."""
+
+
+@baseline_cmd.command("list")
+def list_cmd():
+    """List the baselines, what they need and what they re-implement or adapt."""
+    from baselines import REGISTRY
+
+    for name, cls in REGISTRY.items():
+        needs = []
+        if cls.needs_upstream:
+            needs.append("--upstream " + " + ".join(cls().upstream_files(_Example())))
+        if cls.renders_midi:
+            needs.append("fluidsynth")
+        needs += list(cls.columns)
+        extra = f"  [{cls.upstream}]" if cls.upstream else ""
+        click.echo(f"{name:14s} {cls.kind:16s} {cls.summary}{extra}")
+        if needs:
+            click.echo(f"{'':14s} {'':16s} needs: {', '.join(needs)}")
+
+
+class _Example:
+    segment_id = "<segment_id>"
+
+
+@baseline_cmd.command("run")
+@click.argument("name")
+@click.option("--data", required=True, type=click.Path(), help="A built dataset folder.")
+@click.option("--split", default="test", show_default=True, help="Split to generate for.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (OUT/<segment_id>.wav).")
+@click.option("--upstream", type=click.Path(), default=None,
+              help="Folder of the upstream system's outputs (cmt: <id>.mid + <id>.json; foley-music: <id>.mid).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed (shuffled-gt, white-noise).")
+@click.option("--soundfont", type=click.Path(dir_okay=False), default=None,
+              help="GM soundfont (default $D2M_SOUNDFONT or /usr/share/sounds/sf2/FluidR3_GM.sf2).")
+@click.option("--beam-width", type=int, default=None, help="dance2music beam width (default 50, as upstream).")
+@click.option("--workers", "-j", type=int, default=2, show_default=True, help="Segments rendered at once.")
+@click.option("--force", is_flag=True, help="Replace earlier outputs in OUT.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def run_cmd(name, data, split, out, upstream, seed, soundfont, beam_width, workers, force, quiet):
+    """Generate audio for every segment of a split with baseline NAME."""
+    import baselines
+
+    options = {} if beam_width is None else {"beam_width": beam_width}
+    doc = baselines.run_baseline(baselines.get(name), data, out, split=split, seed=seed, upstream=upstream,
+                                 soundfont=soundfont, workers=workers, force=force, progress=not quiet,
+                                 options=options)
+    if not quiet:
+        click.echo(f"{name}: wrote {doc['dataset']['segments']} clips and provenance.json to {out}")
+        click.echo(f"score with: d2m-bench eval --pred {out} --gt {doc['dataset']['path']}/audio/{split} --system {name}")
