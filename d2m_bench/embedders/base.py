@@ -15,7 +15,7 @@ from ..errors import UserError
 EMBEDDERS = ("vggish", "mfcc-chroma")
 
 
-def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=64):
+def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=128):
     if name == "vggish":
         from .vggish import VGGishEmbedder
         from .weights import resolve, resolve_pca

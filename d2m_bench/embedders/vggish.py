@@ -139,7 +139,7 @@ class VGGishEmbedder:
     name = "vggish"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, weights, *, pca=None, postprocess=False, batch_size=64, device="cpu"):
+    def __init__(self, weights, *, pca=None, postprocess=False, batch_size=128, device="cpu"):
         import torch
 
         from ..cache import file_digest

@@ -23,7 +23,7 @@ def nearest_neighbours(queries, database, *, k=1, exclude=None, block_bytes=32 <
     (distance, index).
     """
     Q = np.asarray(queries, dtype=np.float64)
-    X = np.asarray(database, dtype=np.float64)
+    X = np.asarray(database)  # converted to float64 block by block, not all at once
     if Q.ndim != 2 or X.ndim != 2 or Q.shape[1] != X.shape[1]:
         raise ValueError(f"queries {Q.shape} and database {X.shape} must be (q, d) and (n, d)")
     n_q, n_x = len(Q), len(X)
@@ -31,18 +31,21 @@ def nearest_neighbours(queries, database, *, k=1, exclude=None, block_bytes=32 <
     if not 1 <= k <= n_valid:
         raise ValueError(f"k = {k} needs 1 <= k <= {n_valid} database rows")
     exclude = np.full(n_q, -1) if exclude is None else np.asarray(exclude, dtype=np.int64)
+    rows = max(1, block_bytes // (8 * max(n_q, 1)))
+    blocks = [(a, min(n_x, a + rows)) for a in range(0, n_x, rows)]
     q_sq = np.einsum("ij,ij->i", Q, Q)
-    x_sq = np.einsum("ij,ij->i", X, X)
+    x_sq = np.concatenate([_sq_norms(X[a:b]) for a, b in blocks])
     eps = np.finfo(np.float64).eps
     # Twice the worst-case error of one expanded distance: both the candidate and the
     # current k-th best may be off by it.
     margin = 4.0 * (Q.shape[1] + 2) * eps * (q_sq + x_sq.max()) + np.finfo(np.float64).tiny
     best = np.full((n_q, k), np.inf)  # running k smallest expanded distances per query
     cand_q, cand_x, cand_v = [], [], []
-    rows = max(1, block_bytes // (8 * max(n_q, 1)))
-    for start in range(0, n_x, rows):
-        stop = min(n_x, start + rows)
-        D = q_sq[:, None] - 2.0 * (Q @ X[start:stop].T) + x_sq[None, start:stop]
+    for start, stop in blocks:
+        D = Q @ X[start:stop].astype(np.float64).T
+        D *= -2.0
+        D += q_sq[:, None]
+        D += x_sq[None, start:stop]
         own = (exclude >= start) & (exclude < stop)
         D[np.nonzero(own)[0], exclude[own] - start] = np.inf
         kk = min(k, stop - start)
@@ -55,12 +58,18 @@ def nearest_neighbours(queries, database, *, k=1, exclude=None, block_bytes=32 <
     qi, xi, v = (np.concatenate(a) for a in (cand_q, cand_x, cand_v))
     keep = v <= best[qi, k - 1] + margin[qi]  # thresholds only fall: prune early arrivals
     qi, xi = qi[keep], xi[keep]
-    exact = np.sqrt(np.einsum("ij,ij->i", Q[qi] - X[xi], Q[qi] - X[xi]))
+    diff = Q[qi] - X[xi].astype(np.float64)
+    exact = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     order = np.lexsort((xi, exact, qi))
     qi, xi, exact = qi[order], xi[order], exact[order]
     first = np.searchsorted(qi, np.arange(n_q))
     take = first[:, None] + np.arange(k)[None, :]
     return xi[take], exact[take]
+
+
+def _sq_norms(block):
+    b = block.astype(np.float64)
+    return np.einsum("ij,ij->i", b, b)
 
 
 def vote(neighbour_labels, *, k=None):
