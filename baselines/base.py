@@ -61,7 +61,8 @@ class Baseline:
     needs_upstream = False  # needs --upstream DIR with the files listed by ``upstream_files``
     columns: tuple = ()  # manifest columns every segment must have
 
-    def upstream_files(self, seg: Segment) -> list[str]:
+    def upstream_files(self, segment_id: str) -> list[str]:
+        """Files expected in --upstream DIR for one segment."""
         return []
 
     def prepare(self, ctx: RunContext) -> dict:
@@ -98,12 +99,12 @@ def check_inputs(baseline: Baseline, ctx: RunContext) -> None:
                             ctx.dataset.root)
     if baseline.needs_upstream:
         if ctx.upstream is None:
-            example = ", ".join(baseline.upstream_files(ctx.segments[0]))
-            raise UserError(f"{baseline.name} renders upstream outputs: pass --upstream DIR holding, per "
-                            f"segment id, {example}")
+            pattern = ", ".join(baseline.upstream_files("<segment_id>"))
+            raise UserError(f"{baseline.name} renders upstream outputs: pass --upstream DIR holding "
+                            f"{pattern} for each of the {len(ctx.segments)} segments of split '{ctx.split}'")
         if not ctx.upstream.is_dir():
             raise UserError("upstream directory does not exist", ctx.upstream)
-        missing = [name for s in ctx.segments for name in baseline.upstream_files(s)
+        missing = [name for s in ctx.segments for name in baseline.upstream_files(s.segment_id)
                    if not (ctx.upstream / name).is_file()]
         if missing:
             raise UserError(f"{len(missing)} expected upstream files are missing: {_listing(missing)}", ctx.upstream)

@@ -94,8 +94,8 @@ class CMT(Baseline):
     renders_midi = True
     needs_upstream = True
 
-    def upstream_files(self, seg: Segment) -> list[str]:
-        return [f"{seg.segment_id}.mid", f"{seg.segment_id}.json"]
+    def upstream_files(self, segment_id: str) -> list[str]:
+        return [f"{segment_id}.mid", f"{segment_id}.json"]
 
     def prepare(self, ctx: RunContext) -> dict:
         return {"written_qpm": CMT_QPM, "stretch": "120 / tempo (tempo from <id>.json)"}
@@ -119,8 +119,8 @@ class FoleyMusic(Baseline):
     renders_midi = True
     needs_upstream = True
 
-    def upstream_files(self, seg: Segment) -> list[str]:
-        return [f"{seg.segment_id}.mid"]
+    def upstream_files(self, segment_id: str) -> list[str]:
+        return [f"{segment_id}.mid"]
 
     def segment(self, ctx: RunContext, seg: Segment, length: int):
         import shutil

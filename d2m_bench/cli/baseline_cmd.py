@@ -14,7 +14,7 @@ def list_cmd():
     for name, cls in REGISTRY.items():
         needs = []
         if cls.needs_upstream:
-            needs.append("--upstream " + " + ".join(cls().upstream_files(_Example())))
+            needs.append("--upstream " + " + ".join(cls().upstream_files("<segment_id>")))
         if cls.renders_midi:
             needs.append("fluidsynth")
         needs += list(cls.columns)
@@ -22,10 +22,6 @@ def list_cmd():
         click.echo(f"{name:14s} {cls.kind:16s} {cls.summary}{extra}")
         if needs:
             click.echo(f"{'':14s} {'':16s} needs: {', '.join(needs)}")
-
-
-class _Example:
-    segment_id = "<segment_id>"
 
 
 @baseline_cmd.command("run")
@@ -53,3 +49,22 @@ def run_cmd(name, data, split, out, upstream, seed, soundfont, beam_width, worke
     if not quiet:
         click.echo(f"{name}: wrote {doc['dataset']['segments']} clips and provenance.json to {out}")
         click.echo(f"score with: d2m-bench eval --pred {out} --gt {doc['dataset']['path']}/audio/{split} --system {name}")
+
+
+@baseline_cmd.command("video-rhythm")
+@click.argument("videos", nargs=-1, required=True, type=click.Path())
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for <video stem>.json.")
+def video_rhythm_cmd(videos, out):
+    """CMT's video inputs (flow magnitude, visual beats, tempo) as OUT/<stem>.json metadata."""
+    import json
+    from pathlib import Path
+
+    from baselines.video_rhythm import video_metadata
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for video in videos:
+        meta = video_metadata(video)
+        dest = Path(out) / f"{Path(video).stem}.json"
+        dest.write_text(json.dumps(meta, indent=2) + "\n")
+        click.echo(f"{dest}: tempo {meta['tempo']:.1f} bpm, {len(meta['vbeats'])} visual beats, "
+                   f"{meta['duration']:.2f} s")
