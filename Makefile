@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO := demo
 APT_PKGS := fluidsynth fluid-soundfont-gm chromium chromium-driver ffmpeg espeak-ng
 
-.PHONY: demo test bench sysdeps clean
+.PHONY: demo test bench sysdeps clean baselines-leaderboard
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,10 @@ demo: $(STAMP)
 
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q
+
+# Every built-in baseline on the synthetic set -> results/runs/synthetic-*.json, then the leaderboard.
+baselines-leaderboard: $(STAMP) sysdeps
+	$(BIN)/python -m baselines.leaderboard_runs --results results
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest d2m_bench_tests/benchmarks --benchmark-only --benchmark-columns=min,mean,max,rounds -q -s
