@@ -1,9 +1,10 @@
 """`make bench`: VGGish embedding throughput and large-database retrieval.
 
-1. Embedding: 96 two-second clips (16 kHz), same random weights in both models. Ours embeds
+1. Embedding: 64 two-second clips (16 kHz), same random weights in both models. Ours embeds
    all clips with shared batches (128 examples); the reference is the torchvggish package used
    per clip as its README shows (waveform_to_examples, then the model), once as the package
-   returns (a tensor that requires grad) and once under torch.no_grad(). Embeddings must agree.
+   returns (a tensor that requires grad) and once under torch.no_grad(); three interleaved
+   rounds, best round each (other jobs share the machine). Embeddings must agree.
    Target: >= 2x the reference's clips/s.
 2. Retrieval: 1,000 queries against 100,000 random 128-d database vectors, k = 1 and k = 5;
    time and peak traced memory (numpy allocations made by the search, inputs excluded). The
@@ -23,8 +24,8 @@ from d2m_bench.metrics.retrieval import nearest_neighbours
 tv_input = pytest.importorskip("torchvggish.vggish_input")
 tv_model = pytest.importorskip("torchvggish.torchvggish")
 
-N_CLIPS = 96
-RATES = {}
+N_CLIPS = 64
+ROUNDS = 3
 
 
 @pytest.fixture(scope="module")
@@ -38,43 +39,39 @@ def setup(tmp_path_factory):
     return ref, VGGishEmbedder(path), waves
 
 
-def _rate(benchmark, name, fn):
-    start = time.perf_counter()
-    out = benchmark.pedantic(fn, rounds=1, iterations=1, warmup_rounds=0)
-    RATES[name] = N_CLIPS / (time.perf_counter() - start)
-    benchmark.extra_info["clips_per_s"] = RATES[name]
-    return out
+def test_embedding_throughput(benchmark, setup):
+    ref, emb, waves = setup
 
+    def reference():
+        return [ref(tv_input.waveform_to_examples(y, 16000)).detach().numpy() for y in waves]
 
-def test_reference_torchvggish_per_clip(benchmark, setup):
-    ref, _, waves = setup
-    ref(tv_input.waveform_to_examples(waves[0], 16000))  # first-call set-up outside the timing
-    out = _rate(benchmark, "torchvggish", lambda: [ref(tv_input.waveform_to_examples(y, 16000)).detach().numpy()
-                                                   for y in waves])
-    setup[1].reference = out
-
-
-def test_reference_torchvggish_per_clip_no_grad(benchmark, setup):
-    ref, _, waves = setup
-
-    def run():
+    def reference_no_grad():
         with torch.no_grad():
             return [ref(tv_input.waveform_to_examples(y, 16000)).numpy() for y in waves]
 
-    _rate(benchmark, "torchvggish_no_grad", run)
+    def ours():
+        return emb.embed_waveforms(waves)
 
-
-def test_ours_batched(benchmark, setup):
-    _, emb, waves = setup
+    runs = {"torchvggish": reference, "torchvggish_no_grad": reference_no_grad, "ours": ours}
+    ref(tv_input.waveform_to_examples(waves[0], 16000))  # first-call set-up outside the timing
     emb.embed_waveforms(waves[:2])
-    out = _rate(benchmark, "ours", lambda: emb.embed_waveforms(waves))
-    for a, b in zip(out, emb.reference):
+    # The machine is shared: rounds alternate between the three and the best round counts.
+    best, outputs = {k: float("inf") for k in runs}, {}
+    for _ in range(ROUNDS):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            outputs[name] = fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    benchmark.pedantic(ours, rounds=1, iterations=1)
+    for a, b in zip(outputs["ours"], outputs["torchvggish"]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    speedup = RATES["ours"] / RATES["torchvggish"]
-    speedup_ng = RATES["ours"] / RATES["torchvggish_no_grad"]
-    print(f"\nembedding clips/s: ours {RATES['ours']:.1f}, torchvggish per clip {RATES['torchvggish']:.1f} "
-          f"(no_grad {RATES['torchvggish_no_grad']:.1f}); speed-up {speedup:.2f}x ({speedup_ng:.2f}x vs no_grad)")
-    benchmark.extra_info.update(speedup=speedup, speedup_vs_no_grad=speedup_ng)
+    rate = {k: N_CLIPS / v for k, v in best.items()}
+    speedup = rate["ours"] / rate["torchvggish"]
+    speedup_ng = rate["ours"] / rate["torchvggish_no_grad"]
+    print(f"\nembedding clips/s (best of {ROUNDS}): ours {rate['ours']:.1f}, torchvggish per clip "
+          f"{rate['torchvggish']:.1f} (no_grad {rate['torchvggish_no_grad']:.1f}); "
+          f"speed-up {speedup:.2f}x ({speedup_ng:.2f}x vs no_grad)")
+    benchmark.extra_info.update(clips_per_s=rate, speedup=speedup, speedup_vs_no_grad=speedup_ng)
     assert speedup >= 2.0 and speedup_ng >= 2.0
 
 
