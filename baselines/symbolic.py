@@ -32,6 +32,9 @@ class Dance2Music(Baseline):
     renders_midi = True
     columns = ("keypoints",)
 
+    def __init__(self, *, layout: str = "coco17", fps: float = d2m.FPS, beam_width: int = d2m.BEAM_WIDTH):
+        self._layout, self._fps, self._beam = layout, float(fps), int(beam_width)
+
     def prepare(self, ctx: RunContext) -> dict:
         info = ctx.dataset.info
         layout = info.keypoints_format or "coco17"
@@ -39,7 +42,7 @@ class Dance2Music(Baseline):
             raise UserError(f"dance2music knows keypoints_format coco17 or body25, not '{layout}'", ctx.dataset.root)
         self._layout = layout
         self._fps = float(info.keypoints_fps or d2m.FPS)
-        self._beam = int(ctx.options.get("beam_width", d2m.BEAM_WIDTH))
+        self._beam = int(ctx.options.get("beam_width", self._beam))
         dims = {"coco17": 34, "body25": 36}[layout]
         return {"keypoints_format": layout, "keypoints_fps": self._fps, "feature_dims": dims,
                 "frames_per_note": d2m.NOTE_FRAMES, "fps": d2m.FPS, "history": d2m.HISTORY,

@@ -28,9 +28,7 @@ def dance_keypoints(frames=MINUTE, seed=0):
 
 @pytest.fixture
 def composer():
-    d2m = Dance2Music()
-    d2m._layout, d2m._fps, d2m._beam = "coco17", 30.0, 50
-    return d2m
+    return Dance2Music(layout="coco17", fps=30.0, beam_width=50)
 
 
 def test_dance2music_compose_per_minute(benchmark, composer):
