@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
-APT_PKGS := fluidsynth fluid-soundfont-gm chromium chromium-driver ffmpeg espeak-ng
 
 .PHONY: demo test bench sysdeps clean baselines-leaderboard
 
@@ -21,8 +20,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # Optional system tools for the rendering and browser tests; tests skip with a reason if absent.
 sysdeps:
 	@missing=""; \
-	command -v fluidsynth >/dev/null || missing="$$missing fluidsynth fluid-soundfont-gm"; \
-	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
+	command -v fluidsynth >/dev/null || missing="$$missing fluidsynth"; \
+	[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing="$$missing fluid-soundfont-gm"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
