@@ -77,3 +77,52 @@ def test_confusion_counts():
     m = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], n_classes=4)
     assert m.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 2, 0], [0, 0, 0, 0]]
     assert accuracy_report([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], n_classes=4)["per_class"][3] is None
+
+
+def _brute_force(Q, X, k, exclude=None):
+    Qd, Xd = np.asarray(Q, np.float64), np.asarray(X, np.float64)
+    D = np.sqrt(((Qd[:, None] - Xd[None]) ** 2).sum(-1))
+    if exclude is not None:
+        for qi, xi in enumerate(exclude):
+            if xi >= 0:
+                D[qi, xi] = np.inf
+    ref = np.argsort(D, axis=1, kind="stable")[:, :k]  # stable: equal distances keep index order
+    return ref, np.take_along_axis(D, ref, 1)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_tie_heavy_database_equals_brute_force(k):
+    # Long runs of identical rows (silent clips, duplicated music) spread over many blocks,
+    # plus queries that equal database rows (distance 0 ties) and an excluded own entry.
+    rng = np.random.default_rng(10 + k)
+    base = rng.normal(size=(5, 8))
+    X = base[rng.integers(0, 5, size=2000)]
+    X[::7] = rng.normal(size=X[::7].shape)
+    Q = np.concatenate([base, X[[3, 500, 1999]], rng.normal(size=(4, 8))])
+    exclude = np.full(len(Q), -1)
+    exclude[6] = 500
+    block = 8 * (len(Q) + 8) * 37  # 37 database rows per block
+    idx, dist = nearest_neighbours(Q, X, k=k, exclude=exclude, block_bytes=block)
+    ref, ref_d = _brute_force(Q, X, k, exclude)
+    assert (idx == ref).all()
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-12, atol=0)
+
+
+def test_identical_database_memory_stays_near_the_block_size():
+    # 3 queries x 20,000 identical rows: every row ties, so every pair is shortlisted. An
+    # implementation that keeps all tied candidates until the end materialises a
+    # (60,000 x 128) float64 difference (61 MB); the running top k needs only block-sized
+    # temporaries.
+    import tracemalloc
+
+    d, n, block = 128, 20_000, 256 << 10
+    X = np.ones((n, d))
+    Q = np.stack([np.zeros(d), np.ones(d), np.full(d, 3.0)])
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    idx, dist = nearest_neighbours(Q, X, k=2, block_bytes=block)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    assert idx.tolist() == [[0, 1]] * 3
+    np.testing.assert_allclose(dist, [[np.sqrt(d)] * 2, [0.0, 0.0], [2 * np.sqrt(d)] * 2])
+    assert peak < 3 * block, f"peak {peak} bytes for a {block}-byte block"

@@ -6,8 +6,11 @@ by (distance, database index), so equal distances resolve to the lowest index.
 Large databases are scanned in blocks with the expansion ||q||^2 - 2 q.x + ||x||^2 (one
 matrix product per block); that form carries rounding error of order
 (d + 2) * eps * (||q||^2 + ||x||^2), so it only shortlists candidates within a safety margin
-of the running k-th best, and the final order uses the exact difference form on the
-shortlist. The full query x database matrix is never held at once.
+of the block's and the running k-th best. Each block's shortlist gets exact (difference form)
+distances at once, in slices, and is merged into a running top k per query ordered by (exact
+distance, index). The full query x database matrix is never held, and working memory stays
+within a small multiple of ``block_bytes`` even when thousands of database rows tie (silent
+clips, duplicated music), where every tied row is shortlisted.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ def nearest_neighbours(queries, database, *, k=1, exclude=None, block_bytes=32 <
     Parameters: ``queries`` (q, d), ``database`` (n, d); ``exclude`` optional (q,) database
     index per query to leave out (-1 for none), e.g. the query's own entry.
     Returns ``(indices (q, k) int64, distances (q, k) float64)``, each row sorted by
-    (distance, index).
+    (distance, index). Working memory stays within a small multiple of ``block_bytes``
+    (plus O(q (d + k)) for the queries and results), however many database rows tie.
     """
     Q = np.asarray(queries, dtype=np.float64)
     X = np.asarray(database)  # converted to float64 block by block, not all at once
@@ -31,40 +35,77 @@ def nearest_neighbours(queries, database, *, k=1, exclude=None, block_bytes=32 <
     if not 1 <= k <= n_valid:
         raise ValueError(f"k = {k} needs 1 <= k <= {n_valid} database rows")
     exclude = np.full(n_q, -1) if exclude is None else np.asarray(exclude, dtype=np.int64)
-    rows = max(1, block_bytes // (8 * max(n_q, 1)))
+    dim = Q.shape[1]
+    # A block's distance matrix (q x rows) and its float64 database rows (rows x d) share
+    # the budget, so few queries do not mean a huge database block.
+    rows = max(1, block_bytes // (8 * (n_q + dim)))
     blocks = [(a, min(n_x, a + rows)) for a in range(0, n_x, rows)]
+    # Exact distances are computed for at most `pairs` shortlisted pairs at a time: the
+    # (pairs, d) float64 temporaries then stay near a quarter of a block.
+    pairs = max(1, block_bytes // (4 * 8 * max(dim, 1)))
     q_sq = np.einsum("ij,ij->i", Q, Q)
-    x_sq = np.concatenate([_sq_norms(X[a:b]) for a, b in blocks])
+    x_sq_max = max(_sq_norms(X[a:b]).max() for a, b in blocks)  # per-block norms recomputed below
     eps = np.finfo(np.float64).eps
     # Twice the worst-case error of one expanded distance: both the candidate and the
-    # current k-th best may be off by it.
-    margin = 4.0 * (Q.shape[1] + 2) * eps * (q_sq + x_sq.max()) + np.finfo(np.float64).tiny
-    best = np.full((n_q, k), np.inf)  # running k smallest expanded distances per query
-    cand_q, cand_x, cand_v = [], [], []
+    # threshold it is compared with may be off by it.
+    margin = 4.0 * (dim + 2) * eps * (q_sq + x_sq_max) + np.finfo(np.float64).tiny
+    # Running k best per query, exact, sorted by (distance, index); index n_x = empty slot.
+    top_d = np.full((n_q, k), np.inf)
+    top_i = np.full((n_q, k), n_x, dtype=np.int64)
     for start, stop in blocks:
-        D = Q @ X[start:stop].astype(np.float64).T
+        Xb = X[start:stop].astype(np.float64, copy=False)
+        D = Q @ Xb.T
         D *= -2.0
         D += q_sq[:, None]
-        D += x_sq[None, start:stop]
-        own = (exclude >= start) & (exclude < stop)
-        D[np.nonzero(own)[0], exclude[own] - start] = np.inf
-        kk = min(k, stop - start)
-        part = np.partition(D, kk - 1, axis=1)[:, :kk]
-        best = np.partition(np.concatenate([best, part], axis=1), k - 1, axis=1)[:, :k]
-        qi, xi = np.nonzero(D <= (best[:, k - 1] + margin)[:, None])
-        cand_q.append(qi)
-        cand_x.append(xi + start)
-        cand_v.append(D[qi, xi])
-    qi, xi, v = (np.concatenate(a) for a in (cand_q, cand_x, cand_v))
-    keep = v <= best[qi, k - 1] + margin[qi]  # thresholds only fall: prune early arrivals
-    qi, xi = qi[keep], xi[keep]
-    diff = Q[qi] - X[xi].astype(np.float64)
-    exact = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    order = np.lexsort((xi, exact, qi))
-    qi, xi, exact = qi[order], xi[order], exact[order]
-    first = np.searchsorted(qi, np.arange(n_q))
-    take = first[:, None] + np.arange(k)[None, :]
-    return xi[take], exact[take]
+        D += np.einsum("ij,ij->i", Xb, Xb)[None, :]
+        own = np.nonzero((exclude >= start) & (exclude < stop))[0]
+        D[own, exclude[own] - start] = np.inf
+        kth = _kth_smallest(D, min(k, stop - start))
+        # A row can enter the top k only if its exact distance is within the block's k
+        # best and no larger than the running k-th best (equal loses: its index is higher).
+        limit = np.minimum(kth, top_d[:, k - 1] ** 2) + margin
+        mask = D <= limit[:, None]
+        mask[own, exclude[own] - start] = False
+        del D
+        flat_mask = mask.ravel()
+        # Tie-heavy blocks shortlist many pairs: walk the mask in slices of `pairs` entries
+        # so that no temporary grows with the number of ties.
+        step = flat_mask.size if np.count_nonzero(flat_mask) <= pairs else pairs
+        for s in range(0, flat_mask.size, step):
+            flat = np.flatnonzero(flat_mask[s:s + step]) + s
+            if flat.size:
+                qi, xi = np.divmod(flat, stop - start)
+                diff = Xb[xi]
+                np.subtract(Q[qi], diff, out=diff)
+                exact = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+                del diff
+                _merge(top_d, top_i, qi, xi + start, exact)
+    return top_i, top_d
+
+
+def _kth_smallest(D, kk):
+    """k-th smallest value of each row, partitioning a few rows at a time (np.partition
+    copies its input; a whole-block copy would double the peak memory)."""
+    out = np.empty(len(D))
+    step = max(1, len(D) // 8)
+    for a in range(0, len(D), step):
+        out[a:a + step] = np.partition(D[a:a + step], kk - 1, axis=1)[:, kk - 1]
+    return out
+
+
+def _merge(top_d, top_i, qi, xi, dist):
+    """Update the running top k in place with candidate pairs (query qi, row xi, exact
+    distance dist); only the queries that have candidates are re-sorted."""
+    k = top_d.shape[1]
+    uq, group = np.unique(qi, return_inverse=True)
+    all_g = np.concatenate([np.repeat(np.arange(len(uq)), k), group])
+    all_x = np.concatenate([top_i[uq].ravel(), xi])
+    all_d = np.concatenate([top_d[uq].ravel(), dist])
+    order = np.lexsort((all_x, all_d, all_g))
+    # Each query brings its k current entries, so its sorted run has at least k.
+    first = np.searchsorted(all_g[order], np.arange(len(uq)))
+    take = order[first[:, None] + np.arange(k)[None, :]]
+    top_d[uq], top_i[uq] = all_d[take], all_x[take]
 
 
 def _sq_norms(block):
