@@ -1,5 +1,6 @@
 """Builders end to end through the CLI on the synthetic raw layouts, and their bad-input paths."""
 import json
+import os
 import pickle
 import shutil
 
@@ -280,3 +281,59 @@ def test_synth_cli_writes_official_layout(tmp_path):
 
     v = probe(tmp_path / "a" / "videos" / f"{seq.replace('_cAll_', '_c01_')}.mp4")
     assert v.fps == 60 and abs(v.duration - n / 60) < 0.05 and v.has_audio
+
+
+def _noise_video(path, seconds, fps=60, seed=0):
+    """A real mp4 of moving noise (non-zero optical flow everywhere), ``seconds`` long."""
+    from d2m_bench.data.video import write_mp4
+
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    write_mp4(path, (np.roll(base, 2 * f, axis=1) for f in range(int(seconds * fps))), fps)
+
+
+def test_video_shorter_than_motion_skips_the_uncovered_segments(raw_aist, tmp_path):
+    raw = _copy_raw(raw_aist, tmp_path)
+    seq = "gLH_sBM_cAll_d18_mLH4_ch02"  # 3 full windows (6.6 s of motion)
+    video = raw / "videos" / f"{seq.replace('_cAll_', '_c01_')}.mp4"
+    _noise_video(video, 3.5)  # truncated: covers only the first window
+    out = tmp_path / "ds"
+    r = _build(raw, out, "--split", "test")
+    assert r.returncode == 0, r.stderr
+    ids = [s.segment_id for s in Dataset(out).segments("test") if s.sequence == seq]
+    assert ids == ["gLH_sBM_c01_d18_mLH4_ch02_seg1"]
+    skipped = json.loads((out / "dataset.json").read_text())["builder"]["skipped"]
+    assert [s["item"] for s in skipped] == [f"gLH_sBM_c01_d18_mLH4_ch02_seg{k}" for k in (2, 3)]
+    assert "window 2.00-4.00 s not covered (the video ends at 3.50 s)" in skipped[0]["reason"]
+    assert "skipped 2" in r.stderr
+    assert not (out / "audio" / "test" / "gLH_sBM_c01_d18_mLH4_ch02_seg2.wav").exists()
+    v = np.load(out / "visual" / "test" / "gLH_sBM_c01_d18_mLH4_ch02_seg1.npy")
+    assert v[56] > 0.5  # mean flow magnitude of 2-px-per-frame noise, not a vector of zeros
+    # A video shorter than the first window skips the whole sequence with its reason.
+    _noise_video(video, 1.5)
+    r = _build(raw, tmp_path / "ds2", "--split", "test")
+    skipped = json.loads((tmp_path / "ds2" / "dataset.json").read_text())["builder"]["skipped"]
+    assert skipped == [{"item": seq, "reason": f"{video}: video is 1.50 s, shorter than the first segment "
+                                               "(the motion lasts 6.62 s)"}]
+
+
+def test_flow_features_give_none_for_a_window_past_the_end(tmp_path):
+    from d2m_bench.data.visual import flow_features
+
+    _noise_video(tmp_path / "v.mp4", 3.0)
+    inside, past = flow_features(tmp_path / "v.mp4", [(0.0, 2.0), (2.0, 4.0)])
+    assert past is None
+    assert inside.shape == (64,) and inside[56] > 0.5
+
+
+def test_flow_stats_without_opencv_is_one_line_with_the_install_hint(raw_aist, tmp_path):
+    fake = tmp_path / "nocv"
+    fake.mkdir()
+    (fake / "cv2.py").write_text("raise ImportError('No module named cv2')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(fake), os.environ.get("PYTHONPATH")]))}
+    out = tmp_path / "ds"
+    r = run_cli("data", "build", "aistpp", "--annotations", raw_aist / "annotations", "--music", raw_aist / "music",
+                "--videos", raw_aist / "videos", "--out", out, env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "flow-stats visual extractor needs OpenCV: pip install 'd2m-bench[video]'" in r.stderr
+    assert not out.exists()

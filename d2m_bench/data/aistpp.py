@@ -127,6 +127,7 @@ def _build_sequence(job: AistJob):
         return segs, [], stats
     # Everything the missing segments need is checked before anything is written.
     vpath = job.videos / f"{video}.mp4" if job.videos else None
+    skips, dropped = [], set()
     if ext.needs_video or job.music is None:
         from .video import probe
 
@@ -135,18 +136,30 @@ def _build_sequence(job: AistJob):
         vinfo = probe(vpath)
         if abs(vinfo.fps - MOTION_FPS) > MOTION_FPS * FPS_TOLERANCE:
             raise UserError(f"video at {vinfo.fps:.3f} fps, expected {MOTION_FPS:g}", vpath)
+        # A window past the video's end would get flow of nothing (a vector of zeros) and,
+        # demuxed, zero-padded audio: such segments are skipped and listed instead.
+        covered = vinfo.duration + 1.0 / vinfo.fps
+        dropped = {i for i, w in enumerate(wins) if w.end_frame / MOTION_FPS > covered}
+        if len(dropped) == len(wins):
+            raise UserError(f"video is {vinfo.duration:.2f} s, shorter than the first segment "
+                            f"(the motion lasts {n / MOTION_FPS:.2f} s)", vpath)
+        skips += [_late(ids[i], wins[i], vpath, f"the video ends at {vinfo.duration:.2f} s") for i in sorted(dropped)]
     audio_src = job.music / f"{name.music_id}.wav" if job.music else vpath
     if not audio_src.is_file():
         raise UserError("missing music file", audio_src)
     y = _music(str(audio_src), job.sr)
     feats = _rotation_features(motion, poses, mpath)
-    todo = [i for i, d in enumerate(done) if not d]
+    todo = [i for i, d in enumerate(done) if not d and i not in dropped]
     spans = [wins[i].seconds(MOTION_FPS) for i in todo]
     vis = extract(ext, video=vpath, windows=spans, ids=[ids[i] for i in todo], folder=job.visual_dir)
     padded = 0
     cam = kp2[_camera_index(job.camera)]
     for i, v in zip(todo, vis):
         w, r = wins[i], rels[i]
+        if ext.dim and v is None:  # the decoded video stopped short of what probe reported
+            dropped.add(i)
+            skips.append(_late(ids[i], w, vpath, "the video has no frames for part of it"))
+            continue
         clip, pad = cut_audio(y, job.sr, w.start_frame / MOTION_FPS, job.seconds)
         padded += pad > 0
         store.save_wav(job.out / r["audio"], clip, job.sr)
@@ -155,8 +168,14 @@ def _build_sequence(job: AistJob):
         store.save_npy(job.out / r["joints3d"], joints[w.start_frame:w.end_frame].astype(np.float32))
         if v is not None:
             store.save_npy(job.out / r["visual"], v.astype(np.float32))
-    stats.update(segments_written=len(todo), segments_audio_padded=padded)
-    return segs, [], stats
+    stats.update(segments_resumed=sum(d and i not in dropped for i, d in enumerate(done)),
+                 segments_written=sum(i not in dropped for i in todo), segments_audio_padded=padded)
+    return [s for i, s in enumerate(segs) if i not in dropped], skips, stats
+
+
+def _late(sid, w, vpath, why):
+    a, b = w.seconds(MOTION_FPS)
+    return {"item": sid, "reason": f"{vpath}: window {a:.2f}-{b:.2f} s not covered ({why})"}
 
 
 def _rotation_features(motion, poses, path):

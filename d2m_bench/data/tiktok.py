@@ -127,8 +127,14 @@ def _build_video(job: TikTokJob):
         pose = estimate_body25(job.video, times)
     vis = extract(ext, video=job.video, windows=[spans[i] for i in todo], ids=[ids[i] for i in todo],
                   folder=job.visual_dir)
+    skips, dropped = [], set()
     for n, (i, v) in enumerate(zip(todo, vis)):
         r = rels[i]
+        if ext.dim and v is None:  # the decoded video stopped short of what probe reported
+            dropped.add(i)
+            skips.append({"item": ids[i], "reason": f"{job.video}: window {spans[i][0]:.2f}-{spans[i][1]:.2f} s "
+                                                    "not covered (the video has no frames for part of it)"})
+            continue
         clip, _ = cut_audio(y, job.sr, spans[i][0], job.seconds)
         kp = pose[n * n_pose:(n + 1) * n_pose].astype(np.float32)
         store.save_wav(job.out / r["audio"], clip, job.sr)
@@ -136,7 +142,8 @@ def _build_video(job: TikTokJob):
         store.save_npy(job.out / r["motion"], kp.reshape(n_pose, 75))
         if v is not None:
             store.save_npy(job.out / r["visual"], v.astype(np.float32))
-    return segs, [], stats
+    stats["segments_written"] -= len(dropped)
+    return [s for i, s in enumerate(segs) if i not in dropped], skips, stats
 
 
 def build_tiktok(videos, annotations, out, *, openpose=None, seconds=2.0, sr=22050, visual="flow-stats",

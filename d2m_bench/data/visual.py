@@ -3,7 +3,8 @@
 ``precomputed`` reads one vector per segment from a folder (the D2M-GAN release's 2048-d I3D
 ``.npy``). ``flow-stats`` is computed here on CPU without downloaded weights: dense optical
 flow (OpenCV Farneback) between frames sampled at ``fps`` on a ``width``-pixel-wide grey copy,
-summarised per 2-s segment into a 64-d vector:
+summarised per 2-s segment into a 64-d vector (a window the video does not cover to its end
+gets None, never a vector of zeros: the builders skip and list that segment):
 
     [0:16)  histogram of flow magnitude (pixels per sampled frame), log-spaced edges, sums to 1
     [16:24) histogram of flow direction in 8 sectors, weighted by magnitude, sums to 1
@@ -59,10 +60,21 @@ def flow_summary(flows, diffs) -> np.ndarray:
     return out
 
 
-def flow_features(video_path, windows, *, fps=15.0, width=128) -> list[np.ndarray]:
-    """One 64-d ``flow_summary`` per ``(start_s, end_s)`` window, from a single decoding pass."""
-    import cv2
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise UserError("the flow-stats visual extractor needs OpenCV: pip install 'd2m-bench[video]' "
+                        "(or --visual precomputed / none)") from None
+    return cv2
 
+
+def flow_features(video_path, windows, *, fps=15.0, width=128) -> list[np.ndarray | None]:
+    """One 64-d ``flow_summary`` per ``(start_s, end_s)`` window, from a single decoding pass.
+
+    None for a window with a sampled time the video has no frame for (the video ends inside it).
+    """
+    cv2 = _cv2()
     from .video import frames_at
 
     grids = [np.arange(int(round((e - s) * fps))) / fps + s for s, e in windows]
@@ -72,14 +84,17 @@ def flow_features(video_path, windows, *, fps=15.0, width=128) -> list[np.ndarra
     flows = [[] for _ in windows]
     diffs = [[] for _ in windows]
     last = {}  # window -> previous grey frame
+    seen = np.zeros(len(windows), int)
     for j, grey in frames_at(video_path, times[order], width=width, fmt="gray"):
         w = int(owner[order[j]])
+        seen[w] += 1
         if w in last:
             prev = last[w]
             flows[w].append(cv2.calcOpticalFlowFarneback(prev, grey, None, 0.5, 3, 15, 3, 5, 1.2, 0))
             diffs[w].append(float(np.mean(np.abs(grey.astype(np.float32) - prev)) / 255.0))
         last[w] = grey
-    return [flow_summary(fl, df) for fl, df in zip(flows, diffs)]
+    return [flow_summary(fl, df) if seen[i] == len(grids[i]) else None
+            for i, (fl, df) in enumerate(zip(flows, diffs))]
 
 
 def load_precomputed(folder, segment_id: str, *, dim=None) -> np.ndarray:
@@ -105,13 +120,19 @@ EXTRACTORS = {
 
 
 def get_extractor(name: str) -> Extractor:
+    """The named extractor; its optional dependency is checked here, so a build stops at once
+    with the install hint instead of skipping every video for the same reason."""
     if name not in EXTRACTORS:
         raise UserError(f"unknown visual extractor '{name}' ({', '.join(EXTRACTORS)})")
-    return EXTRACTORS[name]()
+    ext = EXTRACTORS[name]()
+    if ext.params.get("method") == "opencv-farneback":
+        _cv2()
+    return ext
 
 
 def extract(ext: Extractor, *, video=None, windows=(), ids=(), folder=None) -> list[np.ndarray | None]:
-    """Features of one video's segments under ``ext`` (None entries for the ``none`` extractor)."""
+    """Features of one video's segments under ``ext``: None entries for the ``none`` extractor
+    and, under ``flow-stats``, for windows the video does not reach the end of."""
     if ext.name == "":
         return [None] * len(ids)
     if ext.name == "precomputed":
