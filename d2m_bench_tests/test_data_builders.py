@@ -337,3 +337,33 @@ def test_flow_stats_without_opencv_is_one_line_with_the_install_hint(raw_aist, t
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "flow-stats visual extractor needs OpenCV: pip install 'd2m-bench[video]'" in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("seconds", ["0", "-2"])
+@pytest.mark.parametrize("kind", ["aistpp", "tiktok"])
+def test_segment_seconds_must_be_positive(kind, seconds, raw_aist, raw_tiktok, tmp_path):
+    src = (["--annotations", raw_aist / "annotations", "--music", raw_aist / "music"] if kind == "aistpp" else
+           ["--videos", raw_tiktok / "videos", "--annotations", raw_tiktok / "annotations.csv"])
+    r = run_cli("data", "build", kind, *src, "--segment-seconds", seconds, "--out", tmp_path / "ds")
+    assert r.returncode == 2 and "Invalid value for '--segment-seconds'" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("seconds", ["0.01", "inf", "2.01"])
+def test_segment_seconds_must_be_whole_pose_frames(seconds, raw_aist, tmp_path):
+    r = _build(raw_aist, tmp_path / "ds", "--segment-seconds", seconds)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"--segment-seconds {float(seconds)} must be a positive multiple of 1/30 s" in r.stderr
+    assert not (tmp_path / "ds").exists()
+
+
+def test_build_functions_check_segment_seconds(raw_aist, raw_tiktok, tmp_path):
+    from d2m_bench.data.aistpp import build_aistpp
+    from d2m_bench.data.tiktok import build_tiktok
+    from d2m_bench.errors import UserError
+
+    with pytest.raises(UserError, match="positive multiple"):
+        build_aistpp(raw_aist / "annotations", tmp_path / "a", music=raw_aist / "music", seconds=0.0)
+    with pytest.raises(UserError, match="positive multiple"):
+        build_tiktok(raw_tiktok / "videos", raw_tiktok / "annotations.csv", tmp_path / "t", seconds=-1.0)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "t").exists()

@@ -9,6 +9,8 @@ _VISUAL = click.option("--visual", default="flow-stats", show_default=True,
                        help="Visual extractor: flow-stats (CPU optical flow, 64-d), precomputed (--visual-dir of <id>.npy), none.")
 _VISUAL_DIR = click.option("--visual-dir", type=click.Path(file_okay=False), default=None,
                            help="Folder of <segment id>.npy vectors for --visual precomputed.")
+_SECONDS = click.option("--segment-seconds", type=click.FloatRange(min=0, min_open=True), default=2.0,
+                        show_default=True, help="Segment length (a multiple of 1/30 s).")
 _COMMON = [
     click.option("--out", required=True, type=click.Path(file_okay=False), help="Output dataset folder."),
     click.option("--strict", is_flag=True, help="Fail on the first skipped item instead of building the rest."),
@@ -91,7 +93,7 @@ def build_cmd():
 @click.option("--split", "splits", multiple=True, default=("train", "test"), show_default=True,
               help="Cross-modal split(s) to build (repeatable: train, val, test).")
 @click.option("--camera", default="c01", show_default=True, help="Camera for the ids, 2-D keypoints and video.")
-@click.option("--segment-seconds", type=float, default=2.0, show_default=True)
+@_SECONDS
 @click.option("--drop-ignored", is_flag=True,
               help="Drop ignore_list.txt sequences (D2M-GAN kept them: its 6632 train ids include 28 of them).")
 @_VISUAL
@@ -113,7 +115,7 @@ def build_aistpp_cmd(annotations, music, videos, splits, camera, segment_seconds
               help="CSV with video_id (required), duration, music_id, dancers, sha256, split (optional).")
 @click.option("--openpose", type=click.Path(file_okay=False), default=None,
               help="OpenPose JSON folder (<video>_<frame:012d>_keypoints.json); default: MediaPipe pose.")
-@click.option("--segment-seconds", type=float, default=2.0, show_default=True)
+@_SECONDS
 @_VISUAL
 @_VISUAL_DIR
 @_common

@@ -19,7 +19,7 @@ from ..audio import load_audio
 from ..dataset import DatasetInfo, Segment
 from ..errors import UserError
 from . import store
-from .build import cut_audio, finish, run_jobs
+from .build import check_seconds, cut_audio, finish, run_jobs
 from .rotations import aistpp_motion_features
 from .segments import aistpp_split, parse_aist_name, video_name, windows
 from .visual import extract, get_extractor
@@ -197,6 +197,7 @@ def build_aistpp(annotations, out, *, music=None, videos=None, splits=("train", 
             raise UserError(f"--{label} is not a folder", p)
     if not (len(camera) == 3 and camera[0] == "c" and camera[1:].isdigit() and 1 <= int(camera[1:]) <= 9):
         raise UserError(f"camera '{camera}' is not one of c01..c09")
+    check_seconds(seconds, KEYPOINT_FPS)  # 30-fps keypoints are every second 60-fps frame
     ext = get_extractor(visual)
     if music is None and videos is None:
         raise UserError("give --music (the AIST music wavs) or --videos (audio is then demuxed)")

@@ -1,6 +1,7 @@
 """What every builder shares: audio cutting, skip records, parallel jobs, the final manifest."""
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -12,6 +13,14 @@ from ..dataset import DatasetInfo, write_manifest
 from ..errors import UserError
 
 PEAK = 0.95
+
+
+def check_seconds(seconds, fps: float) -> None:
+    """A segment must hold a whole number (>= 1) of ``fps`` frames, else motion, pose and audio
+    lengths would disagree (60-fps motion is subsampled to 30-fps keypoints)."""
+    frames = seconds * fps if isinstance(seconds, (int, float)) and math.isfinite(seconds) else float("nan")
+    if not (seconds > 0 and frames >= 1 - 1e-9 and abs(frames - round(frames)) < 1e-6):
+        raise UserError(f"--segment-seconds {seconds} must be a positive multiple of 1/{fps:g} s")
 
 
 def cut_audio(y, sr: int, start_s: float, seconds: float):

@@ -19,7 +19,7 @@ from ..cache import file_digest
 from ..dataset import DatasetInfo, Segment
 from ..errors import UserError
 from . import list_stems, store
-from .build import cut_audio, finish, run_jobs
+from .build import check_seconds, cut_audio, finish, run_jobs
 from .visual import extract, get_extractor
 
 POSE_FPS = 30.0
@@ -153,6 +153,7 @@ def build_tiktok(videos, annotations, out, *, openpose=None, seconds=2.0, sr=220
         raise UserError("--videos is not a folder", videos)
     if openpose is not None and not Path(openpose).is_dir():
         raise UserError("--openpose is not a folder", openpose)
+    check_seconds(seconds, POSE_FPS)
     rows = read_annotations(annotations)
     ext = get_extractor(visual)
     known = shipped_split()
