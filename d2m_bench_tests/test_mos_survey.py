@@ -3,6 +3,7 @@ export, concurrent raters."""
 import csv
 import http.client
 import json
+import re
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -199,6 +200,7 @@ def test_server_api_safety_resume_and_export(built, tmp_path):
                ({**good, "score": 3.0}, 400), ({**good, "aspect": "quality" if first["aspect"] != "quality" else "coherence"}, 400),
                ({**good, "played_fraction": 1.5}, 400), ({**good, "listen_seconds": -1}, 400),
                ({**good, "playback_complete": 1}, 400), ({**good, "token": r2["token"]}, 403),
+               ({**good, "played_fraction": 0.1}, 400), ({**good, "played_fraction": 0.98}, 400),
                ({**good, "stimulus": next(s for s in r2["sequence"] if s not in r1["sequence"])}, 404),
                ({**good, "stimulus": "../survey"}, 404), ([1, 2], 400)]
         for payload, status in bad:
@@ -249,6 +251,118 @@ def test_server_api_safety_resume_and_export(built, tmp_path):
         assert r["is_trap"] == str(int(s["kind"] == "trap")) and r["is_reference"] == str(int(s["kind"] == "reference"))
         assert r["playback_complete"] == "1" and r["submitted_at"]
     read_ratings(out)  # the export is a valid ratings file
+
+
+def _stop(server):
+    server.shutdown()
+    server.server_close()
+    server.RequestHandlerClass.survey.store.close()
+
+
+def test_page_cannot_tell_traps_references_or_systems(built):
+    """Everything the page receives (ids, URLs, media type, order) looks the same for a trapping
+    clip, a hidden reference and a system stimulus: one shuffled numbering, one format."""
+    root, doc = built
+    stim = doc["stimuli"]
+    kinds = Counter(s["kind"] for s in stim.values())
+    assert kinds["trap"] >= 4 and kinds["reference"] and kinds["normal"]
+    # One namespace: the aspect's letter and a 4-digit number; the numbers are 1..N, each once,
+    # over all kinds together.
+    assert all(re.fullmatch(r"[cq]\d{4}", sid) and sid[0] == s["aspect"][0] for sid, s in stim.items())
+    assert sorted(int(sid[1:]) for sid in stim) == list(range(1, len(stim) + 1))
+    # The numbering is shuffled: the traps' numbers are neither the lowest nor the highest ones.
+    trap_numbers = sorted(int(sid[1:]) for sid, s in stim.items() if s["kind"] == "trap")
+    assert trap_numbers != list(range(1, len(trap_numbers) + 1))
+    assert trap_numbers != list(range(len(stim) - len(trap_numbers) + 1, len(stim) + 1))
+    server, base = serve_in_thread(root / "survey")
+    try:
+        shape = {}  # kind -> set of what the page can see of an item
+        for rater, info in doc["raters"].items():
+            sess = json.loads(_req(base, "GET", f"/api/session?rater={rater}&token={info['token']}")[1])
+            for it in sess["items"]:
+                kind = stim[it["id"]]["kind"]
+                ext = {"video": "mp4", "audio": "wav"}[it["media"]]
+                assert it["url"] == f"/stimuli/{it['id']}.{ext}" and it["media"] == doc["aspects"][it["aspect"]]["media"]
+                shape.setdefault(kind, set()).add((tuple(sorted(it)), re.sub(r"\d", "9", it["id"]),
+                                                   it["aspect"], it["media"], re.sub(r"\d", "9", it["url"])))
+        assert shape["trap"] == shape["normal"] == shape["reference"]
+    finally:
+        _stop(server)
+
+
+def test_trap_clip_as_long_as_the_stimuli(tmp_path):
+    """A trapping clip is padded with silence to the length of the real stimuli (when its
+    instruction fits), so neither its duration nor its file size gives it away."""
+    systems, videos = make_inputs(tmp_path, systems=("gt", "a"), segments=2, seconds=5.0)
+    doc = build_survey(systems, videos, tmp_path / "s", n_raters=3, per_rater=2, traps_per_rater=2,
+                       trap_method="beep", seed=1, progress=False)
+    stim = doc["stimuli"]
+    traps = [s for s in stim.values() if s["kind"] == "trap"]
+    assert {s["aspect"] for s in traps} == {"coherence", "quality"}
+    wav_sizes = {s["kind"]: set() for s in stim.values()}
+    for s in stim.values():
+        if s["aspect"] == "quality":
+            wav_sizes[s["kind"]].add((tmp_path / "s" / s["file"]).stat().st_size)
+    assert len(set().union(*wav_sizes.values())) == 1  # all 5 s at 22050 Hz, 16 bit
+    lengths = {sid: len(load_audio(tmp_path / "s" / s["file"], sr=None)[0]) for sid, s in stim.items()
+               if s["aspect"] == "coherence"}
+    assert max(lengths.values()) - min(lengths.values()) <= 2048  # AAC priming/padding only
+    for sid, s in stim.items():  # the trap instruction is still all there
+        if s["kind"] == "trap":
+            y, sr = load_audio(tmp_path / "s" / s["file"], sr=None)
+            assert count_beeps(y[int(1.3 * sr):], sr) == s["expected_score"]
+
+
+def test_server_answers_malformed_requests(built, capsys):
+    """Requests the handlers could choke on get an HTTP answer, never a dropped connection."""
+    root, doc = built
+    survey = root / "survey"
+    (survey / "ratings.sqlite").unlink(missing_ok=True)
+    r1 = doc["raters"]["r001"]
+    server, base = serve_in_thread(survey)
+    try:
+        # Non-ASCII tokens: hmac.compare_digest raises TypeError on non-ASCII str.
+        for token in ("%C3%A9t%C3%A9", "%E2%82%AC" + r1["token"][1:], "%FF"):
+            st, body, _ = _req(base, "GET", f"/api/session?rater=r001&token={token}")
+            assert st == 403 and json.loads(body)["ok"] is False, token
+        item = r1["sequence"][0]
+        good = {"rater": "r001", "token": r1["token"], "stimulus": item, "aspect": doc["stimuli"][item]["aspect"],
+                "score": 3, "playback_complete": True, "played_fraction": 1.0, "listen_seconds": 1.0,
+                "response_seconds": 2.0}
+        for token in ("\u00e9t\u00e9", "\ud800", r1["token"] + "\u00e9"):
+            assert _req(base, "POST", "/api/rating", {**good, "token": token})[0] == 403, token
+        # Over-long file names (the OS refuses them with ENAMETOOLONG), deep nesting in JSON.
+        for path in ("/stimuli/" + "a" * 300 + ".wav", "/stimuli/" + "/".join(["b" * 250] * 20),
+                     "/static/" + "c" * 5000):
+            st, body, _ = _req(base, "GET", path)
+            assert st == 404 and json.loads(body)["ok"] is False, path[:30]
+        assert _req(base, "POST", "/api/rating", raw=b"[" * 3000)[0] == 400
+        # Anything else unforeseen: 500 with a JSON body and one line on stderr (no token in it).
+        survey_obj = server.RequestHandlerClass.survey
+        real = survey_obj.session
+        survey_obj.session = lambda *a: 1 / 0
+        capsys.readouterr()
+        try:
+            st, body, _ = _req(base, "GET", f"/api/session?rater=r001&token={r1['token']}")
+        finally:
+            survey_obj.session = real
+        assert st == 500 and json.loads(body) == {"ok": False, "error": "internal server error"}
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "ZeroDivisionError" in err[0] and "/api/session" in err[0]
+        assert r1["token"] not in err[0]
+        # Still serving; nothing was stored by any of the above.
+        assert _req(base, "GET", f"/api/session?rater=r001&token={r1['token']}")[0] == 200
+        assert json.loads(_req(base, "GET", f"/api/session?rater=r001&token={r1['token']}")[1])["done"] == []
+        # Playback fields must agree: "complete" needs played_fraction >= 0.99; an incomplete
+        # playback is stored as such (screening decides what to do with it).
+        assert _req(base, "POST", "/api/rating", {**good, "played_fraction": 0.5})[0] == 400
+        assert _req(base, "POST", "/api/rating", {**good, "playback_complete": False, "played_fraction": 0.5})[0] == 201
+        assert _req(base, "POST", "/api/rating", {**good, "stimulus": r1["sequence"][1],
+                                                  "aspect": doc["stimuli"][r1["sequence"][1]]["aspect"],
+                                                  "played_fraction": 0.99})[0] == 201
+    finally:
+        _stop(server)
+        (survey / "ratings.sqlite").unlink(missing_ok=True)
 
 
 def test_export_without_ratings(built, tmp_path):

@@ -3,8 +3,9 @@
 Layout of a survey folder::
 
     survey.json      everything: aspects, scale, systems, stimuli (opaque ids), raters + tokens
-    stimuli/         c0001.mp4 (coherence: system audio + dance video), q0001.wav (quality),
-                     t0001.* (trapping clips); file names never reveal the system
+    stimuli/         c0001.mp4 (coherence: system audio + dance video), q0002.wav (quality);
+                     trapping clips are numbered in the same shuffled sequence, so a file name
+                     reveals neither the system, the segment nor whether it is a check
     static/          index.html, app.js, style.css (self-contained, no CDN)
     ratings.sqlite   written by `survey serve`
 
@@ -129,16 +130,20 @@ def build_survey(systems, videos, out, *, n_raters: int = 20, per_rater: int | N
     rng = np.random.default_rng(seed)
     plan = {a: balanced_assignment(names, items, n_raters=n_raters, per_rater=per_rater, rng=rng) for a in aspects}
     used = sorted({(a, s, i) for a in aspects for seq in plan[a] for s, i in seq})
-    stim_ids = {}
-    for n, idx in enumerate(rng.permutation(len(used)), start=1):  # ids carry no order of system or segment
-        a, s, i = used[idx]
-        stim_ids[(a, s, i)] = f"{a[0]}{n:04d}"
-    stimuli = {}
-    (out / "stimuli").mkdir(parents=True)
     # Trap scores: each rater gets distinct scores per aspect, drawn at random.
     trap_plan = {a: [list(rng.choice(np.arange(1, 6), size=min(traps_per_rater, 5), replace=False))
                      for _ in range(n_raters)] for a in aspects}
     trap_needed = sorted({(a, int(v)) for a in aspects for lst in trap_plan[a] for v in lst})
+    # One shuffled numbering for system stimuli and trapping clips alike, one fixed width: the id
+    # (and so the URL and file name the page sees) tells neither system, segment nor check status.
+    numbered = [("stimulus", *u) for u in used] + [("trap", *t) for t in trap_needed]
+    width = max(4, len(str(len(numbered))))
+    ids = {}
+    for n, idx in enumerate(rng.permutation(len(numbered)), start=1):
+        ids[numbered[idx]] = f"{numbered[idx][1][0]}{n:0{width}d}"
+    stim_ids = {u: ids[("stimulus", *u)] for u in used}
+    stimuli = {}
+    (out / "stimuli").mkdir(parents=True)
     jobs = len(used) + len(trap_needed)
     bar = tqdm(total=jobs, desc="stimuli", unit="file", disable=not progress)
     audio_cache: dict = {}
@@ -163,12 +168,19 @@ def build_survey(systems, videos, out, *, n_raters: int = 20, per_rater: int | N
                         "kind": "reference" if s == reference else "normal", "expected_score": None}
         bar.update()
     trap_ids = {}
-    for n, (a, score) in enumerate(trap_needed, start=1):
-        sid = f"t{n:04d}"
+    for a, score in trap_needed:
+        sid = ids[("trap", a, score)]
         src_item = items[int(rng.integers(len(items)))]
         src_sys = names[int(rng.integers(len(names)))]
         y, sr = audio_of(src_sys, src_item)
+        # As long as the real stimulus it starts from (silence after the instruction), so the
+        # duration or file size does not single it out, unless the instruction needs longer.
+        length = len(y)
+        if ASPECTS[a]["media"] == "video" and media.video_duration(video_files[src_item]) > 0:
+            length = min(length, int(round(media.video_duration(video_files[src_item]) * sr)))
         y = media.trap_audio(score, lead_in=y, sr=sr, method=trap_method, label=SCALE["labels"][str(score)])
+        if len(y) < length:
+            y = np.concatenate([y, np.zeros(length - len(y), dtype=y.dtype)])
         if ASPECTS[a]["media"] == "video":
             rel = f"stimuli/{sid}.mp4"
             media.mux_video_audio(video_files[src_item], y, sr, out / rel, trim_to_video=False)

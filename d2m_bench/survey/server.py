@@ -10,7 +10,9 @@ Routes::
                                  playback_complete, response_seconds}: 201 stored, 409 duplicate,
                                  400 malformed, 403 bad token, 404 stimulus not the rater's
 
-The page never learns the system, the item or whether a stimulus is a check.
+The page never learns the system, the item or whether a stimulus is a check. Every request
+gets an HTTP answer: a request the handlers did not foresee gets 500 (JSON) and one line on
+stderr, never a dropped connection.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import json
 import math
 import mimetypes
 import re
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +32,9 @@ from .build import STATIC_FILES, load_survey
 from .store import DuplicateRating, RatingStore
 
 MAX_BODY = 4096
+# playback_complete true claims the clip played to its end; a played fraction below this
+# contradicts the claim (the page reports 1.0 once the media fired "ended").
+COMPLETE_FRACTION = 0.99
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _TYPES = {".mp4": "video/mp4", ".wav": "audio/wav", ".m4a": "audio/mp4", ".html": "text/html; charset=utf-8",
           ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
@@ -54,7 +60,10 @@ class Survey:
 
     def check_rater(self, rater, token):
         info = self.doc["raters"].get(rater) if isinstance(rater, str) else None
-        if info is None or not isinstance(token, str) or not hmac.compare_digest(info["token"], token):
+        # Tokens are ASCII (token_urlsafe); compare_digest refuses non-ASCII str, so anything
+        # else is simply a wrong token, and the comparison runs on bytes.
+        if (info is None or not isinstance(token, str) or not token.isascii()
+                or not hmac.compare_digest(info["token"].encode("ascii"), token.encode("ascii"))):
             raise BadRequest(HTTPStatus.FORBIDDEN, "unknown rater or wrong token")
         return info
 
@@ -89,6 +98,9 @@ class Survey:
             if type(v) not in (int, float) or not math.isfinite(v) or not 0 <= v <= hi:
                 raise BadRequest(HTTPStatus.BAD_REQUEST, f"{key} must be a number in 0..{hi:g}")
             numbers[key] = float(v)
+        if complete and numbers["played_fraction"] < COMPLETE_FRACTION:
+            raise BadRequest(HTTPStatus.BAD_REQUEST,
+                             f"playback_complete is true but played_fraction is below {COMPLETE_FRACTION:g}")
         try:
             self.store.add({"rater": rater, "stimulus": sid, "aspect": aspect, "score": score,
                             "playback_complete": int(complete), **numbers})
@@ -101,8 +113,12 @@ class Survey:
         name = unquote(name)
         if not name or "\x00" in name:
             raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
-        path = (base / name).resolve()
-        if not path.is_relative_to(base) or not path.is_file():
+        try:
+            path = (base / name).resolve()
+            found = path.is_relative_to(base) and path.is_file()
+        except (OSError, RuntimeError, ValueError):  # name too long, link loop, bad characters
+            found = False
+        if not found:
             raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
         return path
 
@@ -118,6 +134,7 @@ class Handler(BaseHTTPRequestHandler):
             super().log_message(fmt, *args)
 
     def _send(self, status, body: bytes, ctype: str, extra=None):
+        self._answered = True
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -177,12 +194,23 @@ class Handler(BaseHTTPRequestHandler):
         raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
 
     def _handle(self, route):
+        self._answered = False
         try:
             route()
         except BadRequest as exc:
             self._json(exc.status, {"ok": False, "error": str(exc)})
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except Exception as exc:  # last resort: answer, log one line, keep serving
+            self.close_connection = True
+            where = urlsplit(self.path).path[:120]  # never the query: it holds the token
+            sys.stderr.write(f"survey server: {self.command} {where}: internal error "
+                             f"({exc.__class__.__name__}: {str(exc)[:200]})\n")
+            if not self._answered:  # a half-sent answer cannot be replaced; the connection closes
+                try:
+                    self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"ok": False, "error": "internal server error"})
+                except OSError:
+                    pass
 
     def do_GET(self):
         self._handle(self._route_get)
@@ -206,7 +234,7 @@ class Handler(BaseHTTPRequestHandler):
             raw = self.rfile.read(length)
             try:
                 body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # RecursionError: a few thousand nested brackets
                 raise BadRequest(HTTPStatus.BAD_REQUEST, "body is not JSON") from None
             self._json(HTTPStatus.CREATED, self.survey.rate(body))
         self._handle(route)
