@@ -2,6 +2,7 @@
 import csv
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -227,3 +228,51 @@ def test_cli_aggregate_writes_outputs(tmp_path, cli):
     assert "raters kept 3/3" in res.stdout
     res = cli("mos", "aggregate", tmp_path / "nope.csv")
     assert res.returncode == 2 and "no such ratings file" in res.stderr
+
+
+def test_bom_csv_reads_like_plain(tmp_path):
+    """Spreadsheet exports (Excel "CSV UTF-8") start with a byte-order mark; the first column
+    name must still be 'rater', not '\ufeffrater'."""
+    plain = write_csv(tmp_path / "plain.csv", hand_rows())
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    a, b = read_ratings(plain), read_ratings(bom)
+    assert list(b.columns) == list(a.columns) and b.equals(a)
+    assert aggregate(bom, n_boot=50)["systems"][0]["mean"] == pytest.approx(25 / 6)
+
+
+def test_comparable_key_names_the_listening_test(tmp_path):
+    import hashlib
+
+    rows = hand_rows()
+    doc = aggregate(write_csv(tmp_path / "a.csv", rows), n_boot=50)
+    keys = {r["comparable_key"] for r in doc["leaderboard"]}
+    assert len(doc["leaderboard"]) == 2 and keys == {doc["input"]["comparable_key"]}
+    (key,) = keys
+    # The documented definition: SHA-256 over the sorted distinct (aspect, system, item, stimulus)
+    # of the non-trap rows, one tab-separated line each ("" stimulus: the column is absent).
+    design = "\n".join(f"quality\t{s}\t{i}\t" for s in ("A", "B") for i in ("i1", "i2"))
+    assert key == "survey:" + hashlib.sha256(design.encode()).hexdigest()[:12]
+    # Same test, other ratings: other scores, rows in another order, a trap answered -> same key.
+    fields = FIELDS + ["stimulus"]
+    more = [{**r, "score": 6 - r["score"]} for r in reversed(rows)] + [
+        {"rater": "r1", "item": "t1", "system": "trap", "aspect": "quality", "score": 2, "is_trap": 1,
+         "expected_score": 2, "playback_complete": 1}]
+    assert aggregate(write_csv(tmp_path / "b.csv", more, fields), n_boot=50)["leaderboard"][0]["comparable_key"] == key
+    # Another test: one more system, another segment, or the survey's other stimulus files.
+    other = {
+        "system": rows + [{**r, "system": "C"} for r in rows if r["system"] == "A"],
+        "item": [{**r, "item": r["item"].replace("i2", "i3")} for r in rows],
+        "stimulus": [{**r, "stimulus": f"q{r['system']}{r['item']}"} for r in rows],
+    }
+    got = {name: aggregate(write_csv(tmp_path / f"{name}.csv", rs, fields), n_boot=50)["leaderboard"][0]["comparable_key"]
+           for name, rs in other.items()}
+    assert all(re.fullmatch(r"survey:[0-9a-f]{12}", k) for k in [key, *got.values()])
+    assert len({key, *got.values()}) == 4
+    # On the leaderboard, two listening tests that share system A are ranked apart: A keeps a
+    # row (and rank 1) in each; the later test does not replace the earlier one.
+    runs = tmp_path / "results" / "runs"
+    write_outputs(doc, runs / "first.json")
+    write_outputs(aggregate(tmp_path / "system.csv", n_boot=50), runs / "second.json")
+    board = [r for r in build_leaderboard(tmp_path / "results") if r["system"] == "A"]
+    assert sorted((r["comparable_key"], r["rank"]) for r in board) == sorted([(key, 1), (got["system"], 1)])

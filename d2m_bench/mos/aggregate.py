@@ -3,10 +3,16 @@
 Output document (JSON): protocol name + hash, input digest, screening report, one entry
 per system x aspect, pairwise comparisons per aspect (Holm-corrected), agreement per aspect,
 and a top-level ``leaderboard`` list (metric ``mos_<aspect>``) read by `d2m-bench leaderboard`.
+
+MOS values from different listening tests are not comparable (raters, context and range
+effects differ), so every leaderboard row carries ``comparable_key`` = ``survey:`` + 12 hex
+digits naming the listening test (see ``listening_test_key``); the leaderboard ranks rows only
+within one key.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -56,6 +62,22 @@ def rater_z_scores(df: pd.DataFrame) -> pd.Series:
     std = grp.transform(lambda s: s.std(ddof=1) if len(s) > 1 else math.nan)
     z = (df["score"] - mean) / std
     return z.where(~(std == 0), 0.0)
+
+
+def listening_test_key(df: pd.DataFrame) -> str:
+    """``survey:`` + the first 12 hex digits of SHA-256 over the test's design: the sorted,
+    distinct (aspect, system, item, stimulus) of its non-trap rows.
+
+    The design, not the file bytes: a later export of the same survey with more ratings (or
+    the rows in another order) keeps its key and replaces the earlier result on the
+    leaderboard, while another survey (other systems, segments or a rebuilt stimulus set, whose
+    ids come from the build seed) gets its own key. Trap rows are left out because which trap
+    clips were rated so far is not part of what the systems were compared on.
+    """
+    rows = df.loc[~df["is_trap"], ["aspect", "system", "item", "stimulus"]].astype(str)
+    design = sorted(set(map(tuple, rows.itertuples(index=False, name=None))))
+    text = "\n".join("\t".join(r) for r in design)
+    return "survey:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def _seed_for(seed: int, *parts: str) -> list:
@@ -142,14 +164,17 @@ def aggregate(ratings_path, *, protocol="mos-p808", seed: int | None = None, n_b
     kept, report = screen(df, proto.section("screening"))
     systems = system_stats(kept, level=st.get("ci_level", 0.95), n_boot=int(st.get("bootstrap", 2000)),
                            seed=int(st.get("seed", 0)))
+    key = listening_test_key(df)
     doc = {"schema": SCHEMA, "kind": "mos", "complete": True, "toolkit": f"d2m-bench {__version__}",
            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "protocol": proto.to_dict(),
-           "input": {"path": str(ratings_path), "sha256": file_digest(Path(ratings_path)), "rows": int(len(df))},
+           "input": {"path": str(ratings_path), "sha256": file_digest(Path(ratings_path)), "rows": int(len(df)),
+                     "comparable_key": key},
            "screening": report, "systems": systems,
            "pairwise": pairwise(kept, alpha=st.get("alpha", 0.05)),
            "agreement": agreement(kept, level=st.get("krippendorff_level", "interval")),
            "leaderboard": [{"system": s["system"], "protocol": proto.name, "protocol_hash": proto.hash,
+                            "comparable_key": key,
                             "metric": f"mos_{s['aspect']}", "value": s["mean"], "unit": "score",
                             "higher_is_better": True, "n": s["n_ratings"],
                             "ci_low": s["ci_t_low"], "ci_high": s["ci_t_high"]} for s in systems]}

@@ -63,7 +63,7 @@ def read_ratings(path, *, scale_min: float = 1, scale_max: float = 5, integer: b
     if not path.is_file():
         raise UserError("no such ratings file", path)
     try:
-        fh = open(path, newline="", encoding="utf-8")
+        fh = open(path, newline="", encoding="utf-8-sig")  # -sig: spreadsheet exports start with a BOM
     except OSError as exc:
         raise UserError(f"unreadable ratings file ({exc.strerror})", path) from None
     with fh:
