@@ -17,6 +17,7 @@ from .events import detector_config, file_events
 from .metrics import beats as bm
 from .pairing import pair_directories, pair_manifest
 from .protocol import load_protocol
+from .provenance import read_pred_provenance
 from .results import EvalResult, metric_summary
 
 # Extra metric families, run when the protocol's table of that name has enabled = true.
@@ -189,6 +190,7 @@ def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, all
         if pred is None or gt is None:
             raise UserError("give --pred and --gt folders, or --manifest")
         pairing = pair_directories(gt, pred, rule=proto.get("pairing.rule", "auto"), allow_missing=allow_missing)
+    provenance = read_pred_provenance(pred)  # early: a broken provenance.json stops the run before scoring
     if data is not None and not hasattr(data, "segments"):
         from .dataset import Dataset
 
@@ -222,7 +224,8 @@ def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, all
     return EvalResult(protocol=proto, system=system, pairing_rule=pairing.rule, inputs={
         "pred": None if pred is None else str(pred), "gt": None if gt is None else str(gt),
         "manifest": None if manifest is None else str(manifest),
-        "data": None if data is None else str(data.root), "split": split},
+        "data": None if data is None else str(data.root), "split": split,
+        "pred_provenance": provenance},
         aggregate=aggregate, excluded=excluded, per_clip=rows, sections=sections,
         warnings=[f"{len(off_length)} clip(s) whose gt length differs from the protocol's "
                   f"{expected} s: {', '.join(off_length[:5])}"] if off_length else [])

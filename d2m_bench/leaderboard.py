@@ -1,49 +1,88 @@
-"""Leaderboard: reported numbers from papers beside measured runs, ranked per protocol hash.
+"""Leaderboard: reported numbers from papers beside measured runs, ranked per comparable group.
 
 Inputs: ``results/reported/*.csv`` (transcribed tables) and ``results/runs/*.json`` (anything
 with a top-level ``leaderboard`` list of rows: `d2m-bench eval --system`, `mos aggregate`).
-Output: one row per system x protocol hash x metric. Rows are ranked only against rows with the
-same protocol hash and metric; a reported row takes the hash of the protocol file it names, or
-stays under its ``paper:`` pseudo-protocol and is ranked only among reported rows.
+Output: one row per system x protocol hash x comparable key x metric. Rows are ranked only
+against rows with the same protocol hash, metric and ``comparable_key``: the key names what
+changes a number outside the protocol file (the embedder weights of genre metrics, the
+listening test of MOS rows); "" when nothing does.
+
+A reported row carries the protocol hash pinned when it was transcribed (``protocol_hash``
+column), so editing a protocol file moves measured runs to a new hash while the paper's
+numbers stay under the parameters they were produced with. Metrics with no released
+procedure stay under a ``paper:`` pseudo-protocol and are ranked only among reported rows.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import warnings
 from pathlib import Path
 
 from .errors import UserError
 from .protocol import available_protocols
+from .provenance import provenance_label
 from .results import _atomic_write
 
-COLUMNS = ["protocol", "protocol_hash", "metric", "rank", "system", "kind", "value", "unit",
-           "higher_is_better", "n", "source"]
+COLUMNS = ["protocol", "protocol_hash", "comparable_key", "metric", "rank", "system", "kind", "value", "unit",
+           "higher_is_better", "n", "source", "provenance"]
 LOWER_IS_BETTER_PREFIXES = ("fad",)
+REQUIRED_REPORTED = ("source", "table", "system", "metric", "value", "protocol")
 
 
-def _reported_rows(folder: Path) -> list:
+def _note(notes, message: str) -> None:
+    if notes is None:
+        warnings.warn(message, stacklevel=3)
+    else:
+        notes.append(message)
+
+
+def _reported_rows(folder: Path, notes=None) -> list:
     protocols = available_protocols()
     rows = []
     for path in sorted(folder.glob("*.csv")):
+        stale, unpinned = {}, set()
         with open(path, newline="") as fh:
-            for i, r in enumerate(csv.DictReader(fh), start=2):
+            reader = csv.DictReader(fh)
+            lacking = [c for c in REQUIRED_REPORTED if c not in (reader.fieldnames or [])]
+            if lacking:
+                raise UserError(f"reported CSV lacks the column(s) {', '.join(lacking)}", path)
+            for i, r in enumerate(reader, start=2):
                 try:
                     value = float(r["value"])
-                except (KeyError, ValueError):
+                except (TypeError, ValueError):
                     raise UserError(f"line {i}: value is not a number", path) from None
                 proto = r["protocol"]
-                rows.append({"protocol": proto,
-                             "protocol_hash": protocols[proto].hash if proto in protocols else proto,
+                pinned = (r.get("protocol_hash") or "").strip()
+                current = protocols[proto].hash if proto in protocols else None
+                if pinned:
+                    if current is not None and pinned != current:
+                        stale[proto] = (pinned, current)
+                    proto_hash = pinned
+                elif current is not None:
+                    unpinned.add(proto)
+                    proto_hash = current
+                else:
+                    proto_hash = proto  # a paper: pseudo-protocol is its own group
+                rows.append({"protocol": proto, "protocol_hash": proto_hash,
+                             "comparable_key": (r.get("comparable_key") or "").strip(),
                              "metric": r["metric"], "system": r["system"], "kind": "reported",
                              "value": value, "unit": r.get("unit", ""),
                              "higher_is_better": not r["metric"].startswith(LOWER_IS_BETTER_PREFIXES),
-                             "n": "", "source": f"{r['source']} table {r['table']}"})
+                             "n": "", "source": f"{r['source']} table {r['table']}", "provenance": ""})
+        for proto, (pinned, current) in sorted(stale.items()):
+            _note(notes, f"{path}: protocol '{proto}' has changed since these numbers were transcribed "
+                         f"(pinned {pinned[:12]}, file now {current[:12]}); its reported rows keep the pinned "
+                         "hash and are not ranked with runs under the edited file")
+        for proto in sorted(unpinned):
+            _note(notes, f"{path}: no protocol_hash for '{proto}'; used the current file's hash "
+                         "(add a protocol_hash column to pin it)")
     return rows
 
 
-def _measured_rows(folder: Path) -> list:
-    rows = []
+def _measured_rows(folder: Path, notes=None) -> list:
+    rows, skipped = [], []
     for path in sorted(folder.glob("*.json")):
         try:
             doc = json.loads(path.read_text())
@@ -51,34 +90,51 @@ def _measured_rows(folder: Path) -> list:
             raise UserError(f"unreadable run file ({exc})", path) from None
         if not doc.get("complete", False):
             raise UserError("run file is not a complete result", path)
-        for r in doc.get("leaderboard", []):
+        if not doc.get("leaderboard"):
+            skipped.append(path.name)
+            continue
+        prov = provenance_label((doc.get("inputs") or {}).get("pred_provenance"))
+        for r in doc["leaderboard"]:
+            key = r.get("comparable_key", "") or ""
+            if not isinstance(key, str):
+                raise UserError(f"comparable_key of {r.get('system')} / {r.get('metric')} is not a string", path)
             value, unit = r["value"], r.get("unit", "")
             if unit == "fraction":  # papers print these as percentages
                 value, unit = 100.0 * value, "percent"
-            rows.append({"protocol": r["protocol"], "protocol_hash": r["protocol_hash"], "metric": r["metric"],
-                         "system": r["system"], "kind": "measured", "value": value, "unit": unit,
-                         "higher_is_better": r.get("higher_is_better", True), "n": r.get("n", ""),
-                         "source": path.name, "_created": doc.get("created", "")})
+            rows.append({"protocol": r["protocol"], "protocol_hash": r["protocol_hash"], "comparable_key": key,
+                         "metric": r["metric"], "system": r["system"], "kind": "measured", "value": value,
+                         "unit": unit, "higher_is_better": r.get("higher_is_better", True), "n": r.get("n", ""),
+                         "source": path.name, "provenance": prov, "_created": doc.get("created", "")})
+    if skipped:
+        _note(notes, f"{folder}: skipped {len(skipped)} run file(s) without leaderboard rows "
+                     f"(evaluated without --system): {', '.join(skipped)}")
     return rows
 
 
-def build_leaderboard(results_dir="results") -> list:
+def _group(r) -> tuple:
+    """Rows are comparable only when all of these agree."""
+    return (r["protocol_hash"], r["metric"], r["comparable_key"])
+
+
+def build_leaderboard(results_dir="results", notes=None) -> list:
+    """Ranked rows. Warnings go to ``notes`` (a list) when given, else to ``warnings.warn``."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise UserError("results directory does not exist", results_dir)
-    # Later runs of the same system under the same protocol hash replace earlier ones.
-    measured = sorted(_measured_rows(results_dir / "runs"), key=lambda r: r.pop("_created"))
+    # Later runs of the same system in the same group replace earlier ones.
+    measured = sorted(_measured_rows(results_dir / "runs", notes), key=lambda r: r.pop("_created"))
     best: dict = {}
-    for r in _reported_rows(results_dir / "reported") + measured:
-        key = (r["system"], r["kind"], r["protocol_hash"], r["metric"])
+    for r in _reported_rows(results_dir / "reported", notes) + measured:
+        key = (r["system"], r["kind"]) + _group(r)
         if r["kind"] == "reported" and key in best:
             continue  # the same number printed in two tables
         best[key] = r
     groups: dict = {}
     for r in best.values():
-        groups.setdefault((r["protocol_hash"], r["metric"]), []).append(r)
+        groups.setdefault(_group(r), []).append(r)
     out = []
-    for (_, _), rows in sorted(groups.items(), key=lambda kv: (kv[1][0]["protocol"], kv[0][1])):
+    for (h, metric, ckey), rows in sorted(groups.items(), key=lambda kv: (kv[1][0]["protocol"], kv[0][0],
+                                                                          kv[0][2], kv[0][1])):
         rows.sort(key=lambda r: -r["value"] if r["higher_is_better"] else r["value"])
         for rank, r in enumerate(rows, start=1):
             out.append(dict(r, rank=rank))
@@ -95,19 +151,20 @@ def to_csv(rows) -> str:
 
 
 def to_markdown(rows) -> str:
-    """One table per protocol hash: systems as rows, metrics as columns."""
+    """One table per protocol hash and comparable key: systems as rows, metrics as columns."""
     by_proto: dict = {}
     for r in rows:
-        by_proto.setdefault((r["protocol"], r["protocol_hash"]), []).append(r)
+        by_proto.setdefault((r["protocol"], r["protocol_hash"], r.get("comparable_key", "")), []).append(r)
     parts = ["# Leaderboard", "",
              "Generated by `d2m-bench leaderboard`. Rows are comparable only within one table "
-             "(one protocol hash). *reported* = transcribed from the paper; *measured* = a run in "
-             "results/runs/.", ""]
-    for (name, h), rs in by_proto.items():
+             "(one protocol hash and, where shown, one comparable key: embedder weights or listening "
+             "test). *reported* = transcribed from the paper; *measured* = a run in results/runs/.", ""]
+    for (name, h, ckey), rs in by_proto.items():
         metrics = list(dict.fromkeys(r["metric"] for r in rs))
         systems = list(dict.fromkeys((r["system"], r["kind"]) for r in rs))
         cell = {(r["system"], r["kind"], r["metric"]): r for r in rs}
-        parts += [f"## {name} (`{h[:12]}`)", "",
+        heading = f"## {name} (`{h[:12]}`)" + (f" · `{ckey}`" if ckey else "")
+        parts += [heading, "",
                   "| system | kind | " + " | ".join(metrics) + " |",
                   "|---|---|" + "---:|" * len(metrics)]
         for sysname, kind in systems:
@@ -120,9 +177,9 @@ def to_markdown(rows) -> str:
     return "\n".join(parts)
 
 
-def write_leaderboard(results_dir="results", csv_path=None, md_path=None) -> list:
+def write_leaderboard(results_dir="results", csv_path=None, md_path=None, notes=None) -> list:
     results_dir = Path(results_dir)
-    rows = build_leaderboard(results_dir)
+    rows = build_leaderboard(results_dir, notes)
     _atomic_write(Path(csv_path or results_dir / "leaderboard.csv"), to_csv(rows))
     _atomic_write(Path(md_path or results_dir / "leaderboard.md"), to_markdown(rows))
     return rows

@@ -61,6 +61,26 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def embedder_key(meta: dict) -> str:
+    """Comparable key of an embedder from its ``meta()``: "" when it has no weights file,
+    ``vggish:official`` for the published weights, else ``<embedder>:<sha256 first 12 hex>``;
+    a PCA file used for post-processing is appended the same way."""
+    sha = meta.get("weights_sha256")
+    if not sha:
+        return ""
+    from .embedders.weights import KNOWN  # the published files' sha256 prefixes
+
+    name = meta.get("embedder", "embedder")
+    prefix = KNOWN.get(name, {}).get("sha256_prefix")
+    official = bool(prefix) and str(sha).startswith(prefix)
+    key = f"{name}:{'official' if official else str(sha)[:12]}"
+    pca = meta.get("pca_sha256")
+    if pca:
+        official_pca = str(pca).startswith(KNOWN["vggish-pca"]["sha256_prefix"])
+        key += ":pca-" + ("official" if official_pca else str(pca)[:12])
+    return key
+
+
 @dataclass
 class EvalResult:
     protocol: object  # d2m_bench.protocol.Protocol
@@ -74,10 +94,23 @@ class EvalResult:
     warnings: list = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
+    def comparable_keys(self) -> dict:
+        """metric -> comparable_key for metrics whose numbers depend on more than the protocol.
+
+        Genre metrics depend on the embedder's weights file, which is not a protocol parameter.
+        """
+        genre = self.sections.get("genre") or {}
+        if genre.get("status") != "ok":
+            return {}
+        key = embedder_key(genre.get("meta") or {})
+        return {name: key for name in genre.get("aggregate", {})} if key else {}
+
     def leaderboard_rows(self) -> list:
+        keys = self.comparable_keys()
         return [{"system": self.system, "protocol": self.protocol.name, "protocol_hash": self.protocol.hash,
-                 "metric": name, "value": m["value"], "unit": m.get("unit", "fraction"),
-                 "higher_is_better": m.get("higher_is_better", True), "n": m.get("n")}
+                 "metric": name, "comparable_key": keys.get(name, ""), "value": m["value"],
+                 "unit": m.get("unit", "fraction"), "higher_is_better": m.get("higher_is_better", True),
+                 "n": m.get("n")}
                 for name, m in self.aggregate.items()]
 
     def to_dict(self) -> dict:

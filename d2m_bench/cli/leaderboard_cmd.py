@@ -10,7 +10,10 @@ def leaderboard_cmd(results_dir, csv_path, md_path):
     """Build results/leaderboard.csv from reported numbers and runs."""
     from ..leaderboard import write_leaderboard
 
-    rows = write_leaderboard(results_dir, csv_path, md_path)
+    notes = []
+    rows = write_leaderboard(results_dir, csv_path, md_path, notes=notes)
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
     measured = sum(r["kind"] == "measured" for r in rows)
     click.echo(f"{len(rows)} rows ({measured} measured, {len(rows) - measured} reported) -> "
                f"{csv_path or results_dir + '/leaderboard.csv'}, {md_path or results_dir + '/leaderboard.md'}")
