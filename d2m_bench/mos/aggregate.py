@@ -68,9 +68,10 @@ def listening_test_key(df: pd.DataFrame) -> str:
     """``survey:`` + the first 12 hex digits of SHA-256 over the test's design: the sorted,
     distinct (aspect, system, item, stimulus) of its non-trap rows.
 
-    The design, not the file bytes: a later export of the same survey with more ratings (or
-    the rows in another order) keeps its key and replaces the earlier result on the
-    leaderboard, while another survey (other systems, segments or a rebuilt stimulus set, whose
+    The design, not the file bytes: a later export of the same survey with more ratings of the
+    same stimuli (or the rows in another order) keeps its key and replaces the earlier result
+    on the leaderboard (an early export that lacks some stimuli gets a key of its own), while
+    another survey (other systems, segments or a rebuilt stimulus set, whose
     ids come from the build seed) gets its own key. Trap rows are left out because which trap
     clips were rated so far is not part of what the systems were compared on.
     """
