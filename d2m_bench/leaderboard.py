@@ -163,7 +163,8 @@ def to_markdown(rows) -> str:
         metrics = list(dict.fromkeys(r["metric"] for r in rs))
         systems = list(dict.fromkeys((r["system"], r["kind"]) for r in rs))
         cell = {(r["system"], r["kind"], r["metric"]): r for r in rs}
-        heading = f"## {name} (`{h[:12]}`)" + (f" · `{ckey}`" if ckey else "")
+        # a paper: pseudo-protocol is its own hash: print it once, in full
+        heading = (f"## {name}" if h == name else f"## {name} (`{h[:12]}`)") + (f" · `{ckey}`" if ckey else "")
         parts += [heading, "",
                   "| system | kind | " + " | ".join(metrics) + " |",
                   "|---|---|" + "---:|" * len(metrics)]

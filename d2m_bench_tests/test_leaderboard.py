@@ -179,6 +179,7 @@ def test_shipped_genre_rows_of_each_clip_length_are_all_kept(tmp_path):
     high = {r["protocol"]: r["value"] for r in rows if r["system"] == "D2M-GAN high" and r["metric"] == "genre_accuracy"}
     assert high == {"paper:d2m-gan-genre-aistpp-2s": 24.4, "paper:d2m-gan-genre-aistpp-3s": 25.6,
                     "paper:d2m-gan-genre-aistpp-4s": 23.3}
+    assert "## paper:d2m-gan-genre-aistpp-3s · `vggish:official`" in to_markdown(rows).splitlines()
 
 
 # --- runs without leaderboard rows ------------------------------------------------------------
