@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,25 +30,37 @@ class Dist:
 def setup(device: str = "auto") -> Dist:
     """One process, or DDP when WORLD_SIZE > 1 (torchrun sets RANK/LOCAL_RANK/WORLD_SIZE/MASTER_*).
 
-    Backend: nccl on CUDA, gloo on CPU. The process group is created once per process.
+    Backend: nccl on CUDA, gloo on CPU. The process group is created once per process. A CUDA
+    device always carries an index (``cuda`` / ``auto`` -> ``cuda:LOCAL_RANK``, 0 without
+    torchrun): ``torch.cuda.set_device`` rejects an index-less device.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", str(rank)))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError("device 'cuda' requested but no CUDA device is available")
-        dev = torch.device(f"cuda:{local}") if (device == "cuda" and world > 1) else torch.device(device)
+    dev = pick_device(device, local)
+    if dev.type == "cuda":
         torch.cuda.set_device(dev)
-    elif device == "cpu":
-        dev = torch.device("cpu")
-    else:
-        raise UserError(f"unknown device '{device}' (auto, cpu, cuda, cuda:N)")
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
     return Dist(rank, world, local, dev)
+
+
+def pick_device(device: str, local_rank: int = 0) -> torch.device:
+    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` -> a torch.device (CUDA ones always indexed)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return torch.device("cpu")
+    m = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if not m:
+        raise UserError(f"unknown device '{device}' (auto, cpu, cuda, cuda:N)")
+    if not torch.cuda.is_available():
+        raise UserError(f"device '{device}' requested but no CUDA device is available")
+    index = int(m.group(1)) if m.group(1) is not None else local_rank
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise UserError(f"device cuda:{index} requested but only {count} CUDA device(s) are visible")
+    return torch.device("cuda", index)
 
 
 def teardown() -> None:
