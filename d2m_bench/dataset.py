@@ -13,7 +13,9 @@ A dataset is one folder::
 
 Paths in the manifest are relative to the dataset folder; an empty cell means "not
 available" (for example no genre for TikTok). The manifest is written last and atomically,
-so a folder with a manifest is a complete build.
+so a folder with a manifest is a complete build: a build with other parameters first moves
+an existing manifest to ``.manifest.previous.csv`` (see ``retire_manifest``), and so does
+``write_manifest`` before it replaces dataset.json.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from pathlib import Path
 from .errors import UserError
 
 MANIFEST = "manifest.csv"
+PREVIOUS_MANIFEST = ".manifest.previous.csv"
 INFO = "dataset.json"
 COLUMNS = [
     "segment_id", "split", "sequence", "genre", "music_id", "start_s", "end_s",
@@ -120,18 +123,37 @@ def read_manifest(path) -> list[Segment]:
     return out
 
 
+def retire_manifest(root) -> bool:
+    """Move ``root/manifest.csv`` to ``.manifest.previous.csv`` (True if there was one), so the
+    folder no longer claims to be a complete build while its files change."""
+    try:
+        os.replace(Path(root) / MANIFEST, Path(root) / PREVIOUS_MANIFEST)
+        return True
+    except FileNotFoundError:
+        return False
+
+
 def write_manifest(root, segments, info: DatasetInfo) -> None:
-    """Write dataset.json, then the manifest atomically (the manifest marks completion)."""
+    """Write dataset.json, then the manifest atomically (the manifest marks completion).
+
+    The old manifest is retired first: a kill between the two writes must not leave the old
+    manifest beside the new dataset.json.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    _atomic_write(root / INFO, json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
     fd, tmp = tempfile.mkstemp(dir=root, prefix=".manifest-", suffix=".csv")
-    with os.fdopen(fd, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        for s in segments:
-            writer.writerow({c: getattr(s, c) for c in COLUMNS})
-    os.replace(tmp, root / MANIFEST)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+            writer.writeheader()
+            for s in segments:
+                writer.writerow({c: getattr(s, c) for c in COLUMNS})
+        retire_manifest(root)
+        _atomic_write(root / INFO, json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, root / MANIFEST)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _atomic_write(path: Path, text: str) -> None:

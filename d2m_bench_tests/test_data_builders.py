@@ -367,3 +367,69 @@ def test_build_functions_check_segment_seconds(raw_aist, raw_tiktok, tmp_path):
     with pytest.raises(UserError, match="positive multiple"):
         build_tiktok(raw_tiktok / "videos", raw_tiktok / "annotations.csv", tmp_path / "t", seconds=-1.0)
     assert not (tmp_path / "a").exists() and not (tmp_path / "t").exists()
+
+
+def _killed_after(n, real):
+    """A stand-in for build_sequence that builds ``n`` sequences, then dies like a killed build."""
+    done = []
+
+    def fn(job):
+        if len(done) == n:
+            raise KeyboardInterrupt
+        done.append(job.sequence)
+        return real(job)
+    return fn, done
+
+
+def test_rebuild_with_other_parameters_retires_the_manifest_then_resumes(raw_aist, built_aist, tmp_path, monkeypatch):
+    import d2m_bench.data.aistpp as aistpp
+
+    out = tmp_path / "ds"
+    shutil.copytree(built_aist, out)
+    old_audio = {p.name: file_digest(p) for p in (out / "audio" / "test").glob("*.wav")}
+    real = aistpp.build_sequence
+    # Other parameters: audio demuxed from the videos (same shapes as the music-wav audio).
+    args = dict(videos=raw_aist / "videos", splits=("test",), visual="none")
+    fn, done = _killed_after(1, real)
+    monkeypatch.setattr(aistpp, "build_sequence", fn)
+    with pytest.raises(KeyboardInterrupt):
+        aistpp.build_aistpp(raw_aist / "annotations", out, **args)
+    assert not (out / "manifest.csv").exists() and (out / ".manifest.previous.csv").is_file()
+    r = run_cli("data", "info", out)
+    assert r.returncode == 2 and "not a built dataset" in r.stderr
+    monkeypatch.setattr(aistpp, "build_sequence", real)
+    segs, skips, stats = aistpp.build_aistpp(raw_aist / "annotations", out, **args)
+    first = sum(s.sequence == done[0] for s in segs)
+    assert len(segs) == 5 and 0 < first < 5
+    # The interrupted build's own files are resumed; none of the old build's files are.
+    assert stats["segments_resumed"] == first and stats["segments_written"] == 5 - first
+    new_audio = {p.name: file_digest(out / "audio" / "test" / p.name) for p in (out / "audio" / "test").glob("*.wav")}
+    assert new_audio.keys() == old_audio.keys() and all(new_audio[k] != old_audio[k] for k in old_audio)
+    assert Dataset(out).info.builder["options"]["audio"].startswith("demuxed")
+    assert not (out / ".build.json").exists()
+
+
+def test_killed_rebuild_with_the_same_parameters_keeps_the_manifest(raw_aist, built_aist, tmp_path, monkeypatch):
+    import d2m_bench.data.aistpp as aistpp
+
+    out = tmp_path / "ds"
+    shutil.copytree(built_aist, out)
+    before = (out / "manifest.csv").read_bytes()
+    fn, _ = _killed_after(0, aistpp.build_sequence)
+    monkeypatch.setattr(aistpp, "build_sequence", fn)
+    with pytest.raises(KeyboardInterrupt):
+        aistpp.build_aistpp(raw_aist / "annotations", out, music=raw_aist / "music", videos=raw_aist / "videos")
+    assert (out / "manifest.csv").read_bytes() == before  # nothing rewritten: still the complete build
+
+
+def test_write_manifest_failure_leaves_no_temp_file_and_the_old_manifest(built_aist, tmp_path):
+    from d2m_bench.dataset import write_manifest
+
+    out = tmp_path / "ds"
+    shutil.copytree(built_aist, out)
+    before = (out / "manifest.csv").read_bytes(), (out / "dataset.json").read_bytes()
+    ds = Dataset(out)
+    with pytest.raises(AttributeError):
+        write_manifest(out, [*ds.segments()[:2], object()], ds.info)  # fails half-way through the rows
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["dataset.json", "manifest.csv"]
+    assert ((out / "manifest.csv").read_bytes(), (out / "dataset.json").read_bytes()) == before

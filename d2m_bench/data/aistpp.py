@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from ..audio import load_audio
 from ..dataset import DatasetInfo, Segment
 from ..errors import UserError
 from . import store
-from .build import check_seconds, cut_audio, finish, run_jobs
+from .build import check_seconds, cut_audio, finish, run_jobs, start
 from .rotations import aistpp_motion_features
 from .segments import aistpp_split, parse_aist_name, video_name, windows
 from .visual import extract, get_extractor
@@ -42,6 +42,7 @@ class AistJob:
     sr: int
     extractor: str
     visual_dir: Path | None
+    stale_before: int | None = None  # files older than this (mtime ns) are rewritten, see build.start
 
 
 def load_pickle(path) -> dict:
@@ -119,7 +120,7 @@ def _build_sequence(job: AistJob):
               "joints3d": (size, 17, 3), "visual": (ext.dim,)}
     cols = [c for c in expect if c != "visual" or ext.dim]
     rels = [{c: _rel(c, job.split, sid, "wav" if c == "audio" else "npy") for c in cols} for sid in ids]
-    done = [all(store.is_valid(job.out / r[c], expect[c]) for c in cols) for r in rels]
+    done = [all(store.is_valid(job.out / r[c], expect[c], job.stale_before) for c in cols) for r in rels]
     segs = [Segment(sid, job.split, seq, name.genre, name.music_id, *w.seconds(MOTION_FPS), **r)
             for sid, w, r in zip(ids, wins, rels)]
     stats = {"segments_resumed": sum(done)}
@@ -209,6 +210,13 @@ def build_aistpp(annotations, out, *, music=None, videos=None, splits=("train", 
         jobs += [AistJob(s, split, ann, Path(music) if music else None, Path(videos) if videos else None,
                          Path(out), camera, seconds, sr, visual, Path(visual_dir) if visual_dir else None)
                  for s in seqs]
+    options = {"splits": list(splits), "camera": camera, "segment_seconds": seconds, "sample_rate": sr,
+               "visual": ext.describe(), "drop_ignored": drop_ignored, "limit": limit,
+               "audio": "music wav cut at the window, peak-normalised to 0.95" if music else
+                        "demuxed from the camera's video, peak-normalised to 0.95"}
+    source = {"root": str(ann), "music": str(music) if music else None, "videos": str(videos) if videos else None}
+    stale_before = start(out, "aistpp", options, source)
+    jobs = [replace(j, stale_before=stale_before) for j in jobs]
     # Sequences sharing a music track run together so the decoded track is reused.
     jobs.sort(key=lambda j: (j.sequence.split("_")[4:5], j.sequence))
     results = run_jobs(build_sequence, jobs, workers=workers, progress=progress, desc="aistpp")
@@ -216,9 +224,4 @@ def build_aistpp(annotations, out, *, music=None, videos=None, splits=("train", 
                        motion_shape=[int(round(MOTION_FPS * seconds)), 219], keypoints_format="coco17",
                        keypoints_fps=KEYPOINT_FPS, joints3d_format="coco17", joints3d_fps=MOTION_FPS,
                        visual_extractor=ext.name, visual_dim=ext.dim)
-    options = {"splits": list(splits), "camera": camera, "segment_seconds": seconds, "sample_rate": sr,
-               "visual": ext.describe(), "drop_ignored": drop_ignored, "limit": limit,
-               "audio": "music wav cut at the window, peak-normalised to 0.95" if music else
-                        "demuxed from the camera's video, peak-normalised to 0.95"}
-    source = {"root": str(ann), "music": str(music) if music else None, "videos": str(videos) if videos else None}
     return finish(out, results, info, strict=strict, options=options, source=source)

@@ -1,18 +1,22 @@
 """What every builder shares: audio cutting, skip records, parallel jobs, the final manifest."""
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing as mp
 import re
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
 import numpy as np
 
 from .. import __version__
 from ..audio import peak_normalise
-from ..dataset import DatasetInfo, write_manifest
+from ..dataset import INFO, MANIFEST, DatasetInfo, _atomic_write, retire_manifest, write_manifest
 from ..errors import UserError
 
 PEAK = 0.95
+BUILDING = ".build.json"  # parameters of the build writing into the folder, removed when it finishes
 
 
 def check_seconds(seconds, fps: float) -> None:
@@ -46,6 +50,51 @@ def run_jobs(fn, jobs, *, workers: int, progress: bool, desc: str):
         return list(tqdm(pool.map(fn, jobs), **bar))
 
 
+def start(out, name: str, options: dict, source: dict) -> int | None:
+    """Call before any file is written. Returns ``stale_before``: None, or a file mtime (ns)
+    below which segment files in ``out`` must be rewritten rather than resumed.
+
+    The parameters of the files already in ``out`` are those of an unfinished build
+    (``.build.json``) or else of the finished one (dataset.json). With other parameters than
+    this build's, the manifest is retired (the folder stops claiming a complete build while
+    its files are rewritten) and every file older than now is stale: a file of the right
+    shape may still hold the old content (audio from the music wav vs the video, say). A
+    rerun with the same parameters after a kill keeps that mark, so it resumes what the
+    killed build wrote and still rewrites the rest.
+    """
+    out = Path(out)
+    new = json.loads(json.dumps({"name": name, "options": options, "source": source}))
+    unfinished = _record(out / BUILDING, None)
+    if unfinished is not None:
+        old, stale_before = {k: unfinished.get(k) for k in new}, unfinished.get("stale_before_ns")
+    else:
+        info = _record(out / INFO, "builder")
+        old = {k: info.get(k) for k in new} if info is not None else None
+        stale_before = None
+        if old is None and (out / MANIFEST).exists():
+            old = {}  # a manifest without a readable dataset.json: provenance unknown
+    out.mkdir(parents=True, exist_ok=True)
+    if old is not None and old != new:
+        retire_manifest(out)
+        # The mark's own mtime is the cutoff: the same clock that stamps the files written next.
+        _atomic_write(out / BUILDING, json.dumps(new) + "\n")
+        stale_before = (out / BUILDING).stat().st_mtime_ns
+    _atomic_write(out / BUILDING, json.dumps({**new, "stale_before_ns": stale_before}, indent=1) + "\n")
+    return stale_before
+
+
+def _record(path: Path, key):
+    """The JSON object in ``path`` (its ``key`` entry); None if absent, {} if unreadable."""
+    if not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+        rec = rec[key] if key else rec
+        return rec if isinstance(rec, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def finish(out, results, info: DatasetInfo, *, strict: bool, options: dict, source: dict):
     """Collect per-job ``(segments, skips, stats)`` and write the manifest (last, atomically).
 
@@ -70,6 +119,7 @@ def finish(out, results, info: DatasetInfo, *, strict: bool, options: dict, sour
                     "source": source, "segments": counts, "n_skipped": len(skips), "skipped": skips,
                     "stats": stats}
     write_manifest(out, sorted(segments, key=natural_key), info)
+    (Path(out) / BUILDING).unlink(missing_ok=True)
     return segments, skips, stats
 
 

@@ -17,7 +17,7 @@ from ..audio import load_audio
 from ..dataset import DatasetInfo, Segment
 from ..errors import UserError
 from . import shipped_list, store
-from .build import cut_audio, finish, run_jobs
+from .build import cut_audio, finish, run_jobs, start
 from .segments import parse_aist_name
 
 KINDS = {"aistpp": ("aist", "aistplus", (120, 219), 60.0), "tiktok": ("tiktok", "tiktok", (60, 75), 30.0)}
@@ -43,7 +43,7 @@ def _lists(root: Path, kind: str, split: str):
 
 
 def _ingest(job):
-    (audio, motion, video), split, kind, out, sr, seconds = job
+    (audio, motion, video), split, kind, out, sr, seconds, stale_before = job
     sid = audio.stem
     _, _, mshape, _ = KINDS[kind]
     rels = {"audio": f"audio/{split}/{sid}.wav", "motion": f"motion/{split}/{sid}.npy",
@@ -57,7 +57,7 @@ def _ingest(job):
                   name.music_id if name else "", (k - 1) * seconds, k * seconds, **rels)
     expect = {"audio": (int(round(seconds * sr)), sr), "motion": mshape, "visual": (2048,),
               "keypoints": (mshape[0], 25, 3)}
-    if all(store.is_valid(out / rels[c], expect[c]) for c in rels):
+    if all(store.is_valid(out / rels[c], expect[c], stale_before) for c in rels):
         return [seg], [], {"segments_resumed": 1}
     try:
         y = load_audio(audio, sr)[0]
@@ -97,12 +97,15 @@ def build_release(root, out, *, kind="aistpp", splits=("train", "test"), sr=2205
     jobs = []
     for split in splits:
         triples = _lists(root, kind, split)
-        jobs += [(t, split, kind, Path(out), sr, seconds) for t in (triples[:limit] if limit else triples)]
+        jobs += [(t, split, kind, Path(out), sr, seconds, None) for t in (triples[:limit] if limit else triples)]
+    options = {"kind": kind, "splits": list(splits), "sample_rate": sr, "limit": limit,
+               "audio": "release wav re-read at the sample rate, cut/padded to the segment, peak 0.95",
+               "visual": {"name": "precomputed", "source": "release video_s2 .npy (I3D, 2048-d)"}}
+    source = {"root": str(root)}
+    stale_before = start(out, kind, options, source)
+    jobs = [(*j[:-1], stale_before) for j in jobs]
     results = run_jobs(_ingest, jobs, workers=workers, progress=progress, desc=f"{kind}-release")
     info = DatasetInfo(name=kind, sample_rate=sr, segment_seconds=seconds, motion_fps=fps, motion_shape=list(mshape),
                        keypoints_format="body25" if kind == "tiktok" else "", keypoints_fps=fps if kind == "tiktok" else 0.0,
                        joints3d_format="", joints3d_fps=0.0, visual_extractor="precomputed", visual_dim=2048)
-    options = {"kind": kind, "splits": list(splits), "sample_rate": sr, "limit": limit,
-               "audio": "release wav re-read at the sample rate, cut/padded to the segment, peak 0.95",
-               "visual": {"name": "precomputed", "source": "release video_s2 .npy (I3D, 2048-d)"}}
-    return finish(out, results, info, strict=strict, options=options, source={"root": str(root)})
+    return finish(out, results, info, strict=strict, options=options, source=source)

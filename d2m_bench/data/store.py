@@ -61,9 +61,18 @@ def wav_frames(path):
         return None
 
 
-def is_valid(path, expected) -> bool:
-    """``expected`` is a shape tuple for .npy (None entries match anything) or (frames, sr) for .wav."""
+def is_valid(path, expected, stale_before=None) -> bool:
+    """``expected`` is a shape tuple for .npy (None entries match anything) or (frames, sr) for .wav.
+
+    ``stale_before`` (ns): a file last modified before it is invalid (left by a build with other
+    parameters; see ``build.start``)."""
     path = Path(path)
+    if stale_before is not None:
+        try:
+            if path.stat().st_mtime_ns < stale_before:
+                return False
+        except OSError:
+            return False
     if path.suffix == ".wav":
         return wav_frames(path) == tuple(expected)
     shape = npy_shape(path)

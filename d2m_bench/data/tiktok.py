@@ -9,7 +9,7 @@ D2M-GAN segment lists (videos in neither are skipped and listed).
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from ..cache import file_digest
 from ..dataset import DatasetInfo, Segment
 from ..errors import UserError
 from . import list_stems, store
-from .build import check_seconds, cut_audio, finish, run_jobs
+from .build import check_seconds, cut_audio, finish, run_jobs, start
 from .visual import extract, get_extractor
 
 POSE_FPS = 30.0
@@ -71,6 +71,7 @@ class TikTokJob:
     extractor: str
     visual_dir: Path | None
     openpose: Path | None
+    stale_before: int | None = None  # files older than this (mtime ns) are rewritten, see build.start
 
 
 def build_video(job: TikTokJob):
@@ -109,7 +110,7 @@ def _build_video(job: TikTokJob):
               "keypoints": (n_pose, 25, 3), "visual": (ext.dim,)}
     cols = [c for c in expect if c != "visual" or ext.dim]
     rels = [{c: f"{c}/{job.split}/{sid}.{'wav' if c == 'audio' else 'npy'}" for c in cols} for sid in ids]
-    done = [all(store.is_valid(job.out / r[c], expect[c]) for c in cols) for r in rels]
+    done = [all(store.is_valid(job.out / r[c], expect[c], job.stale_before) for c in cols) for r in rels]
     segs = [Segment(sid, job.split, vid, "", row["music_id"], a, b, **r) for sid, (a, b), r in zip(ids, spans, rels)]
     todo = [i for i, d in enumerate(done) if not d]
     stats = {"segments_resumed": k - len(todo), "segments_written": len(todo)}
@@ -170,15 +171,17 @@ def build_tiktok(videos, annotations, out, *, openpose=None, seconds=2.0, sr=220
             continue
         jobs.append(TikTokJob(row, split, path, Path(out), seconds, sr, visual,
                               Path(visual_dir) if visual_dir else None, Path(openpose) if openpose else None))
+    pose_src = "openpose-json" if openpose else "mediapipe-0.10.14-blazepose-full -> body25 (README table)"
+    options = {"segment_seconds": seconds, "sample_rate": sr, "visual": ext.describe(), "pose": pose_src,
+               "duration_tolerance_s": DURATION_TOLERANCE, "limit": limit,
+               "split": "csv column" if rows[0]["split"] else "shipped D2M-GAN lists"}
+    source = {"root": str(videos), "annotations": str(annotations), "openpose": str(openpose) if openpose else None}
+    stale_before = start(out, "tiktok", options, source)
+    jobs = [replace(j, stale_before=stale_before) for j in jobs]
     results = run_jobs(build_video, jobs, workers=workers, progress=progress, desc="tiktok")
     results.append(([], skips, {}))
     n_pose = int(round(POSE_FPS * seconds))
     info = DatasetInfo(name="tiktok", sample_rate=sr, segment_seconds=seconds, motion_fps=POSE_FPS,
                        motion_shape=[n_pose, 75], keypoints_format="body25", keypoints_fps=POSE_FPS,
                        joints3d_format="", joints3d_fps=0.0, visual_extractor=ext.name, visual_dim=ext.dim)
-    pose_src = "openpose-json" if openpose else "mediapipe-0.10.14-blazepose-full -> body25 (README table)"
-    options = {"segment_seconds": seconds, "sample_rate": sr, "visual": ext.describe(), "pose": pose_src,
-               "duration_tolerance_s": DURATION_TOLERANCE, "limit": limit,
-               "split": "csv column" if rows[0]["split"] else "shipped D2M-GAN lists"}
-    source = {"root": str(videos), "annotations": str(annotations), "openpose": str(openpose) if openpose else None}
     return finish(out, results, info, strict=strict, options=options, source=source)
