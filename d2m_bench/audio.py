@@ -7,6 +7,10 @@ read (mp4, mov, webm, m4a, and mp3 on old libsndfile) are decoded with PyAV.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,49 @@ from .errors import AudioError
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".webm", ".mkv", ".m4a", ".aac"}
 MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
+MIX_MODES = ("mean", "first")  # protocol audio.mono: channel mean (librosa.to_mono) or first channel
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file held before loading changed it, recorded per clip in results."""
+
+    native_sr: int
+    channels: int
+    native_samples: int  # frames in the file, before resampling
+    resampled: bool
+    mixed: bool  # several channels reduced to one
+
+    def as_row(self, prefix: str) -> dict:
+        return {f"{prefix}_native_sr": self.native_sr, f"{prefix}_channels": self.channels,
+                f"{prefix}_native_samples": self.native_samples, f"{prefix}_resampled": self.resampled,
+                f"{prefix}_mixed": self.mixed}
+
+
+def _cannot_read(exc: OSError, path) -> AudioError:
+    return AudioError(f"cannot read file ({exc.strerror or exc.__class__.__name__})", path)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 for the duration (libmpg123 prints "Note: ..." lines there
+    on damaged mp3s, below Python's reach), restoring it even on error."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreter): nothing to silence
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _wav_missing_bytes(path: Path) -> int:
@@ -46,9 +93,15 @@ def _wav_missing_bytes(path: Path) -> int:
 def _read_soundfile(path: Path):
     if path.suffix.lower() == ".wav" and (missing := _wav_missing_bytes(path)):
         raise AudioError(f"truncated file: {missing} bytes of audio data missing at the end", path)
-    with sf.SoundFile(str(path)) as fh:
+    quiet = _quiet_stderr() if path.suffix.lower() == ".mp3" else contextlib.nullcontext()
+    with quiet, sf.SoundFile(str(path)) as fh:
+        declared = fh.frames
         y = fh.read(dtype="float32", always_2d=True)
         sr = fh.samplerate
+    # A cut-off mp3 (or other compressed stream) keeps the full frame count in its header and
+    # libsndfile returns what decodes: fewer samples than declared means the file is damaged.
+    if 0 < declared < (1 << 62) and y.shape[0] < declared:
+        raise AudioError(f"truncated file: {y.shape[0]} of the {declared} frames its header declares", path)
     return y.T, sr  # (channels, samples), as librosa holds it
 
 
@@ -78,43 +131,65 @@ def _read_pyav(path: Path):
     return np.concatenate(chunks, axis=1), sr
 
 
-def load_audio(path, sr: int | None = 22050, *, mono: bool = True, res_type: str = "soxr_hq"):
-    """Load ``path`` as float32 at ``sr`` (None keeps the native rate).
-
-    Returns ``(y, sr)``; ``y`` is 1-D when ``mono``. Raises AudioError (naming the file) for
-    unreadable, empty or non-finite audio.
-    """
-    path = Path(path)
+def _decode(path: Path):
+    if path.is_dir():
+        raise AudioError("is a directory, not an audio file", path)
     if not path.is_file():
         raise AudioError("no such file", path)
     if path.stat().st_size == 0:
         raise AudioError("empty file (0 bytes)", path)
     ext = path.suffix.lower()
     if ext in VIDEO_EXTENSIONS:
-        y, native = _read_pyav(path)
-    else:
-        try:
-            y, native = _read_soundfile(path)
-        except sf.LibsndfileError as exc:
-            if ext == ".mp3":
-                y, native = _read_pyav(path)
-            else:
-                raise AudioError(f"unreadable audio ({exc.error_string if hasattr(exc, 'error_string') else exc})", path) from None
-        except RuntimeError as exc:
-            raise AudioError(f"unreadable audio ({exc})", path) from None
+        return _read_pyav(path)
+    try:
+        return _read_soundfile(path)
+    except sf.LibsndfileError as exc:
+        if ext == ".mp3":
+            with _quiet_stderr():
+                return _read_pyav(path)
+        raise AudioError(f"unreadable audio ({exc.error_string if hasattr(exc, 'error_string') else exc})", path) from None
+    except RuntimeError as exc:
+        raise AudioError(f"unreadable audio ({exc})", path) from None
+
+
+def read_audio(path, sr: int | None = 22050, *, mix: str | None = "mean", res_type: str = "soxr_hq"):
+    """Load ``path`` as float32 at ``sr`` (None keeps the native rate).
+
+    ``mix`` reduces channels to one: "mean" (librosa.to_mono) or "first"; None keeps them,
+    as (channels, samples). Returns ``(y, sr, AudioInfo)``. Raises AudioError (naming the
+    file) for unreadable, truncated, empty or non-finite audio.
+    """
+    path = Path(path)
+    if mix not in (None, *MIX_MODES):
+        raise ValueError(f"unknown channel mix '{mix}' ({', '.join(MIX_MODES)})")
+    try:
+        y, native = _decode(path)
+    except OSError as exc:  # permission denied, a directory, an I/O error
+        raise _cannot_read(exc, path) from None
     if y.shape[-1] == 0:
         raise AudioError("zero-length audio", path)
     if not np.isfinite(y).all():
         raise AudioError("contains NaN or inf samples", path)
-    if mono:
+    channels, frames = y.shape
+    if mix == "mean":
         y = np.mean(y, axis=0)  # librosa.to_mono: plain channel mean
-    if sr is not None and native != sr:
+    elif mix == "first":
+        y = y[0]
+    resampled = sr is not None and native != sr
+    if resampled:
         import librosa
 
         y = librosa.resample(y, orig_sr=native, target_sr=sr, res_type=res_type)
     else:
         sr = native
-    return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+    info = AudioInfo(int(native), int(channels), int(frames), bool(resampled), bool(mix and channels > 1))
+    return np.ascontiguousarray(y, dtype=np.float32), int(sr), info
+
+
+def load_audio(path, sr: int | None = 22050, *, mono: bool = True, res_type: str = "soxr_hq"):
+    """``(y, sr)`` as ``librosa.load(path, sr=sr, mono=mono)`` gives them; see `read_audio`."""
+    y, sr, _ = read_audio(path, sr, mix="mean" if mono else None, res_type=res_type)
+    return y, sr
 
 
 def write_audio(path, y, sr: int, subtype: str = "PCM_16") -> None:

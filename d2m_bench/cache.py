@@ -50,6 +50,20 @@ class FileCache:
     def key(self, content_digest: str, config: dict) -> str:
         return config_digest({"content": content_digest, "config": config})
 
+    def check_writable(self) -> str | None:
+        """None when entries can be stored here, else why not (one line, for a warning).
+
+        Tried for real (a throw-away file), since permission bits say nothing for root and
+        nothing about a read-only mount or a file sitting where the directory should be.
+        """
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.dir):
+                pass
+        except OSError as exc:
+            return f"{exc.strerror or exc.__class__.__name__} ({exc.filename or self.dir})"
+        return None
+
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.npy"
 

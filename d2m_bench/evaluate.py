@@ -25,7 +25,6 @@ SECTIONS = {
     "genre": "d2m_bench.genre.section:genre_section",
     "alignment": "d2m_bench.alignment.section:alignment_section",
 }
-LENGTH_POLICIES = ("pred_to_gt", "strict", "min", "none")
 
 
 @dataclass
@@ -38,24 +37,40 @@ class EvalContext:
     progress: bool = False
 
 
+_CACHES = {}  # one FileCache per process and root: a write failure switches it off once
+
+
+def _events_cache(root, enabled):
+    if not enabled:
+        return None
+    if root not in _CACHES:
+        _CACHES[root] = FileCache("events", root)
+    return _CACHES[root]
+
+
 def _pair_events(job):
-    """Worker: events of one gt/pred pair under the protocol's length policy."""
+    """Worker: events of one gt/pred pair under the protocol's length policy.
+
+    Per-clip rows record, for gt and pred, the file's own sample rate, channel count and frame
+    count (before resampling) and whether it was resampled or mixed down.
+    """
     pair, audio, detector, cache_on, cache_root = job
-    cache = FileCache("events", cache_root, enabled=cache_on)
+    cache = _events_cache(cache_root, cache_on)
     policy = audio.get("length_policy", "pred_to_gt")
-    gt_n, gt_native, gt_t, _, gt_cached = file_events(pair.gt, audio=audio, detector=detector, cache=cache)
+    gt_n, _, gt_t, _, gt_cached, gt_info = file_events(pair.gt, audio=audio, detector=detector, cache=cache)
     target = gt_n if policy == "pred_to_gt" else None
-    pred_n, pred_native, pred_t, action, pred_cached = file_events(
+    pred_n, _, pred_t, action, pred_cached, pred_info = file_events(
         pair.pred, audio=audio, detector=detector, target_len=target, cache=cache)
     if policy == "min" and gt_n != pred_n:
         m = min(gt_n, pred_n)
         if gt_n > m:
-            gt_n, _, gt_t, _, _ = file_events(pair.gt, audio=audio, detector=detector, target_len=m, cache=cache)
+            gt_n, _, gt_t, _, _, _ = file_events(pair.gt, audio=audio, detector=detector, target_len=m, cache=cache)
         else:
-            pred_n, _, pred_t, action, _ = file_events(pair.pred, audio=audio, detector=detector, target_len=m, cache=cache)
+            pred_n, _, pred_t, action, _, _ = file_events(pair.pred, audio=audio, detector=detector, target_len=m, cache=cache)
         action = f"both trimmed to {m}"
     return {"id": pair.id, "gt": str(pair.gt), "pred": str(pair.pred), "gt_samples": gt_n,
-            "pred_native_samples": pred_native, "pred_samples": pred_n, "length_action": action,
+            "pred_samples": pred_n, "length_action": action,
+            **gt_info.as_row("gt"), **pred_info.as_row("pred"),
             "gt_events": gt_t.tolist(), "pred_events": pred_t.tolist(),
             "cached": bool(gt_cached and pred_cached)}
 
@@ -77,11 +92,23 @@ def _single_threaded_blas():
     threadpool_limits(1)
 
 
+def _usable_cache(cache: bool):
+    """(cache on?, warning or None): an unwritable cache directory is warned about once and
+    the run goes on without the cache, instead of failing in every worker."""
+    if not cache:
+        return False, None
+    problem = FileCache("events", default_root()).check_writable()
+    if problem:
+        return False, f"cache directory not writable, running without the cache: {problem}"
+    return True, None
+
+
 def _run_pairs(pairs, audio, detector, *, workers, cache, progress):
     from threadpoolctl import threadpool_limits
     from tqdm import tqdm
 
     cache_root = str(default_root())
+    _CACHES.clear()  # forked workers inherit this process's caches: start them enabled
     jobs = [(p, audio, detector, cache, cache_root) for p in pairs]
     bar = dict(total=len(jobs), desc="events", unit="pair", disable=not progress, leave=False)
     _warm_up(audio, detector)
@@ -180,10 +207,8 @@ def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, all
     ``data`` is an optional built dataset (path or Dataset) that the genre and alignment
     sections use; ``overrides`` maps dotted protocol keys to values (a derived protocol).
     """
-    proto = load_protocol(protocol).with_overrides(overrides or {})
+    proto = load_protocol(protocol).with_overrides(overrides or {}).validate_eval()
     audio = proto.section("audio")
-    if audio.get("length_policy", "pred_to_gt") not in LENGTH_POLICIES:
-        raise UserError(f"unknown length_policy '{audio.get('length_policy')}' ({', '.join(LENGTH_POLICIES)})", proto.source)
     if manifest is not None:
         pairing = pair_manifest(manifest, allow_missing=allow_missing)
     else:
@@ -195,11 +220,17 @@ def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, all
         from .dataset import Dataset
 
         data = Dataset(data)
+    if proto.section("genre").get("enabled"):  # e.g. missing VGGish weights: fail before the beat metrics run
+        from .genre.section import check_ready
+
+        check_ready(pairing.pairs, proto, data=data, options=options)
     workers = workers or min(os.cpu_count() or 1, 8)
-    try:
-        detector = detector_config(proto.section("beats"))
-    except ValueError as exc:
-        raise UserError(str(exc), proto.source) from None
+    detector = detector_config(proto.section("beats"))  # validated above
+    notes = list(pairing.notes)
+    cache, cache_note = _usable_cache(cache)
+    if cache_note:
+        warnings.warn(cache_note)
+        notes.append(cache_note)
     rows = _run_pairs(pairing.pairs, audio, detector, workers=workers, cache=cache, progress=progress)
     aggregate, excluded = _score_beats(rows, proto)
     excluded += [{"id": m, "reason": "missing prediction (allowed by --allow-missing)"} for m in pairing.missing]
@@ -227,5 +258,5 @@ def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, all
         "data": None if data is None else str(data.root), "split": split,
         "pred_provenance": provenance},
         aggregate=aggregate, excluded=excluded, per_clip=rows, sections=sections,
-        warnings=[f"{len(off_length)} clip(s) whose gt length differs from the protocol's "
-                  f"{expected} s: {', '.join(off_length[:5])}"] if off_length else [])
+        warnings=notes + ([f"{len(off_length)} clip(s) whose gt length differs from the protocol's "
+                           f"{expected} s: {', '.join(off_length[:5])}"] if off_length else []))

@@ -1,20 +1,50 @@
 """Per-file event detection (onsets or beats) with the content-hash cache.
 
-A cache entry stores ``[n_samples, native_samples, t_1, ..., t_k]`` (float64): the clip
-length after loading, resampling and the length policy, the length before the policy, then
-the event times in seconds. The key
-covers the file's bytes and every parameter that affects either.
+A cache entry stores ``[n_samples, loaded_samples, native_samples, native_sr, channels,
+t_1, ..., t_k]`` (float64): the clip length after loading, resampling and the length policy,
+the length before the policy, the file's own frame count, sample rate and channel count, then
+the event times in seconds. The key covers the file's bytes, every parameter that affects
+either, the versions of the code that computed them and the entry layout (`CACHE_SCHEMA`).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-from .audio import load_audio
+from .audio import AudioInfo, read_audio
 from .cache import FileCache, file_digest
-from .metrics.beats import beat_times, onset_times
+from .errors import AudioError
+from .metrics.beats import N_FFT, beat_times, onset_times
 
 ONSET_KEYS = ("hop_length", "pre_max", "post_max", "pre_avg", "post_avg", "wait", "delta", "backtrack", "normalize")
 BEAT_KEYS = ("hop_length", "tightness", "trim")
+# The onset-strength analysis behind every detector, fixed in code (librosa's defaults, which
+# every published variant used); echoed in each eval result's protocol block.
+FIXED_ANALYSIS = {"onset_strength": {"n_fft": N_FFT, "window": "hann", "center": True, "pad_mode": "constant",
+                                     "n_mels": 128, "fmax": "sr/2", "power_to_db": {"ref": 1.0, "amin": 1e-10, "top_db": 80.0},
+                                     "lag": 1, "max_size": 1, "aggregate": "mean"},
+                  "onset_units": "time = frame * hop_length / sr"}
+# Bump when the entry layout above or the meaning of a stored number changes.
+CACHE_SCHEMA = 2
+_HEAD = 5  # numbers before the event times
+
+
+@lru_cache(maxsize=1)
+def code_versions() -> dict:
+    """Versions of everything between the file's bytes and the event times (part of the key):
+    a librosa or numpy upgrade can move an onset, so its entries must not be reused."""
+    from importlib import metadata
+
+    from . import __version__
+
+    out = {"d2m-bench": __version__}
+    for name in ("librosa", "numpy", "soxr", "soundfile"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def detector_config(beats: dict) -> dict:
@@ -51,27 +81,41 @@ def length_action(native: int, n: int) -> str:
     return f"trimmed {native - n}" if native > n else f"padded {n - native}"
 
 
+def _digest(path) -> str:
+    try:
+        return file_digest(path)
+    except OSError as exc:  # permission denied, a directory, an I/O error: the user's file
+        raise AudioError(f"cannot read file ({exc.strerror or exc.__class__.__name__})", path) from None
+
+
 def file_events(path, *, audio: dict, detector: dict, target_len: int | None = None,
                 cache: FileCache | None = None):
-    """(n_samples, native_samples, event_times, length_action, cached) for one file.
+    """(n_samples, loaded_samples, event_times, length_action, cached, AudioInfo) for one file.
 
-    ``audio`` is the protocol's [audio] table (sample_rate, resample); ``target_len`` applies
-    the trim/pad length policy before detection; ``native_samples`` is the length before it.
+    ``audio`` is the protocol's [audio] table (sample_rate, resample, mono); ``target_len``
+    applies the trim/pad length policy before detection; ``loaded_samples`` is the length
+    after resampling and before the policy. A cache that cannot be written is switched off
+    for the rest of this process (the caller checks writability once, up front).
     """
     sr = audio["sample_rate"]
     config = {"sr": sr, "resample": audio.get("resample", "soxr_hq"), "mono": audio.get("mono", "mean"),
-              "target_len": target_len, "detector": detector}
+              "target_len": target_len, "detector": detector, "n_fft": N_FFT,
+              "schema": CACHE_SCHEMA, "versions": code_versions()}
     key = None
     if cache is not None and cache.enabled:
-        key = cache.key(file_digest(path), config)
+        key = cache.key(_digest(path), config)
         hit = cache.get(key)
-        if hit is not None:
-            n, native = int(hit[0]), int(hit[1])
-            return n, native, hit[2:], length_action(native, n), True
-    y, _ = load_audio(path, sr, res_type=config["resample"])
-    native = len(y)
+        if hit is not None and len(hit) >= _HEAD:
+            n, loaded, native, native_sr, channels = (int(v) for v in hit[:_HEAD])
+            info = AudioInfo(native_sr, channels, native, native_sr != sr, channels > 1)
+            return n, loaded, hit[_HEAD:], length_action(loaded, n), True, info
+    y, _, info = read_audio(path, sr, mix=config["mono"], res_type=config["resample"])
+    loaded = len(y)
     y = fit_length(y, target_len)
     times = detect(y, sr, detector)
     if key is not None:
-        cache.put(key, np.concatenate([[len(y), native], times]))
-    return len(y), native, times, length_action(native, len(y)), False
+        try:
+            cache.put(key, np.concatenate([[len(y), loaded, info.native_samples, info.native_sr, info.channels], times]))
+        except OSError:
+            cache.enabled = False  # full disk or a directory gone read-only mid-run: go on uncached
+    return len(y), loaded, times, length_action(loaded, len(y)), False, info

@@ -4,16 +4,23 @@ Rules (protocol ``pairing.rule``):
 - ``stem``: the id is the file stem (``gPO_..._seg1.wav`` in both folders);
 - ``generation``: the upstream D2M-GAN naming, ``original_N`` in gt with ``generated_N`` in pred;
 - ``manifest``: a CSV with columns ``id,gt,pred`` (paths relative to the CSV's folder);
-- ``auto``: ``generation`` when every gt stem is ``original_N`` and every pred stem is
-  ``generated_N``, else ``stem``.
+- ``auto``: ``generation`` when gt holds ``original_N`` files and pred holds ``generated_N``
+  files, else ``stem``.
+Under ``generation`` only ``original_N`` is taken from gt and only ``generated_N`` from pred,
+so the single folder upstream ``generate_aist.py`` writes (``original_N``, ``vqvae_N`` and
+``generated_N`` side by side) can be given as both --gt and --pred; the files left out are
+listed in ``Pairing.notes``. A pair whose gt and pred are the same file is always an error:
+it would score a clip against itself (100 %).
 Missing, extra or duplicate ids are an error listing them; ``allow_missing`` turns missing
 predictions into listed exclusions.
 """
 from __future__ import annotations
 
 import csv
+import io
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .audio import MEDIA_EXTENSIONS
@@ -35,6 +42,7 @@ class Pairing:
     pairs: list  # complete pairs, sorted by id (natural order of numbers)
     missing: list  # gt ids without a prediction (only when allowed)
     rule: str
+    notes: list = field(default_factory=list)  # files ignored by the rule, for the result's warnings
 
 
 def _natural_key(text: str):
@@ -82,7 +90,25 @@ def _match(gt: dict, pred: dict, rule: str, allow_missing: bool, where) -> Pairi
     ids = sorted(set(gt) & set(pred), key=_natural_key)
     if not ids:
         raise UserError("no gt id has a prediction", where)
+    same = [i for i in ids if _same_file(gt[i], pred[i])]
+    if same:
+        raise UserError(f"gt and pred are the same file for ids {_ids_summary(same)}: each clip would be "
+                        f"scored against itself (give different folders, or name them original_N/generated_N)", where)
     return Pairing([Pair(i, gt[i], pred[i]) for i in ids], sorted(missing, key=_natural_key), rule)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them unreadable or gone: the audio reader reports it by name
+        return Path(a).absolute() == Path(b).absolute()
+
+
+def _ignored_note(role: str, folder, names) -> str:
+    names = sorted(names, key=_natural_key)
+    head = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    want = "original_N" if role == "gt" else "generated_N"
+    return f"{role} {folder}: {len(names)} file(s) not named {want} ignored by the generation rule ({head})"
 
 
 def pair_directories(gt_dir, pred_dir, *, rule: str = "auto", allow_missing: bool = False) -> Pairing:
@@ -90,41 +116,62 @@ def pair_directories(gt_dir, pred_dir, *, rule: str = "auto", allow_missing: boo
     pred = list_media(pred_dir, "pred")
     if rule not in ("auto", "stem", "generation"):
         raise UserError(f"unknown pairing rule '{rule}' (auto, stem, generation, or --manifest)")
-    generation = all(_ORIGINAL.match(s) for s in gt) and all(_GENERATED.match(s) for s in pred)
+    generation = any(_ORIGINAL.match(s) for s in gt) and any(_GENERATED.match(s) for s in pred)
     if rule == "generation" and not generation:
         raise UserError("pairing rule 'generation' needs original_N files in gt and generated_N files in pred", gt_dir)
+    notes = []
     if rule == "generation" or (rule == "auto" and generation):
-        gt = {_ORIGINAL.match(s).group(1): p for s, p in gt.items()}
-        pred = {_GENERATED.match(s).group(1): p for s, p in pred.items()}
+        ignored_gt = [p.name for s, p in gt.items() if not _ORIGINAL.match(s)]
+        ignored_pred = [p.name for s, p in pred.items() if not _GENERATED.match(s)]
+        gt = {m.group(1): p for s, p in gt.items() if (m := _ORIGINAL.match(s))}
+        pred = {m.group(1): p for s, p in pred.items() if (m := _GENERATED.match(s))}
+        notes = [_ignored_note(role, folder, names) for role, folder, names in
+                 (("gt", gt_dir, ignored_gt), ("pred", pred_dir, ignored_pred)) if names]
         rule = "generation"
     else:
         rule = "stem"
-    return _match(gt, pred, rule, allow_missing, pred_dir)
+    pairing = _match(gt, pred, rule, allow_missing, pred_dir)
+    pairing.notes = notes
+    return pairing
 
 
 def pair_manifest(manifest, *, allow_missing: bool = False) -> Pairing:
     manifest = Path(manifest)
     if not manifest.is_file():
-        raise UserError("manifest file does not exist", manifest)
+        raise UserError("manifest is a directory, not a CSV file" if manifest.is_dir() else "manifest file does not exist", manifest)
     base = manifest.parent
+    try:
+        # utf-8-sig: spreadsheet exports often start with a byte-order mark
+        text = manifest.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"manifest is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", manifest) from None
+    except OSError as exc:
+        raise UserError(f"cannot read manifest ({exc.strerror or exc.__class__.__name__})", manifest) from None
     gt, pred = {}, {}
-    with open(manifest, newline="") as fh:
-        reader = csv.DictReader(fh)
-        cols = reader.fieldnames or []
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        cols = [c.strip() for c in reader.fieldnames or []]
+        reader.fieldnames = cols
         if not {"id", "gt", "pred"} <= set(cols):
             raise UserError(f"manifest needs columns id,gt,pred (has: {','.join(cols)})", manifest)
-        for line, row in enumerate(reader, start=2):
+        for row in reader:
+            line = reader.line_num
             cid = (row["id"] or "").strip()
             if not cid:
                 raise UserError(f"line {line}: empty id", manifest)
             if cid in gt:
                 raise UserError(f"line {line}: duplicate id '{cid}'", manifest)
+            if not (row["gt"] or "").strip():
+                raise UserError(f"line {line}: id '{cid}' has no gt path", manifest)
             gt[cid] = base / row["gt"].strip()
             if (row["pred"] or "").strip():
                 pred[cid] = base / row["pred"].strip()
+    except csv.Error as exc:
+        raise UserError(f"line {reader.line_num}: malformed CSV ({exc})", manifest) from None
     if not gt:
         raise UserError("manifest has no rows", manifest)
     for cid, path in [*gt.items(), *pred.items()]:
         if not path.is_file():
-            raise UserError(f"id '{cid}': file listed in the manifest does not exist", path)
+            what = "is not a file" if path.exists() else "does not exist"
+            raise UserError(f"id '{cid}': file listed in the manifest {what}", path)
     return _match(gt, pred, "manifest", allow_missing, manifest)

@@ -16,7 +16,20 @@ from pathlib import Path
 from .cache import config_digest
 from .errors import UserError
 
-NON_PARAMETER_KEYS = ("name", "description", "citation")
+# ``command`` says which sub-command reads the file (eval or mos); it changes no number.
+NON_PARAMETER_KEYS = ("name", "description", "citation", "command")
+COMMANDS = ("eval", "mos")
+
+# What an eval protocol may hold. Every key is used: a key the code ignores would make two
+# protocols with different hashes give the same numbers (or a typo silently do nothing).
+EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment")
+AUDIO_KEYS = ("sample_rate", "mono", "resample", "length_policy", "expected_seconds")
+LENGTH_POLICIES = ("pred_to_gt", "strict", "min", "none")
+MIX_MODES = ("mean", "first")
+RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq", "fft", "scipy", "polyphase")
+PAIRING_RULES = ("auto", "stem", "generation")
+VARIANTS = ("d2m", "loris", "tolerance")
+DETECTORS = ("onset", "beat")
 
 
 def protocols_dir() -> Path:
@@ -31,6 +44,7 @@ class Protocol:
     params: dict
     source: str = ""
     citation: str = ""
+    command: str = "eval"
 
     @property
     def hash(self) -> str:
@@ -65,11 +79,138 @@ class Protocol:
                 node = node.setdefault(part, {})
             node[leaf] = value
         suffix = ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
-        return Protocol(f"{self.name}+{suffix}", self.description, params, self.source, self.citation)
+        return Protocol(f"{self.name}+{suffix}", self.description, params, self.source, self.citation, self.command)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "hash": self.hash, "description": self.description,
-                "source": self.source, "params": self.params}
+        out = {"name": self.name, "hash": self.hash, "description": self.description,
+               "source": self.source, "command": self.command, "params": self.params}
+        if self.command == "eval":
+            from .events import FIXED_ANALYSIS
+
+            # Constants of the analysis that no protocol varies: echoed so that the result says
+            # what produced it; a change to them comes with a new toolkit version, not a new hash.
+            out["fixed"] = FIXED_ANALYSIS
+        return out
+
+    def validate_eval(self) -> "Protocol":
+        """Check every parameter `d2m-bench eval` reads, before any audio is touched.
+
+        Raises UserError naming the protocol file and the offending key.
+        """
+        _EvalCheck(self).run()
+        return self
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+class _EvalCheck:
+    def __init__(self, proto: Protocol):
+        self.p = proto
+
+    def fail(self, message):
+        raise UserError(f"protocol '{self.p.name}': {message}", self.p.source or None)
+
+    def table(self, dotted, required=True) -> dict:
+        value = self.p.get(dotted)
+        if value is None:
+            if required:
+                self.fail(f"missing table [{dotted}]")
+            return {}
+        if not isinstance(value, dict):
+            self.fail(f"'{dotted}' must be a table")
+        return value
+
+    def keys(self, dotted, table, allowed, required=()):
+        unknown = sorted(set(table) - set(allowed))
+        if unknown:
+            self.fail(f"unknown key(s) in [{dotted}]: {', '.join(unknown)} (allowed: {', '.join(allowed)})")
+        missing = [k for k in required if k not in table]
+        if missing:
+            self.fail(f"[{dotted}] is missing {', '.join(missing)}")
+
+    def choice(self, dotted, value, options):
+        if value not in options:
+            self.fail(f"{dotted} = {value!r} is not one of {', '.join(options)}")
+
+    def number(self, dotted, value, *, integer=False, minimum=0, strict=True):
+        ok = _is_int(value) if integer else _is_num(value)
+        if not ok or (value <= minimum if strict else value < minimum):
+            kind = "an integer" if integer else "a number"
+            bound = f"> {minimum}" if strict else f">= {minimum}"
+            self.fail(f"{dotted} = {value!r} must be {kind} {bound}")
+
+    def boolean(self, dotted, value):
+        if not isinstance(value, bool):
+            self.fail(f"{dotted} = {value!r} must be true or false")
+
+    def run(self):
+        p = self.p
+        if p.command != "eval":
+            raise UserError(f"protocol '{p.name}' is a {p.command} protocol (for `d2m-bench {p.command}`), "
+                            f"not one `d2m-bench eval` can use", p.source or None)
+        unknown = sorted(set(p.params) - set(EVAL_TABLES))
+        if unknown:
+            self.fail(f"unknown table(s) {', '.join(unknown)} for an eval protocol (allowed: {', '.join(EVAL_TABLES)})")
+        audio = self.table("audio")
+        self.keys("audio", audio, AUDIO_KEYS, required=("sample_rate", "mono", "resample", "length_policy"))
+        self.number("audio.sample_rate", audio["sample_rate"], integer=True)
+        self.choice("audio.mono", audio["mono"], MIX_MODES)
+        self.choice("audio.resample", audio["resample"], RESAMPLERS)
+        self.choice("audio.length_policy", audio["length_policy"], LENGTH_POLICIES)
+        if "expected_seconds" in audio:
+            self.number("audio.expected_seconds", audio["expected_seconds"], strict=False)
+        pairing = self.table("pairing", required=False)
+        self.keys("pairing", pairing, ("rule",))
+        if "rule" in pairing:
+            self.choice("pairing.rule", pairing["rule"], PAIRING_RULES)
+        self.beats()
+        for name in ("genre", "alignment"):  # their own parameters are checked by their sections
+            section = self.table(name, required=False)
+            if "enabled" in section:
+                self.boolean(f"{name}.enabled", section["enabled"])
+
+    def beats(self):
+        from .events import BEAT_KEYS, ONSET_KEYS
+
+        beats = self.table("beats")
+        self.keys("beats", beats, ("variant", "bin_seconds", "window", "events", "onset", "beat_track"),
+                  required=("variant",))
+        variant = beats["variant"]
+        self.choice("beats.variant", variant, VARIANTS)
+        if variant == "tolerance":
+            self.number("beats.window", beats.get("window", 0.07))
+            self.choice("beats.events", beats.get("events", "onset"), DETECTORS)
+            if "bin_seconds" in beats:
+                self.fail("beats.bin_seconds applies to variants d2m and loris, not tolerance")
+        else:
+            self.number("beats.bin_seconds", beats.get("bin_seconds", 1.0))
+            for key in ("window", "events"):
+                if key in beats:
+                    self.fail(f"beats.{key} applies to variant tolerance only, not {variant}")
+        detector = beats.get("events", "onset") if variant == "tolerance" else "onset"
+        if detector == "onset":
+            onset = self.table("beats.onset")
+            self.keys("beats.onset", onset, ONSET_KEYS, required=ONSET_KEYS)
+            self.number("beats.onset.hop_length", onset["hop_length"], integer=True)
+            for key in ("pre_max", "pre_avg", "wait"):
+                self.number(f"beats.onset.{key}", onset[key], integer=True, strict=False)
+            for key in ("post_max", "post_avg"):
+                self.number(f"beats.onset.{key}", onset[key], integer=True)
+            self.number("beats.onset.delta", onset["delta"], strict=False)
+            for key in ("backtrack", "normalize"):
+                self.boolean(f"beats.onset.{key}", onset[key])
+        else:
+            track = self.table("beats.beat_track")
+            self.keys("beats.beat_track", track, BEAT_KEYS, required=BEAT_KEYS)
+            self.number("beats.beat_track.hop_length", track["hop_length"], integer=True)
+            self.number("beats.beat_track.tightness", track["tightness"])
+            self.boolean("beats.beat_track.trim", track["trim"])
 
 
 def _parse(path: Path) -> Protocol:
@@ -82,7 +223,11 @@ def _parse(path: Path) -> Protocol:
     if "name" not in data:
         raise UserError("protocol file has no 'name'", path)
     params = {k: v for k, v in data.items() if k not in NON_PARAMETER_KEYS}
-    return Protocol(data["name"], data.get("description", ""), params, str(path), data.get("citation", ""))
+    # Files without ``command`` (written before it existed) are recognised by their tables.
+    command = data.get("command", "mos" if "scale" in params else "eval")
+    if command not in COMMANDS:
+        raise UserError(f"command = {command!r} is not one of {', '.join(COMMANDS)}", path)
+    return Protocol(data["name"], data.get("description", ""), params, str(path), data.get("citation", ""), command)
 
 
 def available_protocols() -> dict[str, Protocol]:

@@ -22,10 +22,23 @@ import click
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_missing, no_cache, data,
              split, embedder, vggish_weights, genre_db, labels, motion, quiet):
-    """Score generated music against ground truth under a protocol."""
-    import warnings
+    """Score generated music against ground truth under a protocol.
 
+    An existing --out or --csv file is deleted before the run starts, so that a failed run
+    never leaves an earlier result behind looking like this one's.
+    """
+    import warnings
+    from pathlib import Path
+
+    from ..errors import UserError
     from ..evaluate import evaluate
+
+    for stale in (out, csv_out):
+        if stale:
+            try:
+                Path(stale).unlink(missing_ok=True)
+            except OSError as exc:
+                raise UserError(f"cannot remove the earlier result file ({exc.strerror})", stale) from None
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exclusions are listed in the table and the JSON
@@ -42,3 +55,6 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
         click.echo(result.table())
         if out:
             click.echo(f"wrote {out}")
+    else:
+        for w in result.warnings:
+            click.echo(f"d2m-bench: warning: {w}", err=True)
