@@ -1,9 +1,12 @@
 """VGGish: front end and network against the torchvggish package (the reference, tests only),
 weights lookup, the missing-weights error, and `d2m-bench weights download`."""
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,7 +128,8 @@ def test_missing_weights_cli_one_line_exit_2(tmp_path, cli):
     from d2m_bench.synthetic import make_tiny_dataset
 
     root = make_tiny_dataset(tmp_path / "ds", n_train=3, n_test=2)
-    proc = cli("eval", "--pred", root / "audio/test", "--gt", root / "audio/test", "--data", root, "-q",
+    pred = shutil.copytree(root / "audio/test", tmp_path / "pred")
+    proc = cli("eval", "--pred", pred, "--gt", root / "audio/test", "--data", root, "-q",
                env=_env(tmp_path))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -133,6 +137,28 @@ def test_missing_weights_cli_one_line_exit_2(tmp_path, cli):
     assert "vggish weights not found" in lines[0]
     assert str(tmp_path / "torchhome" / "hub" / "checkpoints") in lines[0]
     assert "d2m-bench weights download vggish" in lines[0] and "mfcc-chroma" in lines[0]
+
+
+def test_missing_weights_stop_eval_before_any_onset_is_computed(tmp_path, cli):
+    # The events cache is written for every clip whose onsets are detected; after the
+    # failure it must hold nothing (the check runs before the beat metrics).
+    from d2m_bench.synthetic import make_tiny_dataset
+
+    root = make_tiny_dataset(tmp_path / "ds", n_train=3, n_test=2)
+    pred = shutil.copytree(root / "audio/test", tmp_path / "pred")
+    cache = Path(os.environ["D2M_BENCH_CACHE"])
+    proc = cli("eval", "--pred", pred, "--gt", root / "audio/test", "--data", root, "-q",
+               "--workers", "1", env=_env(tmp_path))
+    assert proc.returncode == 2 and "vggish weights not found" in proc.stderr
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+    # Without a genre database the section is skipped, so missing weights do not matter.
+    out = tmp_path / "r.json"
+    proc = cli("eval", "--pred", pred, "--gt", root / "audio/test", "-q", "--workers", "1",
+               "--out", out, env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    assert res["sections"]["genre"]["status"] == "skipped" and "beats_coverage" in res["aggregate"]
+    assert [p for p in cache.rglob("*") if p.is_file()] != []  # onsets were computed this time
 
 
 def test_weights_download_file_url(tmp_path, cli, reference_weights):

@@ -15,21 +15,31 @@ from ..errors import UserError
 EMBEDDERS = ("vggish", "mfcc-chroma")
 
 
-def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=128):
+def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False) -> dict:
+    """The files an embedder needs, found without loading anything: ``{"weights", "pca"}``
+    (paths or None). Unknown names, bad settings and missing files raise the UserError that
+    building the embedder would raise, so a run can fail before any other work."""
     if name == "vggish":
-        from .vggish import VGGishEmbedder
         from .weights import resolve, resolve_pca
 
         weights = resolve("vggish", vggish_weights)
-        return VGGishEmbedder(weights, pca=resolve_pca(weights) if postprocess else None,
-                              postprocess=postprocess, batch_size=batch_size)
+        return {"weights": weights, "pca": resolve_pca(weights) if postprocess else None}
     if name == "mfcc-chroma":
         if postprocess:
             raise UserError("genre.postprocess applies to vggish only (mfcc-chroma has no PCA)")
-        from .handcrafted import MfccChromaEmbedder
-
-        return MfccChromaEmbedder()
+        return {"weights": None, "pca": None}
     raise UserError(f"unknown embedder '{name}' (known: {', '.join(EMBEDDERS)})")
+
+
+def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=128):
+    files = resolve_embedder(name, vggish_weights=vggish_weights, postprocess=postprocess)
+    if name == "vggish":
+        from .vggish import VGGishEmbedder
+
+        return VGGishEmbedder(files["weights"], pca=files["pca"], postprocess=postprocess, batch_size=batch_size)
+    from .handcrafted import MfccChromaEmbedder
+
+    return MfccChromaEmbedder()
 
 
 def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=32) -> dict:

@@ -73,20 +73,20 @@ def name_genre(clip_id: str) -> str | None:
     return clip_id[:3] if clip_id[:3] in GENRES else None
 
 
-def _database(ctx, p, labels):
+def _database(data, options, p, labels):
     """(entries [(id, path, genre)], description, unlabelled count) or (None, reason, 0)."""
-    folder = (ctx.options or {}).get("genre_db")
+    folder = options.get("genre_db")
     if folder:
         from ..pairing import list_media
 
         files = list_media(folder, "genre database")
         rows = [(sid, path, labels.get(sid) or name_genre(sid)) for sid, path in files.items()]
         origin = f"folder {folder}"
-    elif ctx.data is not None:
-        segs = ctx.data.segments(split=p["database_split"])
-        rows = [(s.segment_id, ctx.data.root / s.audio, labels.get(s.segment_id) or s.genre or None)
+    elif data is not None:
+        segs = data.segments(split=p["database_split"])
+        rows = [(s.segment_id, data.root / s.audio, labels.get(s.segment_id) or s.genre or None)
                 for s in segs if s.audio]
-        origin = f"dataset {ctx.data.root} split {p['database_split']}"
+        origin = f"dataset {data.root} split {p['database_split']}"
     else:
         return None, "no genre database (give eval --data DIR with a train split, or --genre-db DIR)", 0
     entries = [r for r in rows if r[2]]
@@ -105,14 +105,14 @@ def _retrieve(queries, db_vecs, db_labels, exclude, p):
     return idx, dist, predicted
 
 
-def genre_section(pairs, protocol, ctx) -> dict:
-    p = _params(protocol)
-    options = ctx.options or {}
+def _plan(pairs, p, data, options):
+    """Database and labelled queries, or the reason the section is skipped:
+    ``(skipped dict or None, (entries, origin, unlabelled, queries, excluded))``."""
     labels = read_labels(options["labels"]) if options.get("labels") else {}
-    entries, origin, unlabelled = _database(ctx, p, labels)
+    entries, origin, unlabelled = _database(data, options, p, labels)
     if entries is None:
-        return {"status": "skipped", "reason": origin}
-    data_genres = {s.segment_id: s.genre for s in ctx.data.segments()} if ctx.data is not None else {}
+        return {"status": "skipped", "reason": origin}, None
+    data_genres = {s.segment_id: s.genre for s in data.segments()} if data is not None else {}
     queries, excluded = [], []
     for pair in pairs:
         genre = _query_genre(pair.id, labels, data_genres)
@@ -123,9 +123,33 @@ def genre_section(pairs, protocol, ctx) -> dict:
         else:
             queries.append((pair, genre))
     if not queries:
-        return {"status": "skipped", "reason": "no query clip has a genre label", "excluded": excluded}
+        return {"status": "skipped", "reason": "no query clip has a genre label", "excluded": excluded}, None
     if len(entries) < p["k"] + 1:
         raise UserError(f"genre database has {len(entries)} labelled clips; k = {p['k']} needs more ({origin})")
+    return None, (entries, origin, unlabelled, queries, excluded)
+
+
+def check_ready(pairs, protocol, *, data=None, options=None) -> None:
+    """Raise now the UserError the section would raise later (bad [genre] keys, unreadable
+    labels, missing embedder weights), so that eval fails before the beat metrics run.
+    Nothing is raised when the section would be skipped (no database, no labels): then
+    the embedder is never needed."""
+    from ..embedders.base import resolve_embedder
+
+    p = _params(protocol)
+    options = options or {}
+    skipped, _ = _plan(pairs, p, data, options)
+    if skipped is None:
+        resolve_embedder(p["embedder"], vggish_weights=options.get("vggish_weights"), postprocess=p["postprocess"])
+
+
+def genre_section(pairs, protocol, ctx) -> dict:
+    p = _params(protocol)
+    options = ctx.options or {}
+    skipped, plan = _plan(pairs, p, ctx.data, options)
+    if skipped is not None:
+        return skipped
+    entries, origin, unlabelled, queries, excluded = plan
 
     from ..embedders import embed_files, get_embedder
     from ..embedders.base import clip_vectors
