@@ -249,20 +249,58 @@ def test_tiktok_hash_and_duration_checks(raw_tiktok, tmp_path):
     assert r.returncode == 2 and "no video id column" in r.stderr
 
 
+def _person_photo():
+    """A real photograph of a person that an installed package ships (matplotlib's sample data)."""
+    cbook = pytest.importorskip("matplotlib.cbook", reason="matplotlib (its sample photo) not installed")
+    from matplotlib.image import imread
+
+    return np.ascontiguousarray(imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))[..., :3])
+
+
 def test_tiktok_mediapipe_pose(raw_tiktok, tmp_path):
     pytest.importorskip("mediapipe", reason="optional extra 'pose' (mediapipe==0.10.14) not installed")
+    from d2m_bench.data.pose import MEDIAPIPE_TO_BODY25, MediapipePose, map_landmarks
+    from d2m_bench.data.video import write_mp4
+    from d2m_bench.synthetic import click_track
+
+    img = _person_photo()  # (600, 512, 3): Grace Hopper, facing the camera, head and shoulders
+    videos = tmp_path / "videos"
+    write_mp4(videos / "hopper.mp4", [img] * 75, 30, audio=click_track([0.5, 1.0, 1.5, 2.0], sr=22050, duration=2.5))
+    square = next((raw_tiktok / "videos").glob("*.mp4"))
+    shutil.copy(square, videos / "square.mp4")
+    (tmp_path / "ann.csv").write_text("video_id,split\nhopper,test\nsquare,test\n")
     out = tmp_path / "ds"
-    r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations",
-                raw_tiktok / "annotations.csv", "--out", out, "--visual", "none", "--limit", "1")
+    r = run_cli("data", "build", "tiktok", "--videos", videos, "--annotations", tmp_path / "ann.csv",
+                "--out", out, "--visual", "none")
     assert r.returncode == 0, r.stderr
     ds = Dataset(out)
-    assert ds.info.visual_dim == 0 and ds.segments()[0].visual == ""
-    kp = np.load(out / ds.segments()[0].keypoints)
-    # The synthetic video shows a square, not a person: BlazePose must report nobody (all zeros,
-    # the OpenPose convention), not invent a skeleton.
-    assert kp.shape == (60, 25, 3) and not kp.any()
-    opts = json.loads((out / "dataset.json").read_text())["builder"]["options"]
-    assert opts["pose"].startswith("mediapipe-0.10.14")
+    assert json.loads((out / "dataset.json").read_text())["builder"]["options"]["pose"].startswith("mediapipe-0.10.14")
+    seg = next(s for s in ds.segments() if s.sequence == "hopper")
+    kp = np.load(out / seg.keypoints)
+    assert kp.shape == (60, 25, 3) and np.array_equal(np.load(out / seg.motion), kp.reshape(60, 75))
+    found = kp[:, 0, 2] > 0.5
+    assert found.sum() >= 54, f"a person in only {found.sum()} of 60 frames"
+    k = kp[found]
+    # Derived joints: Neck = mid-shoulders, MidHip = mid-hips, confidence the smaller of the pair.
+    assert np.allclose(k[:, 1, :2], (k[:, 2, :2] + k[:, 5, :2]) / 2, atol=1e-3)
+    assert np.allclose(k[:, 1, 2], np.minimum(k[:, 2, 2], k[:, 5, 2]))
+    assert np.allclose(k[:, 8, :2], (k[:, 9, :2] + k[:, 12, :2]) / 2, atol=1e-3)
+    assert (kp[:, [20, 23]] == 0).all()  # small toes: MediaPipe has none
+    # Sides (a swapped left/right row in the table fails here): she faces the camera, so her
+    # right eye, ear and shoulder are on the image's left; eyes above the nose above the neck.
+    x, y = np.median(k[..., 0], 0), np.median(k[..., 1], 0)
+    assert x[17] < x[15] < x[0] < x[16] < x[18] and x[2] < x[1] < x[5]
+    assert max(y[15], y[16]) < y[0] < y[1]
+    # Pixels of the video itself (the builder runs the model on a 640-wide copy and scales back):
+    # within 20 px of MediaPipe on the original photo; a scaling slip would be off by ~100 px.
+    est = MediapipePose()
+    direct = map_landmarks(est(img), MEDIAPIPE_TO_BODY25)
+    est.close()
+    for j in (0, 1, 2, 5, 15, 16, 17, 18):
+        assert np.hypot(x[j] - direct[j, 0], y[j] - direct[j, 1]) < 20, j
+    # The synthetic video shows a square, not a person: nobody, written as zeros (OpenPose).
+    sq = [np.load(out / s.keypoints) for s in ds.segments() if s.sequence == "square"]
+    assert len(sq) >= 2 and not np.any(sq)
 
 
 def test_synth_cli_writes_official_layout(tmp_path):
