@@ -114,8 +114,12 @@ def test_lookup_order(tmp_path, monkeypatch, reference_weights):
     explicit = tmp_path / "explicit.pth"
     explicit.write_bytes(b"z")
     assert resolve("vggish", explicit) == explicit
-    with pytest.raises(UserError, match="not found"):
+    # An explicit path that does not exist: named, plus where the file goes and how to get it.
+    with pytest.raises(UserError) as err:
         resolve("vggish", tmp_path / "nope.pth")
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path / 'nope.pth'}: vggish weights not found") and "\n" not in msg
+    assert str(hub) in msg and "d2m-bench weights download vggish" in msg and "mfcc-chroma" in msg
 
 
 def _env(tmp_path, **extra):

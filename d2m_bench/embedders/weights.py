@@ -46,17 +46,22 @@ def candidates(name: str, explicit=None) -> list[tuple[str, Path]]:
     return out
 
 
+def _how_to_get(name: str) -> str:
+    spec = KNOWN[name]
+    option = "pass --vggish-weights PATH" if name == "vggish" else "put it beside the VGGish weights"
+    offline = "; offline alternative: --embedder mfcc-chroma" if name == "vggish" else ""
+    return (f"{option}, set ${spec['env']}, or put {spec['filename']} in {hub_checkpoints()} "
+            f"(`d2m-bench weights download {name}` fetches it from {spec['url']}){offline}")
+
+
 def resolve(name: str, explicit=None) -> Path:
     """Path of a known weights file, or UserError in one line saying where to put it."""
-    spec = KNOWN[name]
     if explicit and not Path(explicit).expanduser().is_file():
-        raise UserError(f"{name} weights not found", explicit)
+        raise UserError(f"{name} weights not found (no such file): {_how_to_get(name)}", explicit)
     for _, path in candidates(name, explicit):
         if path.is_file():
             return path
-    raise UserError(f"{name} weights not found: pass --vggish-weights PATH, set ${spec['env']}, or put "
-                    f"{spec['filename']} in {hub_checkpoints()} (`d2m-bench weights download {name}` "
-                    f"fetches it from {spec['url']}); offline alternative: --embedder mfcc-chroma")
+    raise UserError(f"{name} weights not found: {_how_to_get(name)}")
 
 
 def resolve_pca(weights_path) -> Path:
