@@ -4,8 +4,16 @@ The reference does what Beats_Scores does: librosa.load both files, onset_detect
 process. Ours runs the faithful protocol with 2 workers, first with an empty cache (cold),
 then again (warm). All three must give the same per-clip numbers.
 Target: cold >= 1.8x the reference's throughput on 2 cores.
+
+Each test runs alone (`-k cold`, `-k warm`): what it needs from another (the reference's
+numbers and time, a filled cache) comes from the module-scoped `runs` record, and is
+measured there on first use when that other test has not run. Run in file order, the
+reference loop and the cold evaluation each run once.
+D2M_BENCH_EVAL_PAIRS=N shrinks the set to check the harness; the speed target is asserted
+only for the full 1,000 (on a few pairs the worker start-up dominates).
 """
 import math
+import os
 import time
 
 import librosa
@@ -16,8 +24,8 @@ import soundfile as sf
 from d2m_bench.evaluate import evaluate
 from d2m_bench.synthetic import click_track, random_onsets
 
-N_PAIRS = 1000
-TIMES = {}
+N_PAIRS = int(os.environ.get("D2M_BENCH_EVAL_PAIRS", "1000"))
+NO_GENRE = {"genre.enabled": False}
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +38,12 @@ def clips(tmp_path_factory):
             (root / role).mkdir(exist_ok=True)
             sf.write(str(root / role / f"{i:04d}.wav"), y, 22050, subtype="PCM_16")
     return root
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Measurements of this module: name -> {"result": ..., "seconds": ...}."""
+    return {}
 
 
 def reference_loop(root):
@@ -48,39 +62,66 @@ def reference_loop(root):
     return cov, hit
 
 
-def _timed(benchmark, name, fn):
+def _jit_reference():
+    librosa.onset.onset_detect(y=np.zeros(22050, np.float32) + 1e-3, sr=22050)  # numba JIT outside the timing
+
+
+def _ours(clips, cache_dir, monkeypatch):
+    monkeypatch.setenv("D2M_BENCH_CACHE", str(cache_dir))
+    return evaluate(clips / "pred", clips / "gt", workers=2, overrides=NO_GENRE)
+
+
+def _timed(benchmark, runs, name, fn):
     start = time.perf_counter()
     out = benchmark.pedantic(fn, rounds=1, iterations=1)
-    TIMES[name] = time.perf_counter() - start
-    benchmark.extra_info["pairs_per_s"] = N_PAIRS / TIMES[name]
+    runs[name] = {"result": out, "seconds": time.perf_counter() - start}
+    benchmark.extra_info["pairs_per_s"] = N_PAIRS / runs[name]["seconds"]
     return out
 
 
-def test_reference_script_loop(benchmark, clips):
-    librosa.onset.onset_detect(y=np.zeros(22050, np.float32) + 1e-3, sr=22050)  # JIT outside the timing
-    TIMES["ref_result"] = _timed(benchmark, "reference", lambda: reference_loop(clips))
+def _reference(runs, clips):
+    """The reference's numbers and time: from test_reference_script_loop, or measured now."""
+    if "reference" not in runs:
+        _jit_reference()
+        start = time.perf_counter()
+        out = reference_loop(clips)
+        runs["reference"] = {"result": out, "seconds": time.perf_counter() - start}
+    return runs["reference"]
 
 
-def test_ours_cold_cache(benchmark, clips, tmp_path, monkeypatch):
-    monkeypatch.setenv("D2M_BENCH_CACHE", str(tmp_path / "cache"))
-    res = _timed(benchmark, "cold", lambda: evaluate(clips / "pred", clips / "gt", workers=2,
-                                                     overrides={"genre.enabled": False}))
-    TIMES["cache_dir"] = tmp_path / "cache"
-    cov, hit = TIMES["ref_result"]
+def test_reference_script_loop(benchmark, clips, runs):
+    _jit_reference()
+    _timed(benchmark, runs, "reference", lambda: reference_loop(clips))
+
+
+def test_ours_cold_cache(benchmark, clips, runs, tmp_path, monkeypatch):
+    cache_dir = tmp_path / "cache"  # new and empty: cold whatever ran before
+    res = _timed(benchmark, runs, "cold", lambda: _ours(clips, cache_dir, monkeypatch))
+    runs["cold"]["cache_dir"] = cache_dir
+    ref = _reference(runs, clips)
+    cov, hit = ref["result"]
     assert [r["beats_coverage"] for r in res.per_clip] == cov
     assert [r["beats_hit"] for r in res.per_clip] == hit
-    ratio = TIMES["reference"] / TIMES["cold"]
-    print(f"\nreference {N_PAIRS / TIMES['reference']:.1f} pairs/s, ours cold {N_PAIRS / TIMES['cold']:.1f} pairs/s: {ratio:.2f}x")
-    assert ratio >= 1.8
+    ratio = ref["seconds"] / runs["cold"]["seconds"]
+    print(f"\nreference {N_PAIRS / ref['seconds']:.1f} pairs/s, ours cold {N_PAIRS / runs['cold']['seconds']:.1f} "
+          f"pairs/s: {ratio:.2f}x")
+    if N_PAIRS >= 1000:  # the target is for the full set; a small one is all pool start-up
+        assert ratio >= 1.8
 
 
-def test_ours_warm_cache(benchmark, clips, monkeypatch):
-    monkeypatch.setenv("D2M_BENCH_CACHE", str(TIMES["cache_dir"]))
-    res = _timed(benchmark, "warm", lambda: evaluate(clips / "pred", clips / "gt", workers=2,
-                                                     overrides={"genre.enabled": False}))
+def test_ours_warm_cache(benchmark, clips, runs, tmp_path, monkeypatch):
+    if "cold" in runs:
+        cache_dir = runs["cold"]["cache_dir"]
+    else:  # run alone: fill a cache first (untimed)
+        cache_dir = tmp_path / "cache"
+        _ours(clips, cache_dir, monkeypatch)
+    res = _timed(benchmark, runs, "warm", lambda: _ours(clips, cache_dir, monkeypatch))
     assert all(r["cached"] for r in res.per_clip)
-    assert [r["beats_coverage"] for r in res.per_clip] == TIMES["ref_result"][0]
-    print(f"\nours warm {N_PAIRS / TIMES['warm']:.1f} pairs/s: {TIMES['reference'] / TIMES['warm']:.2f}x the reference")
+    ref = _reference(runs, clips)
+    assert [r["beats_coverage"] for r in res.per_clip] == ref["result"][0]
+    assert [r["beats_hit"] for r in res.per_clip] == ref["result"][1]
+    print(f"\nours warm {N_PAIRS / runs['warm']['seconds']:.1f} pairs/s: "
+          f"{ref['seconds'] / runs['warm']['seconds']:.2f}x the reference")
 
 
 def test_cli_help_startup(benchmark):
