@@ -116,3 +116,33 @@ def test_two_processes_write_the_same_entries(tmp_path):
     emb.embed_waveforms = None  # any miss would now fail: all 12 must come from the cache
     cached = embed_files(paths, emb, cache=FileCache(emb.name, root))
     np.testing.assert_array_equal(np.concatenate([cached[p] for p in paths]), ra)
+
+
+def test_resampler_upgrade_invalidates_embeddings(tmp_path, monkeypatch):
+    # Files are resampled by librosa with soxr before embedding: a new soxr (or librosa)
+    # may change the samples, so its version is part of every embedder's cache key.
+    import types
+
+    import librosa
+    import soxr
+
+    from d2m_bench.embedders.handcrafted import MfccChromaEmbedder
+    from d2m_bench.embedders.vggish import VGGishEmbedder
+
+    vgg = VGGishEmbedder.cache_config(types.SimpleNamespace(name="vggish", weights_sha256="w"))
+    assert vgg["audio"]["soxr"] == soxr.__version__ and vgg["audio"]["librosa"] == librosa.__version__
+    emb = MfccChromaEmbedder()
+    calls = []
+    real = emb.embed_waveforms
+    emb.embed_waveforms = lambda waves: calls.append(len(waves)) or real(waves)
+    paths = _wavs(tmp_path, n=2)
+    cache = FileCache(emb.name, tmp_path / "cache")
+    embed_files(paths, emb, cache=cache)
+    embed_files(paths, emb, cache=cache)
+    assert calls == [2]  # second run: all hits
+    monkeypatch.setattr(soxr, "__version__", soxr.__version__ + ".post-upgrade")
+    embed_files(paths, emb, cache=cache)
+    assert calls == [2, 2]  # every entry is a miss after the upgrade
+    monkeypatch.setattr(librosa, "__version__", librosa.__version__ + ".post-upgrade")
+    embed_files(paths, emb, cache=cache)
+    assert calls == [2, 2, 2]

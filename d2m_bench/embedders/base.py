@@ -15,6 +15,16 @@ from ..errors import UserError
 EMBEDDERS = ("vggish", "mfcc-chroma")
 
 
+def audio_config() -> dict:
+    """How files reach an embedder (``load_audio``: channel mean, librosa.resample with
+    soxr_hq). The librosa and soxr versions are part of it because an upgrade of either may
+    change the resampled samples, hence the embeddings: cached entries must not survive it."""
+    import librosa
+    import soxr
+
+    return {"resample": "soxr_hq", "mono": "mean", "librosa": librosa.__version__, "soxr": soxr.__version__}
+
+
 def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False) -> dict:
     """The files an embedder needs, found without loading anything: ``{"weights", "pca"}``
     (paths or None). Unknown names, bad settings and missing files raise the UserError that

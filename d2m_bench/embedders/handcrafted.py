@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .base import audio_config
+
 SAMPLE_RATE = 22050
 EXAMPLE_SECONDS = 0.96
 N_MFCC = 20
@@ -33,7 +35,7 @@ class MfccChromaEmbedder:
         import librosa
 
         return {"embedder": self.name, "config": CONFIG, "librosa": librosa.__version__,
-                "audio": {"resample": "soxr_hq", "mono": "mean"}, "version": 1}
+                "audio": audio_config(), "version": 1}
 
     def meta(self) -> dict:
         return {"embedder": self.name, "weights": None, "weights_sha256": None, "postprocess": "none",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UserError
+from .base import audio_config
 
 SAMPLE_RATE = 16000
 WINDOW = 400  # 25 ms
@@ -179,7 +180,7 @@ class VGGishEmbedder:
     def cache_config(self) -> dict:
         """Everything that changes the cached (pre-PCA) per-example embeddings."""
         return {"embedder": self.name, "front_end": FRONT_END, "weights_sha256": self.weights_sha256,
-                "audio": {"resample": "soxr_hq", "mono": "mean"}, "version": 1}
+                "audio": audio_config(), "version": 1}
 
     def meta(self) -> dict:
         from .weights import KNOWN
