@@ -16,7 +16,10 @@ REFERENCE = Path("/work/shared/reference/d2m_gan_splits")
 
 
 def _frames_from_list(ids, extra):
-    """A frame count per sequence consistent with the list: K segments <=> K*120 .. K*120+119 frames."""
+    """A frame count per sequence consistent with the list: K segments <=> K*120 .. K*120+119 frames.
+
+    Derived from the list itself (the real motion files are not here), so the test below checks
+    split membership, camera naming, 1..K numbering and remainder dropping, not the real K."""
     k = defaultdict(int)
     for sid in ids:
         video, n = re.match(r"(.*)_seg(\d+)$", sid).groups()

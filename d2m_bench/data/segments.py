@@ -2,7 +2,15 @@
 
 D2M-GAN cuts every sequence into consecutive non-overlapping windows from t = 0 and drops
 the remainder: a sequence of N frames at ``fps`` gives K = floor(N / (fps * seconds))
-segments ``<video>_seg1 .. <video>_segK`` (verified against the shipped 86 / 6632 lists).
+segments ``<video>_seg1 .. <video>_segK``.
+
+What the test against the shipped 86 / 6632 lists shows, and what it cannot: without the
+AIST++ motion files, the frame count of each sequence is derived from the lists themselves
+(K listed segments -> K * 120 + r frames, r in 0..119). Given such counts, the split files,
+the camera renaming, the 1..K numbering and the dropping of the remainder reproduce the
+lists exactly (no missing, extra or duplicate id). Whether the real frame counts give
+exactly those K, i.e. that D2M-GAN used floor(N / 120) of the real motion, needs the real
+data and is not checked here.
 """
 from __future__ import annotations
 
