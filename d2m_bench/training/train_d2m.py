@@ -126,6 +126,33 @@ def train_step(batch, *, G, D, vqvae, mel, optG, optD, cfg: D2MTrainConfig, leve
     return {k: float(v.detach()) for k, v in values.items()}
 
 
+D_KEYS = ("num_d", "ndf", "n_layers_d", "downsamp_factor", "d_width")
+
+
+def check_resume_shapes(state: dict, cfg: D2MTrainConfig, gcfg: GeneratorConfig, ckpt_path) -> None:
+    """UserError naming the first differing setting when cfg would not fit the checkpoint's models."""
+    saved_g = state.get("generator_config", {})
+    names = {"width": "g_width"}  # GeneratorConfig field -> training setting
+    diffs = [(names.get(k, k), saved_g.get(k), v) for k, v in gcfg.to_dict().items() if saved_g.get(k) != v]
+    diffs += [(k, state["config"].get(k), getattr(cfg, k)) for k in D_KEYS if state["config"].get(k) != getattr(cfg, k)]
+    if diffs:
+        k, old, new = diffs[0]
+        more = f" and {len(diffs) - 1} more" if len(diffs) > 1 else ""
+        raise UserError(f"--resume: the models in this run were built with {k}={old!r}, the settings now give "
+                        f"{new!r}{more}; drop the override or start a new --out", ckpt_path)
+
+
+def mean_over_ranks(values: dict, device) -> dict:
+    """Average logged losses over DDP ranks (each rank saw a different part of the batch)."""
+    import torch.distributed as dist
+
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    t /= dist.get_world_size()
+    return dict(zip(keys, t.tolist()))
+
+
 def resolve_run_config(run_dir, *, overrides: dict, config_file: dict | None = None, resume: bool = False):
     saved = Path(run_dir) / "config.json"
     base = {}
@@ -143,6 +170,9 @@ def train_d2m(data_root, run_dir, *, overrides: dict | None = None, config_file:
     """Train (or resume) a D2M-GAN model; returns a summary dict. Works under torchrun (DDP)."""
     run_dir = Path(run_dir)
     cfg = resolve_run_config(run_dir, overrides=overrides or {}, config_file=config_file, resume=resume)
+    if cfg.vqvae:
+        # config.json and the checkpoint outlive the working directory (generate, --resume elsewhere).
+        cfg.vqvae = str(Path(cfg.vqvae).resolve())
     ctx = runner.setup(cfg.device)
     try:
         return _train(data_root, run_dir, cfg, ctx, resume=resume, progress=progress)
@@ -161,9 +191,12 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
         if not ckpt_path.is_file():
             raise UserError("--resume: no checkpoint.pt in the run folder", run_dir)
         state = torch_load(ckpt_path, map_location="cpu")
-    if ctx.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.json")
+        if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
+            raise UserError("not a d2m-bench D2M-GAN checkpoint", ckpt_path)
+        saved_level = state["config"]["level"]
+        if saved_level != cfg.level:
+            raise UserError(f"--resume: this run trains the {saved_level} level, not {cfg.level}; "
+                            f"use `d2m-bench train d2m-{saved_level} --resume`", ckpt_path)
     runner.seed_everything(cfg.seed + ctx.rank)
 
     train_set = ClipDataset(data_root, "train", augment=cfg.augment, seed=cfg.seed, gain=(cfg.gain_min, cfg.gain_max))
@@ -171,6 +204,13 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
     has_genre = train_set.has_genre and cfg.genre_dim > 0
     vqvae = frozen_vqvae(cfg.vqvae, ctx.device, trust=cfg.trust_checkpoint)
     gcfg = generator_config(cfg, train_set.info, vqvae, has_genre=has_genre)
+    if state is not None:
+        # Before anything is written: a shape-changing override would fail in load_state_dict
+        # after config.json had already been replaced.
+        check_resume_shapes(state, cfg, gcfg, ckpt_path)
+    if ctx.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.json")
     G = D2MGenerator(gcfg).to(ctx.device)
     D = build_discriminator(cfg).to(ctx.device)
     optG = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
@@ -179,8 +219,6 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
                  n_mels=cfg.mel_n_mels).to(ctx.device)
     step, epoch, batch_pos = 0, 0, 0
     if state is not None:
-        if state.get("format") != CKPT_FORMAT:
-            raise UserError("not a d2m-bench D2M-GAN checkpoint", ckpt_path)
         G.load_state_dict(state["generator"])
         D.load_state_dict(state["discriminator"])
         optG.load_state_dict(state["optG"])
@@ -207,7 +245,7 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
         if ctx.main:
             atomic_save({"format": CKPT_FORMAT, "step": step, "epoch": epoch, "batch_pos": batch_pos,
                          "config": asdict(cfg), "generator_config": gcfg.to_dict(), "dataset": train_set.info.name,
-                         "vqvae": str(cfg.vqvae), "generator": G.state_dict(), "discriminator": D.state_dict(),
+                         "vqvae": cfg.vqvae, "generator": G.state_dict(), "discriminator": D.state_dict(),
                          "optG": optG.state_dict(), "optD": optD.state_dict(), "rng": runner.rng_state()}, ckpt_path)
 
     last = {}
@@ -221,6 +259,8 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
             D_train.train()
             last = train_step(batch, G=G_train, D=D_train, vqvae=vqvae, mel=mel, optG=optG, optD=optD, cfg=cfg,
                               level=level, has_genre=has_genre, device=ctx.device)
+            if ctx.world > 1:
+                last = mean_over_ranks(last, ctx.device)
             last["seconds"] = time.perf_counter() - t0
             step += 1
             batch_pos += 1
