@@ -12,8 +12,8 @@ Re-implemented from the paper and gunagg/Dance2Music@984f64c (``offline/generate
 6. beam search (width 50): the first note is state 2; step k (k = 1 .. N-1) expands every beam
    by all G states and scores only the last ``history`` = 10 notes against the window of D
    ending at frame s = floor(T (k + 1) / N), i.e. D[s - w : s, s - w : s] with
-   w = min(s, floor(T * history / N)); the best ``beam_width`` survive; the output is the best
-   beam of the last step;
+   w = min(s, floor(T * history / N)); the best ``beam_width`` survive (equal rewards: see
+   ``rank``); the output is the best beam of the last step;
 7. render: equal consecutive notes merge into one, 75 qpm (0.2 s per note), first note at
    0.2 s, velocity 100, program 0 (acoustic grand piano).
 
@@ -22,8 +22,14 @@ interpolated instead of dropped (the upstream timeline shrinks, ours stays align
 audio); keypoints are normalised per frame (centred on their bounding box, the larger side
 scaled to [-1, 1]) because the built datasets store pixels without the image size that
 OpenPose's ``--keypoint_scale 4`` uses; undetected joints in a detected frame are 0 after
-normalisation (OpenPose writes 0 for them too). The Pearson r is computed on the G x G block
-sums of the window, which equals r on the upsampled matrix up to float rounding.
+normalisation (OpenPose writes 0 for them too). The Pearson r is computed on the h x h block
+sums of the window, which equals r on the upsampled matrix up to float rounding (~1e-16).
+
+Ties are common: a melody, its mirror image (s -> 4 - s) and its transpositions have the same
+music matrix and so the same reward. Upstream ranks with ``np.argsort(rewards)[::-1]``, numpy's
+default (unstable) sort, whose order among equal values depends on the numpy version and the
+CPU (introsort, or x86-simd-sort where AVX-512 is available), so upstream itself picks different
+melodies on different machines. Ours is explicit (``rank``, TIE_RULE), the same everywhere.
 """
 from __future__ import annotations
 
@@ -41,6 +47,9 @@ VELOCITY = 100
 PROGRAM = 0
 START_OFFSET = 0.2  # seconds: upstream's start_time = 6 / 30
 UPSTREAM = "gunagg/Dance2Music@984f64c"
+TIE_DECIMALS = 12
+TIE_RULE = (f"rewards rounded to {TIE_DECIMALS} decimals, stable descending sort: equal rewards keep "
+            "candidate order (better-ranked beam first, then lower state)")
 # BODY_25 columns upstream removes by default (no --no_openvino): MidHip (8) and the six foot points.
 BODY25_DROPPED = (8, 19, 20, 21, 22, 23, 24)
 
@@ -166,6 +175,21 @@ def batch_rewards(window, candidates, *, n_states=len(PITCHES)):
     return r
 
 
+def rank(rewards, width: int):
+    """Indices of the ``width`` best rewards, best first; equal rewards keep their order.
+
+    Rounding first makes rewards that are equal in exact arithmetic (but differ by float noise,
+    ~1e-16, between ways of computing r) equal here too. Candidates are generated beam by beam
+    (in beam rank order), state by state, so a tie goes to the candidate from the better-ranked
+    beam, then to the lower state. No explicit rule reproduces upstream's machine-dependent
+    order well: against a literal port of upstream's loop on random dances, this one and the
+    alternatives tried (reverse order, lexicographic) agree with it in 7-42% of dances, the
+    rest being upstream's mirror image or another melody of similar correlation (README).
+    """
+    r = np.round(np.asarray(rewards, dtype=np.float64), TIE_DECIMALS)
+    return np.argsort(-r, kind="stable")[:width]
+
+
 @dataclass
 class SearchResult:
     states: list
@@ -193,8 +217,8 @@ def beam_search(D, *, note_frames=NOTE_FRAMES, history=HISTORY, beam_width=BEAM_
         cand = np.concatenate([np.repeat(beams, n_states, axis=0),
                                np.tile(np.arange(n_states), len(beams))[:, None]], axis=1)
         rewards = batch_rewards(window, cand[:, -history:], n_states=n_states)
-        # Upstream: np.argsort(rewards)[::-1][:beam_width] (highest first).
-        order = np.argsort(rewards)[::-1][:beam_width]
+        # Upstream: np.argsort(rewards)[::-1][:beam_width]; ties: see ``rank``.
+        order = rank(rewards, beam_width)
         beams, reward = cand[order], float(rewards[order[0]])
     states = [int(s) for s in beams[0]]
     corr = 0.0

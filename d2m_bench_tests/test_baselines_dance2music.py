@@ -87,6 +87,28 @@ def test_alternating_dance_gives_alternating_melody_with_reward_one():
     assert all(a[0::2] == (2, 2) and a[1] == a[3] != 2 for a in arg)  # every optimum alternates
 
 
+def test_rank_breaks_ties_by_candidate_order_after_rounding():
+    r = np.array([0.5, 0.7, 0.7 + 1e-16, 0.2, 0.7, 0.7 - 3e-12, 0.9])
+    # 0.7, 0.7 + 1e-16 and 0.7 are one tie (candidate order 1, 2, 4); 0.7 - 3e-13 is below it
+    assert d2m.rank(r, 10).tolist() == [6, 1, 2, 4, 5, 0, 3]
+    assert d2m.rank(r, 3).tolist() == [6, 1, 2]
+    assert d2m.rank(r[::-1], 4).tolist() == [0, 2, 4, 5]  # order of appearance, not of value noise
+
+
+def test_mirror_melodies_tie_and_the_documented_one_wins():
+    # In the alternating dance every melody 2, t, 2, t (t != 2) has reward 1: 2,0,2,0 and its
+    # mirror 2,4,2,4 (and 2,1,2,1 / 2,3,2,3) tie at every step. Candidates are generated beam by
+    # beam, state by state, so the rule picks the lowest state: 2,0,2,0. Upstream's
+    # np.argsort(...)[::-1] would pick 2,4,2,4 where its sort is stable (arrays of <= 16 values).
+    D = d2m.dance_matrix(alternating_dance(4))
+    assert d2m.window_reward(D, [2, 0, 2, 0]) == d2m.window_reward(D, [2, 4, 2, 4]) == pytest.approx(1.0)
+    for width in (50, 4, 1):
+        assert d2m.beam_search(D, beam_width=width).states == [2, 0, 2, 0]
+    # the rule also holds through a longer search: same output on every call, ties and all
+    long = d2m.dance_matrix(alternating_dance(30))
+    assert d2m.beam_search(long).states == [2] + [0, 2] * 14 + [0]
+
+
 @pytest.mark.parametrize("n_notes,beam", [(3, 50), (4, 50), (5, 125)])
 def test_beam_search_matches_brute_force_when_the_beam_holds_everything(n_notes, beam):
     # With N <= history the last window is the whole of D, and a beam of 5^(N-2) or more keeps

@@ -55,8 +55,9 @@ def test_dance2music_full_minute_with_rendering(benchmark, composer, tmp_path):
 
 
 def per_candidate_search(D, beam_width=50, history=10, note_frames=6, n_states=5):
-    """Upstream's loop structure: one upsampled music matrix and one Pearson r per candidate."""
-    from baselines.dance2music import window_reward
+    """Upstream's loop structure: one upsampled music matrix and one Pearson r per candidate
+    (ranked with the same explicit tie rule, so the two searches must agree)."""
+    from baselines.dance2music import rank, window_reward
 
     T = len(D)
     N = T // note_frames
@@ -67,7 +68,7 @@ def per_candidate_search(D, beam_width=50, history=10, note_frames=6, n_states=5
         window = D[max(0, end - w_hist):end, max(0, end - w_hist):end]
         cand = [b + [s] for b in beams for s in range(n_states)]
         rewards = [window_reward(window, c[-history:]) for c in cand]
-        beams = [cand[i] for i in np.argsort(rewards)[::-1][:beam_width]]
+        beams = [cand[i] for i in rank(rewards, beam_width)]
     return beams[0]
 
 
