@@ -1,9 +1,11 @@
 """The baseline contract and the runner that turns a built dataset split into scored-ready audio.
 
 A baseline turns one segment of a built dataset (d2m_bench.dataset) into mono audio of exactly
-the segment's length at the dataset's sample rate. ``run_baseline`` writes::
+the segment's length at the evaluation protocol's sample rate (``audio.sample_rate``: the rate
+``eval`` scores at). ``run_baseline`` writes::
 
-    OUT/<segment_id>.wav      mono PCM_16, dataset sample rate, same sample count as the gt clip
+    OUT/<segment_id>.wav      mono PCM_16 at the protocol's rate, as many samples as the gt clip
+                              has at that rate
     OUT/midi/<segment_id>.mid the MIDI that was rendered (symbolic baselines only)
     OUT/provenance.json       what produced the audio (see ``run_baseline``)
 
@@ -32,8 +34,9 @@ class RunContext:
     split: str
     segments: list
     out: Path
-    sr: int
+    sr: int  # the protocol's rate: every output is rendered or resampled to it
     seed: int = 0
+    resample: str = "soxr_hq"  # the protocol's resampler, for gt-derived audio at another rate
     upstream: Path | None = None
     soundfont: str | None = None
     options: dict = field(default_factory=dict)
@@ -74,15 +77,21 @@ class Baseline:
 
 
 def segment_length(ctx: RunContext, seg: Segment) -> int:
-    """Samples of the segment's gt clip (its audio file), else its duration times the rate."""
+    """Samples of the segment's gt clip at ``ctx.sr``, else its duration times the rate.
+
+    A gt clip at another rate counts ceil(n sr / native) samples: the length librosa.resample
+    (what ``eval`` loads the gt with) gives it, so prediction and gt pair sample for sample.
+    """
     if seg.audio:
         path = ctx.dataset.root / seg.audio
         try:
             info = sf.info(str(path))
         except (RuntimeError, sf.LibsndfileError):
             info = None
-        if info is not None and info.samplerate == ctx.sr:
-            return int(info.frames)
+        if info is not None:
+            if info.samplerate == ctx.sr:
+                return int(info.frames)
+            return int(np.ceil(info.frames * ctx.sr / info.samplerate))
     return int(round((seg.end_s - seg.start_s) * ctx.sr))
 
 
@@ -115,18 +124,35 @@ def _listing(items, limit=8) -> str:
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def prepare_out(out: Path, force: bool) -> None:
+def check_out(out: Path, ctx: RunContext, force: bool) -> list[Path]:
+    """The earlier outputs ``--force`` may replace; errors for an OUT that cannot be used.
+
+    Only files this run would write (``<id>.wav`` and ``midi/<id>.mid`` for the split's ids,
+    provenance.json) are ever replaced. Other audio in OUT is refused, not deleted: ``eval``
+    would reject it as extra ids. OUT inside the dataset could overwrite or mix with its files.
+    """
     if out.exists() and not out.is_dir():
         raise UserError("output path exists and is not a folder", out)
-    out.mkdir(parents=True, exist_ok=True)
-    old = [p for p in out.iterdir() if p.suffix.lower() == ".wav" or p.name == "provenance.json"]
+    root = ctx.dataset.root.resolve()
+    if out.resolve() == root or out.resolve().is_relative_to(root):
+        raise UserError(f"output folder is inside the dataset {root}; choose a folder outside it", out)
+    if not out.is_dir():
+        return []
+    ids = {s.segment_id for s in ctx.segments}
+    foreign = sorted(p.name for p in out.iterdir()
+                     if p.suffix.lower() in AUDIO_SUFFIXES and not (p.suffix == ".wav" and p.stem in ids))
+    if foreign:
+        raise UserError(f"output folder holds {len(foreign)} audio files that are not segments of split "
+                        f"'{ctx.split}' ({_listing(foreign)}); eval would reject them as extra ids: "
+                        "move them or choose another --out", out)
+    old = [out / f"{i}.wav" for i in sorted(ids)] + [out / "midi" / f"{i}.mid" for i in sorted(ids)]
+    old = [p for p in old + [out / "provenance.json"] if p.is_file()]
     if old and not force:
         raise UserError(f"output folder already holds {len(old)} earlier outputs; pass --force to replace them", out)
-    for p in old:
-        p.unlink()
-    if (out / "midi").is_dir():
-        for p in (out / "midi").glob("*.mid"):
-            p.unlink()
+    return old
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus")
 
 
 def write_json_atomic(path: Path, doc: dict) -> None:
@@ -137,23 +163,35 @@ def write_json_atomic(path: Path, doc: dict) -> None:
     os.replace(tmp, path)
 
 
-def run_baseline(baseline: Baseline, data, out, *, split="test", seed=0, upstream=None, soundfont=None,
-                 workers=1, force=False, progress=True, options=None) -> dict:
+def run_baseline(baseline: Baseline, data, out, *, split="test", protocol="d2m-aistpp-2s", seed=0, upstream=None,
+                 soundfont=None, workers=1, force=False, progress=True, options=None) -> dict:
     """Write one wav per segment of ``split`` plus provenance.json; returns the provenance.
 
-    Provenance: baseline name, version, kind, upstream (repository@commit), dataset (path, name,
-    split, sample rate), seed, synthesizer (program version, soundfont path and SHA-256) where
+    Audio is written at ``protocol``'s ``audio.sample_rate`` (name, path or Protocol). When the
+    dataset is stored at another rate, gt-derived audio (ground-truth, shuffled-gt) is resampled
+    with the protocol's ``audio.resample``, exactly as ``eval`` resamples the gt it scores against.
+
+    Provenance: baseline name, version, kind, upstream (repository@commit), dataset (absolute
+    path, name, split, its sample rate), protocol (name, hash, output sample rate), seed,
+    synthesizer (program version, soundfont path, SHA-256, whether it is the pinned one) where
     MIDI is rendered, run-level entries from ``prepare`` and one entry per segment (for example
-    Dance2Music's interpolated frames, CMT's tempo and stretch factor).
+    Dance2Music's frame counts, CMT's tempo and stretch factor).
     """
     from d2m_bench import __version__
     from d2m_bench.audio import write_audio
+    from d2m_bench.protocol import load_protocol
 
+    proto = load_protocol(protocol)
+    sr = proto.get("audio.sample_rate")
+    if not isinstance(sr, int) or isinstance(sr, bool) or sr <= 0:
+        raise UserError(f"protocol '{proto.name}' needs a positive integer audio.sample_rate, got {sr!r}",
+                        proto.source or None)
     dataset = data if isinstance(data, Dataset) else Dataset(data)
     segments = dataset.segments(split)
     out = Path(out)
-    ctx = RunContext(dataset=dataset, split=split, segments=segments, out=out, sr=int(dataset.info.sample_rate),
-                     seed=int(seed), upstream=None if upstream is None else Path(upstream), soundfont=soundfont,
+    ctx = RunContext(dataset=dataset, split=split, segments=segments, out=out, sr=int(sr),
+                     seed=int(seed), resample=str(proto.get("audio.resample", "soxr_hq")),
+                     upstream=None if upstream is None else Path(upstream), soundfont=soundfont,
                      options=dict(options or {}))
     synth = None
     if baseline.renders_midi:
@@ -164,8 +202,12 @@ def run_baseline(baseline: Baseline, data, out, *, split="test", seed=0, upstrea
                             "fluidsynth fluid-soundfont-gm, or `make sysdeps`)")
         synth = synth_info(soundfont)
     check_inputs(baseline, ctx)
+    old = check_out(out, ctx, force)
     run_info = baseline.prepare(ctx)
-    prepare_out(out, force)
+    # Every input has been checked: only now is anything deleted or written.
+    for p in old:
+        p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
 
     def one(seg):
         length = segment_length(ctx, seg)
@@ -189,8 +231,10 @@ def run_baseline(baseline: Baseline, data, out, *, split="test", seed=0, upstrea
         "baseline": baseline.name, "version": baseline.version, "kind": baseline.kind,
         "upstream": baseline.upstream, "summary": baseline.summary,
         "d2m_bench_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dataset": {"path": str(dataset.root), "name": dataset.info.name, "split": split,
-                    "sample_rate": ctx.sr, "segments": len(segments)},
+        "dataset": {"path": str(dataset.root.resolve()), "name": dataset.info.name, "split": split,
+                    "sample_rate": int(dataset.info.sample_rate), "segments": len(segments)},
+        "protocol": {"name": proto.name, "hash": proto.hash, "source": proto.source},
+        "sample_rate": ctx.sr,
         "seed": ctx.seed, "upstream_dir": None if ctx.upstream is None else str(ctx.upstream),
         "synth": synth, "options": ctx.options, "run": run_info, "segments": per_segment,
     }

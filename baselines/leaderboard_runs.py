@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 PREFIX = "synthetic-"
+PROTOCOL = "d2m-aistpp-2s"  # audio is generated at its rate and scored with it (+ mfcc-chroma)
 
 
 def run_all(results="results", work=None, *, n_train=10, n_test=12, seed=0, names=None, workers=2) -> list[Path]:
@@ -37,11 +38,11 @@ def run_all(results="results", work=None, *, n_train=10, n_test=12, seed=0, name
     try:
         for name in names or baselines.BUILT_IN:
             pred = work / "pred" / name
-            baselines.run_baseline(baselines.get(name), data, pred, seed=seed, workers=workers, force=True,
-                                   progress=False)
+            baselines.run_baseline(baselines.get(name), data, pred, protocol=PROTOCOL, seed=seed, workers=workers,
+                                   force=True, progress=False)
             dest = results / "runs" / f"{PREFIX}{name}.json"
             rc = cli_main(["eval", "--pred", str(pred), "--gt", str(data / "audio" / "test"), "--data", str(data),
-                           "--embedder", "mfcc-chroma", "--system", f"{PREFIX}{name}", "--out", str(dest),
+                           "--protocol", PROTOCOL, "--embedder", "mfcc-chroma", "--system", f"{PREFIX}{name}", "--out", str(dest),
                            "--workers", str(workers), "--quiet", "--no-cache"])
             if rc:
                 raise SystemExit(rc)

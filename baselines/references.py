@@ -57,13 +57,24 @@ def kinematic_beat_times(joints, *, fps: float, order: int = 10):
     return kinematic_beats_fact(joints, order=order) / float(fps)
 
 
+def resampling(ctx: RunContext) -> dict:
+    """Provenance of how gt audio reaches the protocol's rate (eval resamples the gt the same way)."""
+    native = int(ctx.dataset.info.sample_rate)
+    if native == ctx.sr:
+        return {"resampled": None}
+    return {"resampled": f"{native} Hz -> {ctx.sr} Hz ({ctx.resample})"}
+
+
 class GroundTruth(Baseline):
     name = "ground-truth"
     summary = "The segment's own music (upper bound)."
     columns = ("audio",)
 
+    def prepare(self, ctx: RunContext) -> dict:
+        return resampling(ctx)
+
     def segment(self, ctx: RunContext, seg: Segment, length: int):
-        y, _ = load_audio(ctx.path(seg, "audio"), sr=ctx.sr)
+        y, _ = load_audio(ctx.path(seg, "audio"), sr=ctx.sr, res_type=ctx.resample)
         return fit_length(y, length), {"source": seg.segment_id}
 
 
@@ -80,11 +91,12 @@ class ShuffledGroundTruth(Baseline):
         perm = derangement(len(ctx.segments), ctx.seed)
         ids = [s.segment_id for s in ctx.segments]
         self._source = {ids[i]: ctx.segments[perm[i]] for i in range(len(ids))}
-        return {"permutation": "Sattolo cyclic derangement over the split's segments in manifest order"}
+        return {"permutation": "Sattolo cyclic derangement over the split's segments in manifest order",
+                **resampling(ctx)}
 
     def segment(self, ctx: RunContext, seg: Segment, length: int):
         src = self._source[seg.segment_id]
-        y, _ = load_audio(ctx.path(src, "audio"), sr=ctx.sr)
+        y, _ = load_audio(ctx.path(src, "audio"), sr=ctx.sr, res_type=ctx.resample)
         return fit_length(y, length), {"source": src.segment_id}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,9 @@ import soundfile as sf
 from .errors import UserError
 
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+# SHA-256 of that file in Debian's fluid-soundfont-gm 3.1-5.3, the soundfont the README pins.
+# Another file still renders (a user may have reasons), but its runs say soundfont_pinned: false.
+PINNED_SHA256 = "74594e8f4250680adf590507a306655a299935343583256f3b722c48a1bc1cb0"
 # FluidSynth's own default master gain; recorded in provenance so renders can be reproduced.
 DEFAULT_GAIN = 0.2
 
@@ -56,12 +60,18 @@ def _digest(path: str, size: int, mtime: float) -> str:
     return file_digest(path)
 
 
-def synth_info(soundfont=None, *, gain: float = DEFAULT_GAIN) -> dict:
-    """What a render depends on: program version, soundfont path and SHA-256, settings."""
+def synth_info(soundfont=None, *, gain: float = DEFAULT_GAIN, warn: bool = True) -> dict:
+    """What a render depends on: program version, soundfont path, SHA-256 and whether that is the
+    pinned one, settings. Warns (one line on stderr) when the soundfont is not the pinned file."""
     path = resolve_soundfont(soundfont)
     st = path.stat()
-    return {"synth": "fluidsynth", "synth_version": fluidsynth_version(), "soundfont": str(path),
-            "soundfont_sha256": _digest(str(path), st.st_size, st.st_mtime),
+    digest = _digest(str(path.resolve()), st.st_size, st.st_mtime)
+    pinned = digest == PINNED_SHA256
+    if warn and not pinned:
+        sys.stderr.write(f"d2m-bench: warning: soundfont {path} has SHA-256 {digest[:12]}..., not the pinned "
+                         f"FluidR3_GM {PINNED_SHA256[:12]}...: its renders are not comparable with pinned runs\n")
+    return {"synth": "fluidsynth", "synth_version": fluidsynth_version(), "soundfont": str(path.resolve()),
+            "soundfont_sha256": digest, "soundfont_pinned": pinned, "pinned_sha256": PINNED_SHA256,
             "reverb": False, "chorus": False, "gain": gain, "mono": "channel mean"}
 
 
@@ -90,6 +100,10 @@ def render_midi(midi_path, *, sr: int = 22050, length: int | None = None, soundf
         cmd = [exe, "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-r", str(int(sr)),
                "-F", str(wav), str(sf2), str(midi_path)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
+        # FluidSynth exits 0 when the soundfont does not load and falls back to its default
+        # soundfont: the audio would not come from the file whose hash is recorded.
+        if "failed to load" in (proc.stderr + proc.stdout).lower():
+            raise UserError("fluidsynth could not load this soundfont (not a valid SF2?)", sf2)
         if proc.returncode != 0 or not wav.is_file():
             msg = (proc.stderr or proc.stdout).strip().splitlines()
             raise UserError(f"fluidsynth failed ({msg[-1] if msg else f'exit {proc.returncode}'})", midi_path)

@@ -111,3 +111,85 @@ def test_video_rhythm_command(cli, tmp_path):
     assert meta["duration"] == pytest.approx(1.5) and len(meta["flow_magnitude"]) == 44
     assert np.median(meta["flow_magnitude"]) == pytest.approx(1.0, abs=0.1)  # 2 px along x: mean(|2|, |0|)
     one_line_error(cli("baseline", "video-rhythm", tmp_path / "none.mp4", "--out", tmp_path / "meta"), "no such video")
+
+
+def protocol_at(tmp_path, sr):
+    """A copy of d2m-aistpp-2s with another audio.sample_rate (and so another hash)."""
+    from d2m_bench.protocol import load_protocol
+
+    text = __import__("pathlib").Path(load_protocol("d2m-aistpp-2s").source).read_text()
+    assert "sample_rate = 22050" in text
+    path = tmp_path / f"at-{sr}.toml"
+    path.write_text(text.replace('name = "d2m-aistpp-2s"', f'name = "at-{sr}"')
+                    .replace("sample_rate = 22050", f"sample_rate = {sr}", 1))
+    return path
+
+
+def test_audio_is_written_at_the_protocols_rate(cli, data, tmp_path):
+    import soundfile as sf
+
+    from d2m_bench.audio import load_audio
+    from d2m_bench.protocol import load_protocol
+
+    proto = protocol_at(tmp_path, 16000)
+    res = cli("baseline", "run", "ground-truth", "--data", data, "--out", tmp_path / "gt", "--protocol", proto, "-q")
+    assert res.returncode == 0, res.stderr
+    prov = json.loads((tmp_path / "gt" / "provenance.json").read_text())
+    assert prov["sample_rate"] == 16000 and prov["dataset"]["sample_rate"] == 22050
+    assert prov["protocol"] == {"name": "at-16000", "hash": load_protocol(proto).hash, "source": str(proto)}
+    assert prov["run"]["resampled"] == "22050 Hz -> 16000 Hz (soxr_hq)"
+    for seg in Dataset(data).segments("test"):
+        y, sr = sf.read(tmp_path / "gt" / f"{seg.segment_id}.wav", dtype="float32")
+        # what eval does to the gt: librosa/soxr to 16 kHz, ceil(44100 * 16000 / 22050) samples
+        ref, _ = load_audio(Dataset(data).root / seg.audio, sr=16000)
+        assert sr == 16000 and len(y) == len(ref) == 32000
+        assert np.abs(y - np.clip(ref, -1, 1)).max() < 1e-4  # PCM_16
+    res = cli("baseline", "run", "metronome", "--data", data, "--out", tmp_path / "m", "-q")
+    prov = json.loads((tmp_path / "m" / "provenance.json").read_text())
+    assert prov["sample_rate"] == 22050 and prov["protocol"]["name"] == "d2m-aistpp-2s"
+    assert sf.info(str(next((tmp_path / "m").glob("*.wav")))).samplerate == 22050
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", tmp_path / "x", "--protocol", "nope"),
+                   "unknown protocol 'nope'")
+    assert not (tmp_path / "x").exists()
+
+
+def test_force_replaces_only_this_runs_files(cli, data, tmp_path):
+    ids = sorted(s.segment_id for s in Dataset(data).segments("test"))
+    out = tmp_path / "o"
+    assert cli("baseline", "run", "silence", "--data", data, "--out", out, "-q").returncode == 0
+    (out / "notes.txt").write_text("mine")
+    (out / "midi").mkdir()
+    (out / "midi" / "mine.mid").write_bytes(b"x")
+    (out / "midi" / f"{ids[0]}.mid").write_bytes(b"old")
+    assert cli("baseline", "run", "white-noise", "--data", data, "--out", out, "-q", "--force").returncode == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "midi" / "mine.mid").exists()
+    assert not (out / "midi" / f"{ids[0]}.mid").exists()  # an earlier run's MIDI for this id
+    assert {p.stem for p in out.glob("*.wav")} == set(ids)
+    (out / "someone-else.wav").write_bytes(b"RIFF")
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", out, "-q", "--force"),
+                   "1 audio files that are not segments of split 'test'", "someone-else.wav")
+    assert (out / "someone-else.wav").exists() and len(list(out.glob("*.wav"))) == 4
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", Dataset(data).root / "audio" / "test",
+                       "-q", "--force"), "inside the dataset")
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", data, "-q", "--force"),
+                   "inside the dataset")
+
+
+def test_provenance_path_is_absolute_and_the_score_hint_is_complete(cli, data, tmp_path):
+    import os
+    import shlex
+
+    rel = os.path.relpath(data, tmp_path)
+    res = cli("baseline", "run", "silence", "--data", rel, "--out", "o", "--protocol", "d2m-aistpp-3s", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    prov = json.loads((tmp_path / "o" / "provenance.json").read_text())
+    assert prov["dataset"]["path"] == str(Dataset(data).root.resolve())
+    hint = [line for line in res.stdout.splitlines() if line.startswith("score with: ")][0]
+    args = shlex.split(hint[len("score with: "):])
+    assert args[:2] == ["d2m-bench", "eval"]
+    opt = dict(zip(args[2::2], args[3::2]))
+    assert opt["--pred"] == "o" and opt["--system"] == "silence" and opt["--protocol"] == "d2m-aistpp-3s"
+    assert opt["--data"] == prov["dataset"]["path"] and opt["--split"] == "test"
+    # the gt folder holds exactly the ids the run wrote (eval pairs them by stem)
+    gt = {p.stem for p in __import__("pathlib").Path(opt["--gt"]).glob("*.wav")}
+    assert gt == {p.stem for p in (tmp_path / "o").glob("*.wav")}

@@ -29,6 +29,8 @@ def list_cmd():
 @click.option("--data", required=True, type=click.Path(), help="A built dataset folder.")
 @click.option("--split", default="test", show_default=True, help="Split to generate for.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (OUT/<segment_id>.wav).")
+@click.option("--protocol", "-p", default="d2m-aistpp-2s", show_default=True,
+              help="Protocol name or TOML path: audio is written at its audio.sample_rate (the rate eval scores at).")
 @click.option("--upstream", type=click.Path(), default=None,
               help="Folder of the upstream system's outputs (cmt: <id>.mid + <id>.json; foley-music: <id>.mid).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed (shuffled-gt, white-noise).")
@@ -38,17 +40,31 @@ def list_cmd():
 @click.option("--workers", "-j", type=int, default=2, show_default=True, help="Segments rendered at once.")
 @click.option("--force", is_flag=True, help="Replace earlier outputs in OUT.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def run_cmd(name, data, split, out, upstream, seed, soundfont, beam_width, workers, force, quiet):
+def run_cmd(name, data, split, out, protocol, upstream, seed, soundfont, beam_width, workers, force, quiet):
     """Generate audio for every segment of a split with baseline NAME."""
     import baselines
 
     options = {} if beam_width is None else {"beam_width": beam_width}
-    doc = baselines.run_baseline(baselines.get(name), data, out, split=split, seed=seed, upstream=upstream,
-                                 soundfont=soundfont, workers=workers, force=force, progress=not quiet,
-                                 options=options)
+    doc = baselines.run_baseline(baselines.get(name), data, out, split=split, protocol=protocol, seed=seed,
+                                 upstream=upstream, soundfont=soundfont, workers=workers, force=force,
+                                 progress=not quiet, options=options)
     if not quiet:
-        click.echo(f"{name}: wrote {doc['dataset']['segments']} clips and provenance.json to {out}")
-        click.echo(f"score with: d2m-bench eval --pred {out} --gt {doc['dataset']['path']}/audio/{split} --system {name}")
+        click.echo(f"{name}: wrote {doc['dataset']['segments']} clips ({doc['sample_rate']} Hz) and "
+                   f"provenance.json to {out}")
+        click.echo("score with: " + score_command(doc, out, protocol))
+
+
+def score_command(doc: dict, out, protocol: str) -> str:
+    """The eval command that scores this run: gt folder, dataset (genre, motion), split, protocol."""
+    import shlex
+    from pathlib import Path
+
+    data = doc["dataset"]["path"]
+    split = doc["dataset"]["split"]
+    args = ["d2m-bench", "eval", "--pred", str(out), "--gt", str(Path(data) / "audio" / split),
+            "--data", data, "--split", split, "--protocol", protocol, "--system", doc["baseline"],
+            "--out", f"{doc['baseline']}.json"]
+    return " ".join(shlex.quote(a) for a in args)
 
 
 @baseline_cmd.command("video-rhythm")
