@@ -29,8 +29,8 @@ class MissingClass:
 
     Official checkpoints may reference code of the project that wrote them (``jukebox.*``); only
     the state dict is needed here, so such objects load as inert holders of what was pickled.
-    Nothing from the missing module runs. Supports every pickle opcode that builds objects:
-    call (REDUCE), NEWOBJ, BUILD (``__setstate__``), SETITEMS and APPENDS.
+    Nothing from the missing module runs. Handles the opcodes by which pickle builds objects:
+    call (REDUCE), NEWOBJ, BUILD (``__setstate__``), SETITEMS and APPENDS (dict/list subclasses).
     """
 
     missing = "?"
