@@ -14,8 +14,6 @@ so that ``d2m-bench eval --pred OUT --gt DATA/audio/<split>`` pairs every clip b
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from d2m_bench.atomic import write_text
 from d2m_bench.dataset import Dataset, Segment
 from d2m_bench.errors import UserError
 
@@ -156,11 +155,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus")
 
 
 def write_json_atomic(path: Path, doc: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def run_baseline(baseline: Baseline, data, out, *, split="test", protocol="d2m-aistpp-2s", seed=0, upstream=None,

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from .atomic import replacing
 
 
 def default_root() -> Path:
@@ -80,16 +81,8 @@ class FileCache:
     def put(self, key: str, array) -> None:
         if not self.enabled:
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, np.asarray(array), allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replacing(self._path(key), suffix=".npy") as tmp:
+            np.save(tmp, np.asarray(array), allow_pickle=False)
 
 
 def cache_info(root=None) -> dict:

@@ -22,10 +22,10 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .atomic import replacing, write_text
 from .errors import UserError
 
 MANIFEST = "manifest.csv"
@@ -141,23 +141,11 @@ def write_manifest(root, segments, info: DatasetInfo) -> None:
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".manifest-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
+    with replacing(root / MANIFEST) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=COLUMNS)
             writer.writeheader()
             for s in segments:
                 writer.writerow({c: getattr(s, c) for c in COLUMNS})
         retire_manifest(root)
-        _atomic_write(root / INFO, json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, root / MANIFEST)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+        write_text(root / INFO, json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")

@@ -23,7 +23,7 @@ from pathlib import Path
 from .errors import UserError
 from .protocol import available_protocols
 from .provenance import provenance_label
-from .results import _atomic_write
+from .atomic import write_text
 
 COLUMNS = ["protocol", "protocol_hash", "comparable_key", "metric", "rank", "system", "kind", "value", "unit",
            "higher_is_better", "n", "source", "provenance"]
@@ -181,6 +181,6 @@ def to_markdown(rows) -> str:
 def write_leaderboard(results_dir="results", csv_path=None, md_path=None, notes=None) -> list:
     results_dir = Path(results_dir)
     rows = build_leaderboard(results_dir, notes)
-    _atomic_write(Path(csv_path or results_dir / "leaderboard.csv"), to_csv(rows))
-    _atomic_write(Path(md_path or results_dir / "leaderboard.md"), to_markdown(rows))
+    write_text(Path(csv_path or results_dir / "leaderboard.csv"), to_csv(rows))
+    write_text(Path(md_path or results_dir / "leaderboard.md"), to_markdown(rows))
     return rows

@@ -4,16 +4,15 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import platform
 import statistics
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from .atomic import write_text
 from . import __version__
 
 RESULT_SCHEMA = 1
@@ -47,18 +46,6 @@ def metric_summary(values, *, pooled=None, unit="fraction", higher_is_better=Tru
         out["distribution"] = {f"{k:g}": c for k, c in sorted(distinct.items())}
     out.update(extra)
     return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def embedder_key(meta: dict) -> str:
@@ -129,7 +116,7 @@ class EvalResult:
         }
 
     def write_json(self, path) -> None:
-        _atomic_write(Path(path), json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str) + "\n")
+        write_text(Path(path), json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str) + "\n")
 
     def write_csv(self, path) -> None:
         cols = []
@@ -141,7 +128,7 @@ class EvalResult:
         writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(self.per_clip)
-        _atomic_write(Path(path), buf.getvalue())
+        write_text(Path(path), buf.getvalue())
 
     def table(self) -> str:
         p = self.protocol

@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import __version__
 from ..audio import peak_normalise
-from ..dataset import INFO, MANIFEST, DatasetInfo, _atomic_write, retire_manifest, write_manifest
+from ..atomic import write_text
+from ..dataset import INFO, MANIFEST, DatasetInfo, retire_manifest, write_manifest
 from ..errors import UserError
 
 PEAK = 0.95
@@ -77,9 +78,9 @@ def start(out, name: str, options: dict, source: dict) -> int | None:
     if old is not None and old != new:
         retire_manifest(out)
         # The mark's own mtime is the cutoff: the same clock that stamps the files written next.
-        _atomic_write(out / BUILDING, json.dumps(new) + "\n")
+        write_text(out / BUILDING, json.dumps(new) + "\n")
         stale_before = (out / BUILDING).stat().st_mtime_ns
-    _atomic_write(out / BUILDING, json.dumps({**new, "stale_before_ns": stale_before}, indent=1) + "\n")
+    write_text(out / BUILDING, json.dumps({**new, "stale_before_ns": stale_before}, indent=1) + "\n")
     return stale_before
 
 

@@ -1,43 +1,23 @@
 """Atomic per-segment file writes and cheap validity checks (for resumable builds)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from ..atomic import replacing
 from ..audio import write_audio
 
 
-def _tmp_for(path: Path, suffix: str) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
-    return tmp
-
-
 def save_npy(path, array) -> None:
-    path = Path(path)
-    tmp = _tmp_for(path, ".npy")
-    try:
+    with replacing(path, suffix=".npy") as tmp:
         np.save(tmp, np.asarray(array), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_wav(path, y, sr: int) -> None:
-    path = Path(path)
-    tmp = _tmp_for(path, ".wav")
-    try:
+    with replacing(path, suffix=".wav") as tmp:
         write_audio(tmp, y, sr)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def npy_shape(path):

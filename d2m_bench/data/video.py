@@ -1,13 +1,12 @@
 """Video input/output with PyAV: probing, frames sampled at given times, small mp4 writing."""
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import replacing
 from ..errors import UserError
 
 
@@ -89,42 +88,33 @@ def write_mp4(path, frames, fps: int, *, audio=None, sr: int = 22050) -> None:
     """
     import av
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".mp4")
-    os.close(fd)
-    try:
-        with av.open(tmp, "w") as c:
-            try:
-                vs = c.add_stream("libx264", rate=fps)
-                vs.options = {"preset": "ultrafast", "crf": "18"}
-            except Exception:  # an FFmpeg build without x264
-                vs = c.add_stream("mpeg4", rate=fps)
-            vs.pix_fmt = "yuv420p"
-            frames = iter(frames)
-            first = next(frames)
-            vs.height, vs.width = first.shape[:2]
-            astream = None
-            if audio is not None:
-                astream = c.add_stream("aac", rate=sr)
-                astream.layout = "mono"
-            for img in (first, *frames):
-                for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
-                    c.mux(packet)
-            for packet in vs.encode():
+    with replacing(path) as tmp, av.open(str(tmp), "w") as c:
+        try:
+            vs = c.add_stream("libx264", rate=fps)
+            vs.options = {"preset": "ultrafast", "crf": "18"}
+        except Exception:  # an FFmpeg build without x264
+            vs = c.add_stream("mpeg4", rate=fps)
+        vs.pix_fmt = "yuv420p"
+        frames = iter(frames)
+        first = next(frames)
+        vs.height, vs.width = first.shape[:2]
+        astream = None
+        if audio is not None:
+            astream = c.add_stream("aac", rate=sr)
+            astream.layout = "mono"
+        for img in (first, *frames):
+            for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
                 c.mux(packet)
-            if astream is not None:
-                y = np.asarray(audio, dtype=np.float32)
-                hop = 1024
-                for i in range(0, len(y), hop):
-                    af = av.AudioFrame.from_ndarray(y[None, i:i + hop].copy(), format="fltp", layout="mono")
-                    af.sample_rate = sr
-                    af.pts = i
-                    for packet in astream.encode(af):
-                        c.mux(packet)
-                for packet in astream.encode():
+        for packet in vs.encode():
+            c.mux(packet)
+        if astream is not None:
+            y = np.asarray(audio, dtype=np.float32)
+            hop = 1024
+            for i in range(0, len(y), hop):
+                af = av.AudioFrame.from_ndarray(y[None, i:i + hop].copy(), format="fltp", layout="mono")
+                af.sample_rate = sr
+                af.pts = i
+                for packet in astream.encode(af):
                     c.mux(packet)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            for packet in astream.encode():
+                c.mux(packet)

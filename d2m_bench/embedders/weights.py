@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..atomic import replacing
 from ..errors import UserError
 
 _RELEASE = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/"
@@ -92,32 +92,26 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
         digest = file_digest(dest)
         return {"path": str(dest), "sha256": digest, "bytes": dest.stat().st_size,
                 "verified": bool(expect_sha256) and digest.startswith(expect_sha256.lower()), "existing": True}
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".download-", suffix=".part")
     h = hashlib.sha256()
     size = 0
     try:
         from tqdm import tqdm
 
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=spec["filename"], disable=not progress,
-                      leave=False) as bar:
-                while block := resp.read(1 << 20):
-                    out.write(block)
-                    h.update(block)
-                    size += len(block)
-                    bar.update(len(block))
-        digest = h.hexdigest()
-        if expect_sha256 and not digest.startswith(expect_sha256.lower()):
-            raise UserError(f"download from {url} has sha256 {digest[:16]}..., expected a prefix of "
-                            f"{expect_sha256}; not installed")
-        os.replace(tmp, dest)
+        with replacing(dest, suffix=".part") as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=spec["filename"], disable=not progress,
+                          leave=False) as bar:
+                    while block := resp.read(1 << 20):
+                        out.write(block)
+                        h.update(block)
+                        size += len(block)
+                        bar.update(len(block))
+            digest = h.hexdigest()
+            if expect_sha256 and not digest.startswith(expect_sha256.lower()):
+                raise UserError(f"download from {url} has sha256 {digest[:16]}..., expected a prefix of "
+                                f"{expect_sha256}; not installed")
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        Path(tmp).unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
         raise UserError(f"could not download {url} ({reason}); fetch it elsewhere and copy it to {dest}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return {"path": str(dest), "sha256": digest, "bytes": size, "verified": bool(expect_sha256), "existing": False}

@@ -27,7 +27,7 @@ import pandas as pd
 from .. import __version__
 from ..cache import file_digest
 from ..protocol import Protocol, load_protocol
-from ..results import _atomic_write
+from ..atomic import write_text
 from . import stats
 from .ratings import read_ratings
 from .screening import screen
@@ -200,8 +200,8 @@ def write_outputs(doc: dict, out) -> list:
     else:
         json_path, stem = out / "mos.json", out / "mos"
     paths = [json_path, Path(f"{stem}_systems.csv"), Path(f"{stem}_raters.csv"), Path(f"{stem}_pairwise.csv")]
-    _atomic_write(paths[0], json.dumps(doc, indent=2) + "\n")
-    _atomic_write(paths[1], _csv_text(doc["systems"], SYSTEM_COLUMNS))
-    _atomic_write(paths[2], _csv_text(doc["screening"]["raters"], RATER_COLUMNS))
-    _atomic_write(paths[3], _csv_text(doc["pairwise"], PAIR_COLUMNS))
+    write_text(paths[0], json.dumps(doc, indent=2) + "\n")
+    write_text(paths[1], _csv_text(doc["systems"], SYSTEM_COLUMNS))
+    write_text(paths[2], _csv_text(doc["screening"]["raters"], RATER_COLUMNS))
+    write_text(paths[3], _csv_text(doc["pairwise"], PAIR_COLUMNS))
     return paths

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..audio import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, load_audio
 from ..errors import UserError
-from ..results import _atomic_write
+from ..atomic import write_text
 from . import media
 from .assign import balance_report, balanced_assignment, insert_checks
 
@@ -220,7 +220,7 @@ def build_survey(systems, videos, out, *, n_raters: int = 20, per_rater: int | N
            "items_per_rater": per_rater, "raters_planned": n_raters,
            "balance": {a: balance_report(plan[a], names, items) for a in aspects},
            "stimuli": stimuli, "raters": raters}
-    _atomic_write(out / "survey.json", json.dumps(doc, indent=1) + "\n")
+    write_text(out / "survey.json", json.dumps(doc, indent=1) + "\n")
     return doc
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..mos.ratings import COLUMNS
-from ..results import _atomic_write
+from ..atomic import write_text
 from .build import load_survey
 from .store import RatingStore
 
@@ -39,5 +39,5 @@ def export_ratings(survey_dir, out) -> int:
                     "listen_seconds": "" if r["listen_seconds"] is None else r["listen_seconds"],
                     "response_seconds": "" if r["response_seconds"] is None else r["response_seconds"],
                     "submitted_at": r["submitted_at"]})
-    _atomic_write(Path(out), buf.getvalue())
+    write_text(Path(out), buf.getvalue())
     return len(rows)

@@ -2,7 +2,6 @@
 trapping clips whose audio itself asks for a score (espeak-ng speech, or a beep count)."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -11,16 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import replacing
 from ..errors import UserError
 
 SCORE_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
-
-
-def _atomic_target(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    return tmp
 
 
 def video_duration(path) -> float:
@@ -49,9 +42,9 @@ def mux_video_audio(video_path, audio, sr: int, out_path, *, trim_to_video: bool
     y = np.asarray(audio, dtype=np.float32)
     if trim_to_video:
         y = y[: int(round(video_duration(video_path) * sr))] if video_duration(video_path) > 0 else y
-    tmp = _atomic_target(out_path)
     try:
-        with av.open(str(video_path)) as src, av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as dst:
+        with replacing(out_path) as tmp, av.open(str(video_path)) as src, \
+                av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as dst:
             vin = src.streams.video[0]
             ctx = vin.codec_context
             copy = ctx.name == "h264" and ctx.format is not None and ctx.format.name in ("yuv420p", "yuvj420p")
@@ -86,26 +79,15 @@ def mux_video_audio(video_path, audio, sr: int, out_path, *, trim_to_video: bool
                     dst.mux(packet)
             for packet in aout.encode():
                 dst.mux(packet)
-        os.replace(tmp, out_path)
     except av.error.FFmpegError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise UserError(f"cannot mux with this video ({exc.__class__.__name__}: {exc})", video_path) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_wav(path, y, sr: int) -> None:
     from ..audio import write_audio
 
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
+    with replacing(path) as tmp:
         write_audio(tmp, y, sr)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def espeak_available() -> str | None:

@@ -1,10 +1,9 @@
 """Checkpoint files: atomic writes and safe loading."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from ..atomic import replacing
 from ..errors import UserError
 
 
@@ -12,16 +11,8 @@ def atomic_save(obj, path) -> None:
     """torch.save to a temporary file in the same folder, then rename (no half-written files)."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="tmp-ckpt-", suffix=".pt")
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".pt") as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class MissingClass:
