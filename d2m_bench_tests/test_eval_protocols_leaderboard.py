@@ -5,7 +5,7 @@ import json
 import pytest
 
 from d2m_bench.errors import UserError
-from d2m_bench.leaderboard import build_leaderboard, write_leaderboard
+from d2m_bench.leaderboard import build_leaderboard
 from d2m_bench.protocol import available_protocols, load_protocol
 from d2m_bench.synthetic import click_track
 

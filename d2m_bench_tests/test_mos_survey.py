@@ -16,7 +16,7 @@ import pytest
 from d2m_bench.audio import load_audio, write_audio
 from d2m_bench.errors import UserError
 from d2m_bench.mos.ratings import read_ratings
-from d2m_bench.survey.build import build_survey, load_survey
+from d2m_bench.survey.build import build_survey
 from d2m_bench.survey.export import export_ratings
 from d2m_bench.survey.loadcheck import simulate_raters
 from d2m_bench.survey.server import serve_in_thread

@@ -9,7 +9,7 @@ paper hyper-parameters (:func:`VQVAEConfig` defaults) a 44100-sample clip encode
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
