@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch first, pinned: a CPU wheel lies on these machines; an unpinned torch pulls a CUDA build.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[all]'
+	$(BIN)/pip install -q -e '.[all,pose]'
 	touch $(STAMP)
 
 # Optional system tools for the rendering and browser tests; tests skip with a reason if absent.
