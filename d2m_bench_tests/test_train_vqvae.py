@@ -150,3 +150,23 @@ def test_train_vqvae_overfits_two_clips(tmp_path):
     assert last < 0.6 * first, (first, last)
     model = load_vqvae(out["vqvae"])
     assert model.config.width == 8 and model.bottleneck.level_blocks[0].init
+
+
+def test_vqvae_resume_mid_epoch_gives_identical_steps(tmp_path):
+    """5 clips at batch 2 (drop_last): two steps per epoch, so the run stops after step 3 in the
+    middle of epoch 1 and must resume with that epoch's second batch, with the same crops."""
+    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.training.runner import read_losses
+    from d2m_bench.training.train_vqvae import train_vqvae
+
+    data = make_tiny_dataset(tmp_path / "data", n_train=5, n_test=1)
+    base = {"size": "tiny", "batch_size": 2, "augment": True, "lr": 1e-3}
+    train_vqvae(data, tmp_path / "a", progress=False, overrides={**base, "max_steps": 5})
+    train_vqvae(data, tmp_path / "b", progress=False, overrides={**base, "max_steps": 3})
+    mid = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert (mid["step"], mid["epoch"], mid["batch_pos"]) == (3, 1, 1)
+    out = train_vqvae(data, tmp_path / "b", progress=False, overrides={"max_steps": 5}, resume=True)
+    a, b = read_losses(tmp_path / "a"), read_losses(tmp_path / "b")
+    assert [r["step"] for r in b] == [1, 2, 3, 4, 5] and out["step"] == 5 and out["epoch"] == 2
+    keys = [k for k in a[0] if k != "seconds"]
+    assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]

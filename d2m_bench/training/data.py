@@ -8,6 +8,8 @@ processes and resumed runs. Test splits must be built with ``augment=False`` (th
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -96,4 +98,57 @@ def epoch_batches(n: int, batch_size: int, *, seed: int, epoch: int, rank: int =
 
 
 def make_loader(dataset: ClipDataset, batches, num_workers: int = 0):
-    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=num_workers)
+    # Each new loader iterator draws a base seed; from the global RNG that draw would happen at a
+    # different point of a resumed run (a loader per epoch, restarted mid-epoch) and shift every
+    # later random number (e.g. codebook restarts). The clips' randomness has its own seeds.
+    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
+                                       generator=torch.Generator().manual_seed(0))
+
+
+@dataclass
+class Position:
+    """How far a run is: optimiser steps done, the epoch, and how many of its batches are used.
+
+    Checkpoints store all three, so a resumed run continues with the very batch it would have
+    taken next, in the same order (the order is a function of seed, epoch and rank).
+    """
+    step: int = 0
+    epoch: int = 0
+    batch_pos: int = 0
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Position":
+        return cls(state["step"], state["epoch"], state["batch_pos"])
+
+    def to_state(self) -> dict:
+        return {"step": self.step, "epoch": self.epoch, "batch_pos": self.batch_pos}
+
+
+def total_steps(train_set: ClipDataset, cfg, ctx, data_root) -> int:
+    """Steps of the whole run: ``cfg.max_steps`` when set, else ``cfg.epochs`` full epochs."""
+    per_epoch = len(epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=0, rank=ctx.rank,
+                                  world=ctx.world, drop_last=cfg.drop_last))
+    if per_epoch == 0:
+        raise UserError(f"train split has {len(train_set)} clips: fewer than one batch of {cfg.batch_size} per process",
+                        data_root)
+    return cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * per_epoch
+
+
+def training_batches(train_set: ClipDataset, cfg, ctx, pos: Position, total: int):
+    """The batches left in the run, from ``pos`` on, up to ``total`` steps.
+
+    ``pos`` is advanced before each batch is handed out, so inside the loop body it already
+    counts that batch: a checkpoint saved there resumes with the next one.
+    """
+    while pos.step < total and pos.epoch < cfg.epochs:
+        train_set.set_epoch(pos.epoch)
+        batches = epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=pos.epoch, rank=ctx.rank,
+                                world=ctx.world, drop_last=cfg.drop_last)
+        for batch in make_loader(train_set, batches[pos.batch_pos:], cfg.num_workers):
+            pos.step += 1
+            pos.batch_pos += 1
+            if pos.batch_pos >= len(batches):
+                pos.epoch, pos.batch_pos = pos.epoch + 1, 0
+            yield batch
+            if pos.step >= total:
+                return

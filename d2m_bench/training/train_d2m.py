@@ -28,7 +28,7 @@ from ..models.vqvae import load_vqvae
 from . import runner
 from .checkpoint import atomic_save, torch_load
 from .config import D2MTrainConfig, resolve, save_config
-from .data import ClipDataset, epoch_batches, make_loader
+from .data import ClipDataset, Position, total_steps, training_batches
 
 CKPT_FORMAT = "d2m-bench-d2m/1"
 LEVELS = {"high": 2, "low": 1}
@@ -217,13 +217,13 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
     optD = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     mel = LogMel(sr=train_set.sr, n_fft=cfg.mel_n_fft, hop=cfg.mel_hop, win=cfg.mel_n_fft,
                  n_mels=cfg.mel_n_mels).to(ctx.device)
-    step, epoch, batch_pos = 0, 0, 0
+    pos = Position()
     if state is not None:
         G.load_state_dict(state["generator"])
         D.load_state_dict(state["discriminator"])
         optG.load_state_dict(state["optG"])
         optD.load_state_dict(state["optD"])
-        step, epoch, batch_pos = state["step"], state["epoch"], state["batch_pos"]
+        pos = Position.from_state(state)
         runner.set_rng_state(state["rng"])
     if ctx.world > 1:
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
@@ -231,59 +231,41 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
     else:
         G_train, D_train = G, D
 
-    log = runner.StepLog(run_dir, LOSS_COLUMNS, resume_step=step if resume else None, enabled=ctx.main)
-    per_epoch = len(epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=0, rank=ctx.rank,
-                                  world=ctx.world, drop_last=cfg.drop_last))
-    if per_epoch == 0:
-        raise UserError(f"train split has {len(train_set)} clips: fewer than one batch of {cfg.batch_size} per process",
-                        data_root)
-    total = cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * per_epoch
-    bar = tqdm(total=total, initial=min(step, total), disable=not (progress and ctx.main), unit="step",
+    log = runner.StepLog(run_dir, LOSS_COLUMNS, resume_step=pos.step if resume else None, enabled=ctx.main)
+    total = total_steps(train_set, cfg, ctx, data_root)
+    bar = tqdm(total=total, initial=min(pos.step, total), disable=not (progress and ctx.main), unit="step",
                desc=f"d2m-{cfg.level}")
 
     def save():
         if ctx.main:
-            atomic_save({"format": CKPT_FORMAT, "step": step, "epoch": epoch, "batch_pos": batch_pos,
+            atomic_save({"format": CKPT_FORMAT, **pos.to_state(),
                          "config": asdict(cfg), "generator_config": gcfg.to_dict(), "dataset": train_set.info.name,
                          "vqvae": cfg.vqvae, "generator": G.state_dict(), "discriminator": D.state_dict(),
                          "optG": optG.state_dict(), "optD": optD.state_dict(), "rng": runner.rng_state()}, ckpt_path)
 
     last = {}
-    while step < total and epoch < cfg.epochs:
-        train_set.set_epoch(epoch)
-        batches = epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=epoch, rank=ctx.rank,
-                                world=ctx.world, drop_last=cfg.drop_last)
-        for batch in make_loader(train_set, batches[batch_pos:], cfg.num_workers):
-            t0 = time.perf_counter()
-            G_train.train()
-            D_train.train()
-            last = train_step(batch, G=G_train, D=D_train, vqvae=vqvae, mel=mel, optG=optG, optD=optD, cfg=cfg,
-                              level=level, has_genre=has_genre, device=ctx.device)
-            if ctx.world > 1:
-                last = mean_over_ranks(last, ctx.device)
-            last["seconds"] = time.perf_counter() - t0
-            step += 1
-            batch_pos += 1
-            if batch_pos >= len(batches):
-                epoch, batch_pos = epoch + 1, 0
-            if step % cfg.log_every == 0:
-                log.log(step, epoch, last)
-            bar.update(1)
-            bar.set_postfix(d=f"{last['loss_d']:.3f}", g=f"{last['loss_g']:.3f}")
-            if cfg.save_every and step % cfg.save_every == 0:
-                save()
-            if ctx.main and cfg.sample_every and step % cfg.sample_every == 0:
-                from .generate import write_generations
+    for batch in training_batches(train_set, cfg, ctx, pos, total):
+        t0 = time.perf_counter()
+        G_train.train()
+        D_train.train()
+        last = train_step(batch, G=G_train, D=D_train, vqvae=vqvae, mel=mel, optG=optG, optD=optD, cfg=cfg,
+                          level=level, has_genre=has_genre, device=ctx.device)
+        if ctx.world > 1:
+            last = mean_over_ranks(last, ctx.device)
+        last["seconds"] = time.perf_counter() - t0
+        if pos.step % cfg.log_every == 0:
+            log.log(pos.step, pos.epoch, last)
+        bar.update(1)
+        bar.set_postfix(d=f"{last['loss_d']:.3f}", g=f"{last['loss_g']:.3f}")
+        if cfg.save_every and pos.step % cfg.save_every == 0:
+            save()
+        if ctx.main and cfg.sample_every and pos.step % cfg.sample_every == 0:
+            from .generate import write_generations
 
-                write_generations(G, vqvae, test_set, run_dir / "samples" / f"step_{step:07d}", level=level,
-                                  has_genre=has_genre, device=ctx.device, parts=("generated",))
-            if step >= total:
-                break
-        else:
-            continue
-        break
+            write_generations(G, vqvae, test_set, run_dir / "samples" / f"step_{pos.step:07d}", level=level,
+                              has_genre=has_genre, device=ctx.device, parts=("generated",))
     save()
     bar.close()
     log.close()
-    return {"step": step, "epoch": epoch, "run_dir": str(run_dir), "last": last,
+    return {"step": pos.step, "epoch": pos.epoch, "run_dir": str(run_dir), "last": last,
             "checkpoint": str(ckpt_path)}

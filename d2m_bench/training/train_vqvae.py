@@ -20,7 +20,7 @@ from ..models.vqvae import VQVAE, VQVAEConfig, save_vqvae
 from . import runner
 from .checkpoint import atomic_save, torch_load
 from .config import VQVAETrainConfig, resolve, save_config
-from .data import ClipDataset, epoch_batches, make_loader
+from .data import ClipDataset, Position, total_steps, training_batches
 
 CKPT_FORMAT = "d2m-bench-vqvae-train/1"
 MODEL_KEYS = ("levels", "downs_t", "strides_t", "emb_width", "l_bins", "l_mu", "width", "depth",
@@ -52,7 +52,7 @@ def train_vqvae(data_root, run_dir, *, overrides=None, config_file=None, resume=
             raise UserError(f"sample_length {cfg.sample_length} exceeds the clips' {train_set.length} samples")
         model = VQVAE(mcfg).to(ctx.device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        step, epoch, batch_pos = 0, 0, 0
+        pos = Position()
         ckpt_path = run_dir / "checkpoint.pt"
         if resume:
             state = torch_load(ckpt_path)
@@ -61,66 +61,50 @@ def train_vqvae(data_root, run_dir, *, overrides=None, config_file=None, resume=
             model.load_state_dict(state["model"])
             model.load_ema_state(state["ema"])
             opt.load_state_dict(state["opt"])
-            step, epoch, batch_pos = state["step"], state["epoch"], state["batch_pos"]
+            pos = Position.from_state(state)
             runner.set_rng_state(state["rng"])
         if ctx.main:
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, run_dir / "config.json")
         net = DDP(model, broadcast_buffers=False) if ctx.world > 1 else model
         log = runner.StepLog(run_dir, ["loss", "recons", "spectral", "commit", "seconds"],
-                             resume_step=step if resume else None, enabled=ctx.main)
-        per_epoch = len(epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=0, rank=ctx.rank,
-                                      world=ctx.world, drop_last=cfg.drop_last))
-        if per_epoch == 0:
-            raise UserError(f"train split has {len(train_set)} clips: fewer than one batch", data_root)
-        total = cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * per_epoch
-        bar = tqdm(total=total, initial=min(step, total), disable=not (progress and ctx.main), unit="step",
+                             resume_step=pos.step if resume else None, enabled=ctx.main)
+        total = total_steps(train_set, cfg, ctx, data_root)
+        bar = tqdm(total=total, initial=min(pos.step, total), disable=not (progress and ctx.main), unit="step",
                    desc="vqvae")
 
         def save():
             if ctx.main:
-                atomic_save({"format": CKPT_FORMAT, "step": step, "epoch": epoch, "batch_pos": batch_pos,
+                atomic_save({"format": CKPT_FORMAT, **pos.to_state(),
                              "config": asdict(cfg), "model": model.state_dict(), "ema": model.ema_state(),
                              "opt": opt.state_dict(), "rng": runner.rng_state()}, ckpt_path)
-                save_vqvae(model, run_dir / "vqvae.pt", {"step": step})
+                save_vqvae(model, run_dir / "vqvae.pt", {"step": pos.step})
 
         metrics = {}
-        while step < total and epoch < cfg.epochs:
-            train_set.set_epoch(epoch)
-            batches = epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=epoch, rank=ctx.rank,
-                                    world=ctx.world, drop_last=cfg.drop_last)
-            for batch in make_loader(train_set, batches[batch_pos:], cfg.num_workers):
-                t0 = time.perf_counter()
-                audio = batch["audio"].to(ctx.device)
-                g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-                start = int(torch.randint(0, audio.shape[-1] - cfg.sample_length + 1, (1,), generator=g))
-                net.train()
-                loss, metrics, _ = net(audio[..., start:start + cfg.sample_length])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-                opt.step()
-                metrics["seconds"] = time.perf_counter() - t0
-                step += 1
-                batch_pos += 1
-                if batch_pos >= len(batches):
-                    epoch, batch_pos = epoch + 1, 0
-                if step % cfg.log_every == 0:
-                    log.log(step, epoch, metrics)
-                bar.update(1)
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}")
-                if cfg.save_every and step % cfg.save_every == 0:
-                    save()
-                if step >= total:
-                    break
-            else:
-                continue
-            break
+        for batch in training_batches(train_set, cfg, ctx, pos, total):
+            t0 = time.perf_counter()
+            audio = batch["audio"].to(ctx.device)
+            # Seeded by the step being taken (pos already counts it), so a resumed run crops alike.
+            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + pos.step - 1)
+            start = int(torch.randint(0, audio.shape[-1] - cfg.sample_length + 1, (1,), generator=g))
+            net.train()
+            loss, metrics, _ = net(audio[..., start:start + cfg.sample_length])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            opt.step()
+            metrics["seconds"] = time.perf_counter() - t0
+            if pos.step % cfg.log_every == 0:
+                log.log(pos.step, pos.epoch, metrics)
+            bar.update(1)
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+            if cfg.save_every and pos.step % cfg.save_every == 0:
+                save()
         save()
         bar.close()
         log.close()
-        return {"step": step, "epoch": epoch, "run_dir": str(run_dir), "vqvae": str(run_dir / "vqvae.pt"),
+        return {"step": pos.step, "epoch": pos.epoch, "run_dir": str(run_dir), "vqvae": str(run_dir / "vqvae.pt"),
                 "last": metrics}
     finally:
         runner.teardown()
