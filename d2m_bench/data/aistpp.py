@@ -19,7 +19,7 @@ from ..audio import load_audio
 from ..dataset import DatasetInfo, Segment
 from ..errors import UserError
 from . import store
-from .build import check_seconds, cut_audio, finish, run_jobs, start
+from .build import check_seconds, cut_audio, finish, run_jobs, start, uncovered
 from .rotations import aistpp_motion_features
 from .segments import aistpp_split, parse_aist_name, video_name, windows
 from .visual import extract, get_extractor
@@ -144,7 +144,8 @@ def _build_sequence(job: AistJob):
         if len(dropped) == len(wins):
             raise UserError(f"video is {vinfo.duration:.2f} s, shorter than the first segment "
                             f"(the motion lasts {n / MOTION_FPS:.2f} s)", vpath)
-        skips += [_late(ids[i], wins[i], vpath, f"the video ends at {vinfo.duration:.2f} s") for i in sorted(dropped)]
+        skips += [uncovered(ids[i], wins[i].seconds(MOTION_FPS), vpath, f"the video ends at {vinfo.duration:.2f} s")
+                  for i in sorted(dropped)]
     audio_src = job.music / f"{name.music_id}.wav" if job.music else vpath
     if not audio_src.is_file():
         raise UserError("missing music file", audio_src)
@@ -159,7 +160,7 @@ def _build_sequence(job: AistJob):
         w, r = wins[i], rels[i]
         if ext.dim and v is None:  # the decoded video stopped short of what probe reported
             dropped.add(i)
-            skips.append(_late(ids[i], w, vpath, "the video has no frames for part of it"))
+            skips.append(uncovered(ids[i], w.seconds(MOTION_FPS), vpath, "the video has no frames for part of it"))
             continue
         clip, pad = cut_audio(y, job.sr, w.start_frame / MOTION_FPS, job.seconds)
         padded += pad > 0
@@ -172,11 +173,6 @@ def _build_sequence(job: AistJob):
     stats.update(segments_resumed=sum(d and i not in dropped for i, d in enumerate(done)),
                  segments_written=sum(i not in dropped for i in todo), segments_audio_padded=padded)
     return [s for i, s in enumerate(segs) if i not in dropped], skips, stats
-
-
-def _late(sid, w, vpath, why):
-    a, b = w.seconds(MOTION_FPS)
-    return {"item": sid, "reason": f"{vpath}: window {a:.2f}-{b:.2f} s not covered ({why})"}
 
 
 def _rotation_features(motion, poses, path):

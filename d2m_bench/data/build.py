@@ -40,6 +40,11 @@ def cut_audio(y, sr: int, start_s: float, seconds: float):
     return peak_normalise(clip, PEAK), max(0, pad)
 
 
+def uncovered(item: str, span, video, why: str) -> dict:
+    """The skip record of a segment whose window ``span`` (start_s, end_s) the video does not cover."""
+    return {"item": item, "reason": f"{video}: window {span[0]:.2f}-{span[1]:.2f} s not covered ({why})"}
+
+
 def run_jobs(fn, jobs, *, workers: int, progress: bool, desc: str):
     """``fn`` over ``jobs`` (one per sequence/video), in order; forked workers when workers > 1."""
     from tqdm import tqdm

@@ -19,7 +19,7 @@ from ..cache import file_digest
 from ..dataset import DatasetInfo, Segment
 from ..errors import UserError
 from . import list_stems, store
-from .build import check_seconds, cut_audio, finish, run_jobs, start
+from .build import check_seconds, cut_audio, finish, run_jobs, start, uncovered
 from .visual import extract, get_extractor
 
 POSE_FPS = 30.0
@@ -133,8 +133,7 @@ def _build_video(job: TikTokJob):
         r = rels[i]
         if ext.dim and v is None:  # the decoded video stopped short of what probe reported
             dropped.add(i)
-            skips.append({"item": ids[i], "reason": f"{job.video}: window {spans[i][0]:.2f}-{spans[i][1]:.2f} s "
-                                                    "not covered (the video has no frames for part of it)"})
+            skips.append(uncovered(ids[i], spans[i], job.video, "the video has no frames for part of it"))
             continue
         clip, _ = cut_audio(y, job.sr, spans[i][0], job.seconds)
         kp = pose[n * n_pose:(n + 1) * n_pose].astype(np.float32)
