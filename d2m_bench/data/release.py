@@ -94,16 +94,14 @@ def build_release(root, out, *, kind="aistpp", splits=("train", "test"), sr=2205
         raise UserError("release folder not found", root)
     _, _, mshape, fps = KINDS[kind]
     seconds = mshape[0] / fps
-    jobs = []
-    for split in splits:
-        triples = _lists(root, kind, split)
-        jobs += [(t, split, kind, Path(out), sr, seconds, None) for t in (triples[:limit] if limit else triples)]
+    lists = [(split, _lists(root, kind, split)) for split in splits]  # checked before start() touches out
     options = {"kind": kind, "splits": list(splits), "sample_rate": sr, "limit": limit,
                "audio": "release wav re-read at the sample rate, cut/padded to the segment, peak 0.95",
                "visual": {"name": "precomputed", "source": "release video_s2 .npy (I3D, 2048-d)"}}
     source = {"root": str(root)}
     stale_before = start(out, kind, options, source)
-    jobs = [(*j[:-1], stale_before) for j in jobs]
+    jobs = [(t, split, kind, Path(out), sr, seconds, stale_before)
+            for split, triples in lists for t in (triples[:limit] if limit else triples)]
     results = run_jobs(_ingest, jobs, workers=workers, progress=progress, desc=f"{kind}-release")
     info = DatasetInfo(name=kind, sample_rate=sr, segment_seconds=seconds, motion_fps=fps, motion_shape=list(mshape),
                        keypoints_format="body25" if kind == "tiktok" else "", keypoints_fps=fps if kind == "tiktok" else 0.0,
