@@ -23,8 +23,8 @@ BUILDING = ".build.json"  # parameters of the build writing into the folder, rem
 def check_seconds(seconds, fps: float) -> None:
     """A segment must hold a whole number (>= 1) of ``fps`` frames, else motion, pose and audio
     lengths would disagree (60-fps motion is subsampled to 30-fps keypoints)."""
-    frames = seconds * fps if isinstance(seconds, (int, float)) and math.isfinite(seconds) else float("nan")
-    if not (seconds > 0 and frames >= 1 - 1e-9 and abs(frames - round(frames)) < 1e-6):
+    frames = seconds * fps
+    if not (math.isfinite(frames) and frames >= 1 - 1e-9 and abs(frames - round(frames)) < 1e-6):
         raise UserError(f"--segment-seconds {seconds} must be a positive multiple of 1/{fps:g} s")
 
 
