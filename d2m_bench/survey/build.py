@@ -176,8 +176,8 @@ def build_survey(systems, videos, out, *, n_raters: int = 20, per_rater: int | N
         # As long as the real stimulus it starts from (silence after the instruction), so the
         # duration or file size does not single it out, unless the instruction needs longer.
         length = len(y)
-        if ASPECTS[a]["media"] == "video" and media.video_duration(video_files[src_item]) > 0:
-            length = min(length, int(round(media.video_duration(video_files[src_item]) * sr)))
+        if ASPECTS[a]["media"] == "video" and (n := media.video_samples(video_files[src_item], sr)) is not None:
+            length = min(length, n)
         y = media.trap_audio(score, lead_in=y, sr=sr, method=trap_method, label=SCALE["labels"][str(score)])
         if len(y) < length:
             y = np.concatenate([y, np.zeros(length - len(y), dtype=y.dtype)])

@@ -29,6 +29,12 @@ def video_duration(path) -> float:
         raise UserError(f"unreadable video ({exc.__class__.__name__})", path) from None
 
 
+def video_samples(path, sr: int) -> int | None:
+    """The video's duration in samples at ``sr``; None when the container gives no duration."""
+    seconds = video_duration(path)
+    return int(round(seconds * sr)) if seconds > 0 else None
+
+
 def mux_video_audio(video_path, audio, sr: int, out_path, *, trim_to_video: bool = True) -> None:
     """Write ``out_path`` (mp4): the first video stream of ``video_path`` (copied when it is already
     H.264 yuv420p, else re-encoded to H.264) with ``audio`` (mono float) encoded as AAC.
@@ -40,8 +46,8 @@ def mux_video_audio(video_path, audio, sr: int, out_path, *, trim_to_video: bool
 
     out_path = Path(out_path)
     y = np.asarray(audio, dtype=np.float32)
-    if trim_to_video:
-        y = y[: int(round(video_duration(video_path) * sr))] if video_duration(video_path) > 0 else y
+    if trim_to_video and (n := video_samples(video_path, sr)) is not None:
+        y = y[:n]
     try:
         with replacing(out_path) as tmp, av.open(str(video_path)) as src, \
                 av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as dst:
