@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from .cache import file_digest
 from .errors import AudioError
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
@@ -42,6 +43,15 @@ class AudioInfo:
 
 def _cannot_read(exc: OSError, path) -> AudioError:
     return AudioError(f"cannot read file ({exc.strerror or exc.__class__.__name__})", path)
+
+
+def media_digest(path) -> str:
+    """SHA-256 of an audio file's bytes, for cache keys. Hashing reads the file before any
+    decoder does, so an unreadable file must fail here with the error `read_audio` gives."""
+    try:
+        return file_digest(path)
+    except OSError as exc:  # permission denied, a directory, an I/O error: the user's file
+        raise _cannot_read(exc, path) from None
 
 
 @contextlib.contextmanager

@@ -12,9 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .audio import AudioInfo, read_audio
-from .cache import FileCache, file_digest
-from .errors import AudioError
+from .audio import AudioInfo, media_digest, read_audio
+from .cache import FileCache
 from .metrics.beats import N_FFT, beat_times, onset_times
 
 ONSET_KEYS = ("hop_length", "pre_max", "post_max", "pre_avg", "post_avg", "wait", "delta", "backtrack", "normalize")
@@ -81,13 +80,6 @@ def length_action(native: int, n: int) -> str:
     return f"trimmed {native - n}" if native > n else f"padded {n - native}"
 
 
-def _digest(path) -> str:
-    try:
-        return file_digest(path)
-    except OSError as exc:  # permission denied, a directory, an I/O error: the user's file
-        raise AudioError(f"cannot read file ({exc.strerror or exc.__class__.__name__})", path) from None
-
-
 def file_events(path, *, audio: dict, detector: dict, target_len: int | None = None,
                 cache: FileCache | None = None):
     """(n_samples, loaded_samples, event_times, length_action, cached, AudioInfo) for one file.
@@ -103,7 +95,7 @@ def file_events(path, *, audio: dict, detector: dict, target_len: int | None = N
               "schema": CACHE_SCHEMA, "versions": code_versions()}
     key = None
     if cache is not None and cache.enabled:
-        key = cache.key(_digest(path), config)
+        key = cache.key(media_digest(path), config)
         hit = cache.get(key)
         if hit is not None and len(hit) >= _HEAD:
             n, loaded, native, native_sr, channels = (int(v) for v in hit[:_HEAD])

@@ -146,3 +146,28 @@ def test_resampler_upgrade_invalidates_embeddings(tmp_path, monkeypatch):
     monkeypatch.setattr(librosa, "__version__", librosa.__version__ + ".post-upgrade")
     embed_files(paths, emb, cache=cache)
     assert calls == [2, 2, 2]
+
+
+def test_unreadable_file_is_one_error_naming_it(tmp_path, monkeypatch):
+    # Hashing for the cache key is the first read of a genre database file (the beat metrics
+    # never read those): refused there, it must be the audio reader's one-line error, not an
+    # OSError traceback.
+    import builtins
+
+    import pytest
+
+    import d2m_bench.cache
+    from d2m_bench.errors import AudioError
+
+    paths = _wavs(tmp_path, n=2)
+    real_open = builtins.open
+
+    def refusing_open(file, *a, **kw):
+        if str(file) == str(paths[1]):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *a, **kw)
+
+    monkeypatch.setattr(d2m_bench.cache, "open", refusing_open, raising=False)
+    with pytest.raises(AudioError) as err:
+        embed_files(paths, CountingEmbedder(), cache=FileCache("counting", tmp_path / "cache"))
+    assert str(err.value) == f"{paths[1]}: cannot read file (Permission denied)"

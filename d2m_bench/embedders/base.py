@@ -60,13 +60,12 @@ def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=
     """
     from tqdm import tqdm
 
-    from ..audio import load_audio
-    from ..cache import file_digest
+    from ..audio import load_audio, media_digest
 
     config = embedder.cache_config()
     out, todo = {}, []
     for path in dict.fromkeys(map(str, paths)):
-        key = cache.key(file_digest(path), config) if cache is not None else None
+        key = cache.key(media_digest(path), config) if cache is not None else None
         hit = cache.get(key) if cache is not None else None
         if hit is not None and hit.ndim == 2 and hit.shape[1] == embedder.dim:
             out[path] = hit
