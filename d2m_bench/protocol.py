@@ -25,7 +25,6 @@ COMMANDS = ("eval", "mos")
 EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment")
 AUDIO_KEYS = ("sample_rate", "mono", "resample", "length_policy", "expected_seconds")
 LENGTH_POLICIES = ("pred_to_gt", "strict", "min", "none")
-MIX_MODES = ("mean", "first")
 RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq", "fft", "scipy", "polyphase")
 PAIRING_RULES = ("auto", "stem", "generation")
 VARIANTS = ("d2m", "loris", "tolerance")
@@ -150,6 +149,8 @@ class _EvalCheck:
             self.fail(f"{dotted} = {value!r} must be true or false")
 
     def run(self):
+        from .audio import MIX_MODES
+
         p = self.p
         if p.command != "eval":
             raise UserError(f"protocol '{p.name}' is a {p.command} protocol (for `d2m-bench {p.command}`), "
