@@ -132,9 +132,13 @@ def build_leaderboard(results_dir="results", notes=None) -> list:
     groups: dict = {}
     for r in best.values():
         groups.setdefault(_group(r), []).append(r)
+
+    def order(item):  # protocol name first, so a protocol's hashes and keys sit together
+        (h, metric, ckey), rows = item
+        return rows[0]["protocol"], h, ckey, metric
+
     out = []
-    for (h, metric, ckey), rows in sorted(groups.items(), key=lambda kv: (kv[1][0]["protocol"], kv[0][0],
-                                                                          kv[0][2], kv[0][1])):
+    for _, rows in sorted(groups.items(), key=order):
         rows.sort(key=lambda r: -r["value"] if r["higher_is_better"] else r["value"])
         for rank, r in enumerate(rows, start=1):
             out.append(dict(r, rank=rank))
