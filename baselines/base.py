@@ -133,7 +133,7 @@ def check_out(out: Path, ctx: RunContext, force: bool) -> list[Path]:
     if out.exists() and not out.is_dir():
         raise UserError("output path exists and is not a folder", out)
     root = ctx.dataset.root.resolve()
-    if out.resolve() == root or out.resolve().is_relative_to(root):
+    if out.resolve().is_relative_to(root):
         raise UserError(f"output folder is inside the dataset {root}; choose a folder outside it", out)
     if not out.is_dir():
         return []
@@ -176,16 +176,13 @@ def run_baseline(baseline: Baseline, data, out, *, split="test", protocol="d2m-a
     from d2m_bench.audio import write_audio
     from d2m_bench.protocol import load_protocol
 
-    proto = load_protocol(protocol)
-    sr = proto.get("audio.sample_rate")
-    if not isinstance(sr, int) or isinstance(sr, bool) or sr <= 0:
-        raise UserError(f"protocol '{proto.name}' needs a positive integer audio.sample_rate, got {sr!r}",
-                        proto.source or None)
+    # The protocol eval will score with: a rate or resampler eval would refuse fails here, first.
+    proto = load_protocol(protocol).validate_eval()
     dataset = data if isinstance(data, Dataset) else Dataset(data)
     segments = dataset.segments(split)
     out = Path(out)
-    ctx = RunContext(dataset=dataset, split=split, segments=segments, out=out, sr=int(sr),
-                     seed=int(seed), resample=str(proto.get("audio.resample", "soxr_hq")),
+    ctx = RunContext(dataset=dataset, split=split, segments=segments, out=out, sr=proto.get("audio.sample_rate"),
+                     seed=int(seed), resample=proto.get("audio.resample"),
                      upstream=None if upstream is None else Path(upstream), soundfont=soundfont,
                      options=dict(options or {}))
     synth = None

@@ -153,6 +153,20 @@ def test_audio_is_written_at_the_protocols_rate(cli, data, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("edit,message", [
+    (("sample_rate = 22050", "sample_rate = 0"), "audio.sample_rate = 0 must be an integer > 0"),
+    (('resample = "soxr_hq"', 'resample = "linear"'), "audio.resample = 'linear' is not one of"),
+])
+def test_a_protocol_eval_would_refuse_is_refused_before_writing(cli, data, tmp_path, edit, message):
+    proto = protocol_at(tmp_path, 22050)
+    text = proto.read_text()
+    assert edit[0] in text
+    proto.write_text(text.replace(edit[0], edit[1], 1))
+    one_line_error(cli("baseline", "run", "ground-truth", "--data", data, "--out", tmp_path / "x", "--protocol", proto),
+                   f"protocol 'at-22050': {message}")
+    assert not (tmp_path / "x").exists()
+
+
 def test_force_replaces_only_this_runs_files(cli, data, tmp_path):
     ids = sorted(s.segment_id for s in Dataset(data).segments("test"))
     out = tmp_path / "o"
