@@ -60,17 +60,18 @@ def _digest(path: str, size: int, mtime: float) -> str:
     return file_digest(path)
 
 
-def synth_info(soundfont=None, *, gain: float = DEFAULT_GAIN, warn: bool = True) -> dict:
+def synth_info(soundfont=None, *, gain: float = DEFAULT_GAIN) -> dict:
     """What a render depends on: program version, soundfont path, SHA-256 and whether that is the
     pinned one, settings. Warns (one line on stderr) when the soundfont is not the pinned file."""
     path = resolve_soundfont(soundfont)
-    st = path.stat()
-    digest = _digest(str(path.resolve()), st.st_size, st.st_mtime)
+    real = path.resolve()
+    st = real.stat()
+    digest = _digest(str(real), st.st_size, st.st_mtime)
     pinned = digest == PINNED_SHA256
-    if warn and not pinned:
+    if not pinned:
         sys.stderr.write(f"d2m-bench: warning: soundfont {path} has SHA-256 {digest[:12]}..., not the pinned "
                          f"FluidR3_GM {PINNED_SHA256[:12]}...: its renders are not comparable with pinned runs\n")
-    return {"synth": "fluidsynth", "synth_version": fluidsynth_version(), "soundfont": str(path.resolve()),
+    return {"synth": "fluidsynth", "synth_version": fluidsynth_version(), "soundfont": str(real),
             "soundfont_sha256": digest, "soundfont_pinned": pinned, "pinned_sha256": PINNED_SHA256,
             "reverb": False, "chorus": False, "gain": gain, "mono": "channel mean"}
 
