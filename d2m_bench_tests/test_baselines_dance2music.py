@@ -89,7 +89,7 @@ def test_alternating_dance_gives_alternating_melody_with_reward_one():
 
 def test_rank_breaks_ties_by_candidate_order_after_rounding():
     r = np.array([0.5, 0.7, 0.7 + 1e-16, 0.2, 0.7, 0.7 - 3e-12, 0.9])
-    # 0.7, 0.7 + 1e-16 and 0.7 are one tie (candidate order 1, 2, 4); 0.7 - 3e-13 is below it
+    # 0.7, 0.7 + 1e-16 and 0.7 are one tie (candidate order 1, 2, 4); 0.7 - 3e-12 is below it
     assert d2m.rank(r, 10).tolist() == [6, 1, 2, 4, 5, 0, 3]
     assert d2m.rank(r, 3).tolist() == [6, 1, 2]
     assert d2m.rank(r[::-1], 4).tolist() == [0, 2, 4, 5]  # order of appearance, not of value noise
