@@ -25,6 +25,7 @@ import soundfile as sf
 from d2m_bench.atomic import write_text
 from d2m_bench.dataset import Dataset, Segment
 from d2m_bench.errors import UserError
+from d2m_bench.pairing import is_media
 
 
 @dataclass
@@ -138,8 +139,8 @@ def check_out(out: Path, ctx: RunContext, force: bool) -> list[Path]:
     if not out.is_dir():
         return []
     ids = {s.segment_id for s in ctx.segments}
-    foreign = sorted(p.name for p in out.iterdir()
-                     if p.suffix.lower() in AUDIO_SUFFIXES and not (p.suffix == ".wav" and p.stem in ids))
+    # Exactly the files eval would pair: anything else in OUT cannot become an extra id.
+    foreign = sorted(p.name for p in out.iterdir() if is_media(p) and not (p.suffix == ".wav" and p.stem in ids))
     if foreign:
         raise UserError(f"output folder holds {len(foreign)} audio files that are not segments of split "
                         f"'{ctx.split}' ({_listing(foreign)}); eval would reject them as extra ids: "
@@ -149,9 +150,6 @@ def check_out(out: Path, ctx: RunContext, force: bool) -> list[Path]:
     if old and not force:
         raise UserError(f"output folder already holds {len(old)} earlier outputs; pass --force to replace them", out)
     return old
-
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus")
 
 
 def write_json_atomic(path: Path, doc: dict) -> None:

@@ -49,6 +49,11 @@ def _natural_key(text: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
+def is_media(path: Path) -> bool:
+    """Whether ``eval`` reads this file as a clip (dot-files are temporaries, never clips)."""
+    return path.is_file() and path.suffix.lower() in MEDIA_EXTENSIONS and not path.name.startswith(".")
+
+
 def list_media(folder, role: str) -> dict[str, Path]:
     """Media files of a folder by stem; errors on a missing/empty folder or duplicate stems."""
     folder = Path(folder)
@@ -59,7 +64,7 @@ def list_media(folder, role: str) -> dict[str, Path]:
     files: dict[str, Path] = {}
     dups: dict[str, list] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in MEDIA_EXTENSIONS and not path.name.startswith("."):
+        if is_media(path):
             if path.stem in files:
                 dups.setdefault(path.stem, [files[path.stem].name]).append(path.name)
             files[path.stem] = path

@@ -183,6 +183,14 @@ def test_force_replaces_only_this_runs_files(cli, data, tmp_path):
     one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", out, "-q", "--force"),
                    "1 audio files that are not segments of split 'test'", "someone-else.wav")
     assert (out / "someone-else.wav").exists() and len(list(out.glob("*.wav"))) == 4
+    # The refusal follows what eval pairs: a video would be an extra id, a dot-file never is.
+    (out / "someone-else.wav").unlink()
+    (out / "take2.mp4").write_bytes(b"x")
+    (out / ".tmp-abc.wav").write_bytes(b"x")
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", out, "-q", "--force"),
+                   "1 audio files that are not segments of split 'test'", "take2.mp4")
+    (out / "take2.mp4").unlink()
+    assert cli("baseline", "run", "silence", "--data", data, "--out", out, "-q", "--force").returncode == 0
     one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", Dataset(data).root / "audio" / "test",
                        "-q", "--force"), "inside the dataset")
     one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", data, "-q", "--force"),
