@@ -170,3 +170,13 @@ def test_vqvae_resume_mid_epoch_gives_identical_steps(tmp_path):
     assert [r["step"] for r in b] == [1, 2, 3, 4, 5] and out["step"] == 5 and out["epoch"] == 2
     keys = [k for k in a[0] if k != "seconds"]
     assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
+
+
+def test_split_smaller_than_a_batch_fails_before_the_run_folder_is_written(tmp_path):
+    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.training.train_vqvae import train_vqvae
+
+    data = make_tiny_dataset(tmp_path / "data", n_train=1, n_test=1)
+    with pytest.raises(UserError, match="train split has 1 clips: fewer than one batch of 2 per process"):
+        train_vqvae(data, tmp_path / "run", progress=False, overrides={"size": "tiny", "batch_size": 2})
+    assert not (tmp_path / "run").exists()  # no config.json or losses.csv of a run that never started

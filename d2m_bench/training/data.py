@@ -124,13 +124,17 @@ class Position:
         return {"step": self.step, "epoch": self.epoch, "batch_pos": self.batch_pos}
 
 
-def total_steps(train_set: ClipDataset, cfg, ctx, data_root) -> int:
-    """Steps of the whole run: ``cfg.max_steps`` when set, else ``cfg.epochs`` full epochs."""
+def total_steps(train_set: ClipDataset, cfg, ctx) -> int:
+    """Steps of the whole run: ``cfg.max_steps`` when set, else ``cfg.epochs`` full epochs.
+
+    A split too small for one batch per process is a UserError; trainers ask before they build
+    models or write anything in the run folder.
+    """
     per_epoch = len(epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=0, rank=ctx.rank,
                                   world=ctx.world, drop_last=cfg.drop_last))
     if per_epoch == 0:
         raise UserError(f"train split has {len(train_set)} clips: fewer than one batch of {cfg.batch_size} per process",
-                        data_root)
+                        train_set.dataset.root)
     return cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * per_epoch
 
 

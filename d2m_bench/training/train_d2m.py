@@ -201,6 +201,7 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
 
     train_set = ClipDataset(data_root, "train", augment=cfg.augment, seed=cfg.seed, gain=(cfg.gain_min, cfg.gain_max))
     test_set = ClipDataset(data_root, "test", augment=False, limit=cfg.n_samples)
+    total = total_steps(train_set, cfg, ctx)
     has_genre = train_set.has_genre and cfg.genre_dim > 0
     vqvae = frozen_vqvae(cfg.vqvae, ctx.device, trust=cfg.trust_checkpoint)
     gcfg = generator_config(cfg, train_set.info, vqvae, has_genre=has_genre)
@@ -232,7 +233,6 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
         G_train, D_train = G, D
 
     log = runner.StepLog(run_dir, LOSS_COLUMNS, resume_step=pos.step if resume else None, enabled=ctx.main)
-    total = total_steps(train_set, cfg, ctx, data_root)
     bar = tqdm(total=total, initial=min(pos.step, total), disable=not (progress and ctx.main), unit="step",
                desc=f"d2m-{cfg.level}")
 

@@ -50,6 +50,7 @@ def train_vqvae(data_root, run_dir, *, overrides=None, config_file=None, resume=
                                 gain=(cfg.gain_min, cfg.gain_max), audio_only=True)
         if cfg.sample_length > train_set.length:
             raise UserError(f"sample_length {cfg.sample_length} exceeds the clips' {train_set.length} samples")
+        total = total_steps(train_set, cfg, ctx)
         model = VQVAE(mcfg).to(ctx.device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         pos = Position()
@@ -69,7 +70,6 @@ def train_vqvae(data_root, run_dir, *, overrides=None, config_file=None, resume=
         net = DDP(model, broadcast_buffers=False) if ctx.world > 1 else model
         log = runner.StepLog(run_dir, ["loss", "recons", "spectral", "commit", "seconds"],
                              resume_step=pos.step if resume else None, enabled=ctx.main)
-        total = total_steps(train_set, cfg, ctx, data_root)
         bar = tqdm(total=total, initial=min(pos.step, total), disable=not (progress and ctx.main), unit="step",
                    desc="vqvae")
 
