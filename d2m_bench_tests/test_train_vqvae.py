@@ -180,3 +180,18 @@ def test_split_smaller_than_a_batch_fails_before_the_run_folder_is_written(tmp_p
     with pytest.raises(UserError, match="train split has 1 clips: fewer than one batch of 2 per process"):
         train_vqvae(data, tmp_path / "run", progress=False, overrides={"size": "tiny", "batch_size": 2})
     assert not (tmp_path / "run").exists()  # no config.json or losses.csv of a run that never started
+
+
+def test_resume_from_a_file_that_is_no_training_checkpoint_is_a_user_error(tmp_path):
+    import json
+
+    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.training.train_vqvae import train_vqvae
+
+    data, run = make_tiny_dataset(tmp_path / "data", n_train=2, n_test=1), tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"size": "tiny", "batch_size": 2}))
+    for obj in ([1, 2], {"w": torch.zeros(1)}):  # no dict at all (AttributeError before); a bare state dict
+        torch.save(obj, run / "checkpoint.pt")
+        with pytest.raises(UserError, match="not a d2m-bench VQ-VAE training checkpoint"):
+            train_vqvae(data, run, progress=False, resume=True)

@@ -57,7 +57,7 @@ def train_vqvae(data_root, run_dir, *, overrides=None, config_file=None, resume=
         ckpt_path = run_dir / "checkpoint.pt"
         if resume:
             state = torch_load(ckpt_path)
-            if state.get("format") != CKPT_FORMAT:
+            if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
                 raise UserError("not a d2m-bench VQ-VAE training checkpoint", ckpt_path)
             model.load_state_dict(state["model"])
             model.load_ema_state(state["ema"])
