@@ -178,6 +178,12 @@ def _req(base, method, path, body=None, raw=None, headers=None):
     return out
 
 
+def _stop(server):
+    server.shutdown()
+    server.server_close()
+    server.RequestHandlerClass.survey.store.close()
+
+
 def test_server_api_safety_resume_and_export(built, tmp_path):
     root, doc = built
     survey = root / "survey"
@@ -226,9 +232,7 @@ def test_server_api_safety_resume_and_export(built, tmp_path):
         st, body, _ = _req(base, "GET", "/")
         assert st == 200 and b"app.js" in body
     finally:
-        server.shutdown()
-        server.server_close()
-        server.RequestHandlerClass.survey.store.close()
+        _stop(server)
     # A new server on the same folder: the rating survived, the rater resumes after it.
     server, base = serve_in_thread(survey)
     try:
@@ -237,9 +241,7 @@ def test_server_api_safety_resume_and_export(built, tmp_path):
         second = sess["items"][1]
         assert _req(base, "POST", "/api/rating", {**good, "stimulus": second["id"], "aspect": second["aspect"], "score": 1})[0] == 201
     finally:
-        server.shutdown()
-        server.server_close()
-        server.RequestHandlerClass.survey.store.close()
+        _stop(server)
     out = tmp_path / "ratings.csv"
     assert export_ratings(survey, out) == 2
     rows = list(csv.DictReader(open(out)))
@@ -251,12 +253,6 @@ def test_server_api_safety_resume_and_export(built, tmp_path):
         assert r["is_trap"] == str(int(s["kind"] == "trap")) and r["is_reference"] == str(int(s["kind"] == "reference"))
         assert r["playback_complete"] == "1" and r["submitted_at"]
     read_ratings(out)  # the export is a valid ratings file
-
-
-def _stop(server):
-    server.shutdown()
-    server.server_close()
-    server.RequestHandlerClass.survey.store.close()
 
 
 def test_page_cannot_tell_traps_references_or_systems(built):
@@ -378,9 +374,7 @@ def test_concurrent_raters_no_loss_no_duplicates(tmp_path):
     try:
         res = simulate_raters(base, doc["raters"], seed=1)
     finally:
-        server.shutdown()
-        server.server_close()
-        server.RequestHandlerClass.survey.store.close()
+        _stop(server)
     assert res["errors"] == {}
     per_rater = 2 * (3 + 1)
     for rater, r in res["raters"].items():
