@@ -37,8 +37,8 @@ def test_single_process_cuda_device_is_indexed(fake_cuda, asked, index):
 
 
 def test_cuda_follows_local_rank_and_bad_devices_are_user_errors(fake_cuda, monkeypatch):
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    assert runner.pick_device("cuda", 1) == torch.device("cuda", 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")  # as torchrun sets it for the second process of a node
+    assert runner.setup("cuda").device == torch.device("cuda", 1) and fake_cuda == [1]
     assert runner.pick_device("cpu") == torch.device("cpu")
     with pytest.raises(UserError, match="only 2 CUDA"):
         runner.pick_device("cuda:2")
