@@ -195,3 +195,16 @@ def test_resume_from_a_file_that_is_no_training_checkpoint_is_a_user_error(tmp_p
         torch.save(obj, run / "checkpoint.pt")
         with pytest.raises(UserError, match="not a d2m-bench VQ-VAE training checkpoint"):
             train_vqvae(data, run, progress=False, resume=True)
+
+
+def test_vqvae_resume_with_a_model_changing_override_is_one_line_and_writes_nothing(tmp_path):
+    from d2m_bench.errors import UserError
+    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.training.train_vqvae import train_vqvae
+
+    data = make_tiny_dataset(tmp_path / "data", n_train=2, n_test=1)
+    train_vqvae(data, tmp_path / "r", progress=False, overrides={"size": "tiny", "max_steps": 1})
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    with pytest.raises(UserError, match=r"built with width=8, the settings now give 16"):
+        train_vqvae(data, tmp_path / "r", progress=False, overrides={"width": 16, "max_steps": 2}, resume=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()} == before

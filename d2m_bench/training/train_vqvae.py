@@ -25,6 +25,9 @@ from .data import ClipDataset, Position, total_steps, training_batches
 CKPT_FORMAT = "d2m-bench-vqvae-train/1"
 MODEL_KEYS = ("levels", "downs_t", "strides_t", "emb_width", "l_bins", "l_mu", "width", "depth",
               "dilation_growth_rate", "multipliers", "commit", "multispectral", "recons_l1", "recons_l2")
+# The settings a checkpoint's tensors depend on; loss weights may change on --resume.
+SHAPE_KEYS = ("levels", "downs_t", "strides_t", "emb_width", "l_bins", "width", "depth", "dilation_growth_rate",
+              "multipliers")
 
 
 def model_config(cfg: VQVAETrainConfig) -> VQVAEConfig:
@@ -59,6 +62,13 @@ def train_vqvae(data_root, run_dir, *, overrides=None, config_file=None, resume=
             state = torch_load(ckpt_path)
             if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
                 raise UserError("not a d2m-bench VQ-VAE training checkpoint", ckpt_path)
+            diffs = [(k, state["config"].get(k), getattr(cfg, k)) for k in SHAPE_KEYS
+                     if state["config"].get(k) != getattr(cfg, k)]
+            if diffs:
+                k, old, new = diffs[0]
+                more = f" and {len(diffs) - 1} more" if len(diffs) > 1 else ""
+                raise UserError(f"--resume: the model in this run was built with {k}={old!r}, the settings now "
+                                f"give {new!r}{more}; drop the override or start a new --out", ckpt_path)
             model.load_state_dict(state["model"])
             model.load_ema_state(state["ema"])
             opt.load_state_dict(state["opt"])
