@@ -15,6 +15,7 @@ import numpy as np
 from .audio import AudioInfo, media_digest, read_audio
 from .cache import FileCache
 from .metrics.beats import N_FFT, beat_times, onset_times
+from .versions import package_versions
 
 ONSET_KEYS = ("hop_length", "pre_max", "post_max", "pre_avg", "post_avg", "wait", "delta", "backtrack", "normalize")
 BEAT_KEYS = ("hop_length", "tightness", "trim")
@@ -33,17 +34,9 @@ _HEAD = 5  # numbers before the event times
 def code_versions() -> dict:
     """Versions of everything between the file's bytes and the event times (part of the key):
     a librosa or numpy upgrade can move an onset, so its entries must not be reused."""
-    from importlib import metadata
-
     from . import __version__
 
-    out = {"d2m-bench": __version__}
-    for name in ("librosa", "numpy", "soxr", "soundfile"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {"d2m-bench": __version__, **package_versions(("librosa", "numpy", "soxr", "soundfile"))}
 
 
 def detector_config(beats: dict) -> dict:

@@ -9,11 +9,11 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
-from .atomic import write_text
 from . import __version__
+from .atomic import write_text
+from .versions import package_versions
 
 RESULT_SCHEMA = 1
 _PACKAGES = ("numpy", "scipy", "librosa", "soundfile", "av", "soxr", "numba", "torch", "torchvggish", "mir_eval")
@@ -21,13 +21,7 @@ _PACKAGES = ("numpy", "scipy", "librosa", "soundfile", "av", "soxr", "numba", "t
 
 def library_versions() -> dict:
     """Installed versions, read from package metadata (nothing is imported)."""
-    out = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {"python": platform.python_version(), **package_versions(_PACKAGES)}
 
 
 def metric_summary(values, *, pooled=None, unit="fraction", higher_is_better=True, **extra) -> dict:
