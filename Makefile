@@ -42,7 +42,7 @@ test: $(STAMP) sysdeps
 
 # Every built-in baseline on the synthetic set -> results/runs/synthetic-*.json, then the leaderboard.
 baselines-leaderboard: $(STAMP) sysdeps
-	$(BIN)/python -m baselines.leaderboard_runs --results results
+	$(BIN)/python -m d2m_bench.baselines.leaderboard_runs --results results
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest d2m_bench_tests/benchmarks --benchmark-only --benchmark-columns=min,mean,max,rounds -q -s

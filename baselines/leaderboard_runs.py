@@ -8,7 +8,7 @@ rebuilds the leaderboard. The "synthetic-" prefix and the mfcc-chroma protocol v
 own protocol hash) keep these rows apart from the papers' reported rows: they check the
 pipeline end to end and show where the floors and ceilings sit, nothing about real dance.
 
-    python -m baselines.leaderboard_runs [--results results] [--work DIR] [--n-test 12]
+    python -m d2m_bench.baselines.leaderboard_runs [--results results] [--work DIR] [--n-test 12]
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ PROTOCOL = "d2m-aistpp-2s"  # audio is generated at its rate and scored with it 
 
 
 def run_all(results="results", work=None, *, n_train=10, n_test=12, seed=0, names=None, workers=2) -> list[Path]:
-    import baselines
+    from d2m_bench import baselines
     from d2m_bench.cli import main as cli_main
     from d2m_bench.synthetic import make_tiny_dataset
 

@@ -24,6 +24,7 @@ from .errors import UserError
 from .protocol import available_protocols
 from .provenance import provenance_label
 from .atomic import write_text
+from .resources import shipped_dir
 
 COLUMNS = ["protocol", "protocol_hash", "comparable_key", "metric", "rank", "system", "kind", "value", "unit",
            "higher_is_better", "n", "source", "provenance"]
@@ -36,6 +37,17 @@ def _note(notes, message: str) -> None:
         warnings.warn(message, stacklevel=3)
     else:
         notes.append(message)
+
+
+def reported_dirs(results_dir: Path, *, shipped: bool = True) -> list[Path]:
+    """The paper numbers shipped with the package, then RESULTS/reported/ when it is another folder
+    (a user's own transcriptions); the same row in both counts once."""
+    package = shipped_dir("reported")
+    own = Path(results_dir) / "reported"
+    dirs = [package] if shipped else []
+    if own.is_dir() and own.resolve() != package.resolve():
+        dirs.append(own)
+    return dirs
 
 
 def _reported_rows(folder: Path, notes=None) -> list:
@@ -116,15 +128,20 @@ def _group(r) -> tuple:
     return (r["protocol_hash"], r["metric"], r["comparable_key"])
 
 
-def build_leaderboard(results_dir="results", notes=None) -> list:
-    """Ranked rows. Warnings go to ``notes`` (a list) when given, else to ``warnings.warn``."""
+def build_leaderboard(results_dir="results", notes=None, *, shipped: bool = True) -> list:
+    """Ranked rows. Warnings go to ``notes`` (a list) when given, else to ``warnings.warn``.
+
+    ``shipped=False`` leaves out the paper numbers that come with the package."""
     results_dir = Path(results_dir)
-    if not results_dir.is_dir():
-        raise UserError("results directory does not exist", results_dir)
+    if results_dir.exists() and not results_dir.is_dir():
+        raise UserError("results path is not a directory", results_dir)
     # Later runs of the same system in the same group replace earlier ones.
     measured = sorted(_measured_rows(results_dir / "runs", notes), key=lambda r: r.pop("_created"))
+    reported = []
+    for folder in reported_dirs(results_dir, shipped=shipped):
+        reported += _reported_rows(folder, notes)
     best: dict = {}
-    for r in _reported_rows(results_dir / "reported", notes) + measured:
+    for r in reported + measured:
         key = (r["system"], r["kind"]) + _group(r)
         if r["kind"] == "reported" and key in best:
             continue  # the same number printed in two tables
@@ -182,9 +199,9 @@ def to_markdown(rows) -> str:
     return "\n".join(parts)
 
 
-def write_leaderboard(results_dir="results", csv_path=None, md_path=None, notes=None) -> list:
+def write_leaderboard(results_dir="results", csv_path=None, md_path=None, notes=None, *, shipped: bool = True) -> list:
     results_dir = Path(results_dir)
-    rows = build_leaderboard(results_dir, notes)
+    rows = build_leaderboard(results_dir, notes, shipped=shipped)
     write_text(Path(csv_path or results_dir / "leaderboard.csv"), to_csv(rows))
     write_text(Path(md_path or results_dir / "leaderboard.md"), to_markdown(rows))
     return rows

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .cache import config_digest
 from .errors import UserError
+from .resources import shipped_dir
 
 # ``command`` says which sub-command reads the file (eval or mos); it changes no number.
 NON_PARAMETER_KEYS = ("name", "description", "citation", "command")
@@ -31,9 +32,11 @@ VARIANTS = ("d2m", "loris", "tolerance")
 DETECTORS = ("onset", "beat")
 
 
-def protocols_dir() -> Path:
-    env = os.environ.get("D2M_BENCH_PROTOCOLS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "protocols"
+def protocol_dirs() -> list[Path]:
+    """Folders searched for ``NAME.toml``, first match wins: the folders listed in
+    ``D2M_BENCH_PROTOCOLS`` (separated like PATH), then the protocols shipped with the package."""
+    env = os.environ.get("D2M_BENCH_PROTOCOLS", "")
+    return [Path(p) for p in env.split(os.pathsep) if p] + [shipped_dir("protocols")]
 
 
 @dataclass(frozen=True)
@@ -232,10 +235,17 @@ def _parse(path: Path) -> Protocol:
 
 
 def available_protocols() -> dict[str, Protocol]:
-    out = {}
-    for path in sorted(protocols_dir().glob("*.toml")):
-        p = _parse(path)
-        out[p.name] = p
+    """Every protocol by name. Finding none is an error: the installation is broken."""
+    out: dict[str, Protocol] = {}
+    dirs = protocol_dirs()
+    for folder in dirs:
+        if not folder.is_dir():
+            raise UserError("D2M_BENCH_PROTOCOLS names a folder that does not exist", folder)
+        for path in sorted(folder.glob("*.toml")):
+            p = _parse(path)
+            out.setdefault(p.name, p)
+    if not out:
+        raise UserError("no protocol files (*.toml) found in " + os.pathsep.join(map(str, dirs)))
     return out
 
 

@@ -52,7 +52,7 @@ def test_music_beats_on_clicks():
 
 
 def _eval(tmp_path, protocol="tolerance", **kw):
-    from d2m_bench.evaluate import evaluate
+    from d2m_bench.evaluation import evaluate
 
     return evaluate(tmp_path / "pred", tmp_path / "gt", protocol=protocol, workers=1, **kw)
 

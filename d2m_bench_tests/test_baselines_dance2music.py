@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from baselines import dance2music as d2m
+from d2m_bench.baselines import dance2music as d2m
 
 
 def alternating_dance(n_notes, *, frames_per_note=6):

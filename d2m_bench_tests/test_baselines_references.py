@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import baselines
-from baselines.references import derangement, kinematic_beat_times, metronome
+from d2m_bench import baselines
+from d2m_bench.baselines.references import derangement, kinematic_beat_times, metronome
 from d2m_bench.audio import load_audio
 from d2m_bench.dataset import Dataset
 from d2m_bench.synthetic import joints_with_beats, make_tiny_dataset

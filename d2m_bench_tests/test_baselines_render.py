@@ -57,7 +57,7 @@ def test_render_is_deterministic_mono_and_exact_length(tmp_path):
 @needs_synth
 @pytest.mark.parametrize("tempo", [100.0, 150.0])
 def test_cmt_adapter_applies_the_tempo_stretch(tmp_path, tempo):
-    import baselines
+    from d2m_bench import baselines
 
     data = make_tiny_dataset(tmp_path / "d", n_train=1, n_test=2)
     ids = [s.segment_id for s in Dataset(data).segments("test")]
@@ -79,7 +79,7 @@ def test_cmt_adapter_applies_the_tempo_stretch(tmp_path, tempo):
 
 @needs_synth
 def test_dance2music_run_is_reproducible_and_matches_its_midi(tmp_path):
-    import baselines
+    from d2m_bench import baselines
     import pretty_midi
 
     data = make_tiny_dataset(tmp_path / "d", kind="tiktok", n_train=1, n_test=2)
@@ -147,7 +147,7 @@ def upstream_midis(up, ids, notes, tempo=None, **meta):
 
 @needs_synth
 def test_foley_music_renders_its_midi_with_the_note_at_its_time(tmp_path):
-    import baselines
+    from d2m_bench import baselines
     import mido
 
     data = make_tiny_dataset(tmp_path / "d", n_train=1, n_test=2)
@@ -175,7 +175,7 @@ def test_foley_music_renders_its_midi_with_the_note_at_its_time(tmp_path):
 
 @needs_synth
 def test_cmt_offset_skips_into_the_stretched_music(tmp_path):
-    import baselines
+    from d2m_bench import baselines
 
     data = make_tiny_dataset(tmp_path / "d", n_train=1, n_test=2)
     ids = [s.segment_id for s in Dataset(data).segments("test")]
@@ -194,7 +194,7 @@ def test_cmt_offset_skips_into_the_stretched_music(tmp_path):
 @needs_synth
 @pytest.mark.parametrize("bad", ["tempo", "midi"])
 def test_adapters_validate_every_input_before_writing(tmp_path, bad):
-    import baselines
+    from d2m_bench import baselines
     from d2m_bench.errors import UserError
 
     data = make_tiny_dataset(tmp_path / "d", n_train=1, n_test=3)
@@ -224,7 +224,7 @@ def test_adapters_validate_every_input_before_writing(tmp_path, bad):
 def test_dance2music_frame_counts_name_their_rate(tmp_path):
     import dataclasses
 
-    import baselines
+    from d2m_bench import baselines
     from d2m_bench.dataset import write_manifest
 
     data = make_tiny_dataset(tmp_path / "d", n_train=1, n_test=2)

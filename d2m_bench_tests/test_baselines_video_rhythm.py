@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from baselines.video_rhythm import cmt_metadata, flow_magnitudes, impact_envelope, visual_beats, visual_tempo
+from d2m_bench.baselines.video_rhythm import cmt_metadata, flow_magnitudes, impact_envelope, visual_beats, visual_tempo
 
 
 def stop_and_go(fps=30, period=15, seconds=10):

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from d2m_bench import events
-from d2m_bench.evaluate import evaluate
+from d2m_bench.evaluation import evaluate
 from d2m_bench.metrics.beats import N_FFT
 from d2m_bench.protocol import available_protocols, load_protocol
 from d2m_bench.synthetic import click_track

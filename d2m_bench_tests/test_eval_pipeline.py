@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from d2m_bench.evaluate import evaluate
+from d2m_bench.evaluation import evaluate
 from d2m_bench.metrics.beats import onset_times
 from d2m_bench.synthetic import click_track, random_onsets
 

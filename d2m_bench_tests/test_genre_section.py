@@ -14,7 +14,7 @@ import torch
 
 from d2m_bench.dataset import GENRES, Dataset
 from d2m_bench.errors import UserError
-from d2m_bench.evaluate import EvalContext
+from d2m_bench.evaluation import EvalContext
 from d2m_bench.genre.section import genre_section
 from d2m_bench.pairing import Pair
 from d2m_bench.protocol import load_protocol

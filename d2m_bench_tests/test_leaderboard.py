@@ -76,7 +76,7 @@ def test_rows_with_different_comparable_keys_are_never_ranked_together(tmp_path)
     # same system, other weights: kept beside (not replacing) its official-weights row
     _run(runs / "a2.json", [_row("A", "genre_accuracy", 0.99, key="vggish:deadbeef0123")],
          created="2026-02-01T00:00:00+00:00")
-    rows = write_leaderboard(tmp_path / "results", notes=[])
+    rows = write_leaderboard(tmp_path / "results", notes=[], shipped=False)
     got = {(r["system"], r["metric"], r["comparable_key"]): r["rank"] for r in rows}
     assert got == {("A", "genre_accuracy", "vggish:official"): 1, ("C", "genre_accuracy", "vggish:official"): 2,
                    ("A", "genre_accuracy", "vggish:deadbeef0123"): 1, ("B", "genre_accuracy", "vggish:deadbeef0123"): 2,
@@ -92,7 +92,7 @@ def test_rows_without_a_key_keep_their_old_grouping(tmp_path):
     runs = tmp_path / "results" / "runs"
     _run(runs / "a.json", [_row("A", "beats_hit", 0.5)])
     _run(runs / "b.json", [_row("B", "beats_hit", 0.7, key="")])
-    rows = build_leaderboard(tmp_path / "results", notes=[])
+    rows = build_leaderboard(tmp_path / "results", notes=[], shipped=False)
     assert [(r["system"], r["rank"], r["comparable_key"]) for r in rows] == [("B", 1, ""), ("A", 2, "")]
     headings = [line for line in to_markdown(rows).splitlines() if line.startswith("## ")]
     assert headings == ["## p (`h1`)"]
@@ -101,7 +101,7 @@ def test_rows_without_a_key_keep_their_old_grouping(tmp_path):
 def test_non_string_comparable_key_is_an_error(tmp_path):
     _run(tmp_path / "results" / "runs" / "bad.json", [_row("A", "beats_hit", 0.5, key=7)])
     with pytest.raises(UserError, match="bad.json: comparable_key of A / beats_hit is not a string"):
-        build_leaderboard(tmp_path / "results", notes=[])
+        build_leaderboard(tmp_path / "results", notes=[], shipped=False)
 
 
 # --- reported rows keep the hash they were transcribed under ----------------------------------
@@ -126,7 +126,7 @@ def test_reported_rows_keep_the_pinned_hash_after_a_protocol_edit(tmp_path, prot
                        f"p,1,aistpp,2s,Paper,beats_hit,80.0,percent,d2m-aistpp-2s,{old},,cite\n")
     _run(results / "runs" / "old.json", [_row("Mine", "beats_coverage", 0.95, h=old) | {"protocol": "d2m-aistpp-2s"}])
     notes = []
-    rows = build_leaderboard(results, notes=notes)
+    rows = build_leaderboard(results, notes=notes, shipped=False)
     assert notes == []
     assert [(r["system"], r["rank"]) for r in rows if r["metric"] == "beats_coverage"] == [("Mine", 1), ("Paper", 2)]
 
@@ -137,7 +137,7 @@ def test_reported_rows_keep_the_pinned_hash_after_a_protocol_edit(tmp_path, prot
     (results / "runs" / "old.json").unlink()
     _run(results / "runs" / "new.json", [_row("Mine", "beats_coverage", 0.5, h=new) | {"protocol": "d2m-aistpp-2s"}])
     notes = []
-    rows = build_leaderboard(results, notes=notes)
+    rows = build_leaderboard(results, notes=notes, shipped=False)
     cov = {(r["system"], r["protocol_hash"]): r["rank"] for r in rows if r["metric"] == "beats_coverage"}
     assert cov == {("Paper", old): 1, ("Mine", new): 1}  # not ranked together
     assert len(notes) == 1  # once, although two rows name that protocol
@@ -152,7 +152,7 @@ def test_unpinned_reported_rows_take_the_current_hash_with_a_warning(tmp_path):
         "p,1,aistpp,2s,Paper,beats_hit,80.0,percent,d2m-aistpp-2s,cite\n"
         "p,1,aistpp,2s,Paper,genre_accuracy,20.0,percent,paper:x,cite\n")
     notes = []
-    rows = build_leaderboard(results, notes=notes)
+    rows = build_leaderboard(results, notes=notes, shipped=False)
     assert {r["metric"]: r["protocol_hash"] for r in rows} == {
         "beats_hit": load_protocol("d2m-aistpp-2s").hash, "genre_accuracy": "paper:x"}
     assert len(notes) == 1 and "no protocol_hash for 'd2m-aistpp-2s'" in notes[0]
@@ -175,7 +175,7 @@ def test_shipped_genre_rows_of_each_clip_length_are_all_kept(tmp_path):
     """The 3-s and 4-s genre numbers of table 3 are not merged into (and dropped as duplicates of) 2-s."""
     results = tmp_path / "results"
     shutil.copytree(REPO / "results/reported", results / "reported")
-    rows = build_leaderboard(results, notes=[])
+    rows = build_leaderboard(results, notes=[], shipped=False)
     high = {r["protocol"]: r["value"] for r in rows if r["system"] == "D2M-GAN high" and r["metric"] == "genre_accuracy"}
     assert high == {"paper:d2m-gan-genre-aistpp-2s": 24.4, "paper:d2m-gan-genre-aistpp-3s": 25.6,
                     "paper:d2m-gan-genre-aistpp-4s": 23.3}
@@ -189,7 +189,7 @@ def test_runs_without_a_system_are_named_not_silently_skipped(tmp_path, cli):
     _run(runs / "plain.json", [], system=None)
     _run(runs / "ranked.json", [_row("A", "beats_hit", 0.5)])
     notes = []
-    rows = build_leaderboard(tmp_path / "results", notes=notes)
+    rows = build_leaderboard(tmp_path / "results", notes=notes, shipped=False)
     assert [r["system"] for r in rows] == ["A"]
     assert len(notes) == 1 and "skipped 1 run file(s)" in notes[0] and "plain.json" in notes[0]
     assert "ranked.json" not in notes[0]
@@ -229,7 +229,7 @@ def test_leaderboard_shows_the_provenance_of_a_run(tmp_path):
     prov = read_pred_provenance(tmp_path / "p")
     _run(runs / "a.json", [_row("A", "beats_hit", 0.5)], inputs={"pred_provenance": prov})
     _run(runs / "b.json", [_row("B", "beats_hit", 0.4)])
-    write_leaderboard(tmp_path / "results", notes=[])
+    write_leaderboard(tmp_path / "results", notes=[], shipped=False)
     table = {r["system"]: r["provenance"] for r in csv.DictReader(open(tmp_path / "results" / "leaderboard.csv"))}
     assert table == {"A": "dance2music v2 @github.com/x/y@abc123 sf:0123456789ab", "B": ""}
 

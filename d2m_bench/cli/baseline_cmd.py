@@ -9,7 +9,7 @@ def baseline_cmd():
 @baseline_cmd.command("list")
 def list_cmd():
     """List the baselines, what they need and what they re-implement or adapt."""
-    from baselines import REGISTRY
+    from d2m_bench.baselines import REGISTRY
 
     for name, cls in REGISTRY.items():
         needs = []
@@ -42,7 +42,7 @@ def list_cmd():
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run_cmd(name, data, split, out, protocol, upstream, seed, soundfont, beam_width, workers, force, quiet):
     """Generate audio for every segment of a split with baseline NAME."""
-    import baselines
+    from d2m_bench import baselines
 
     options = {} if beam_width is None else {"beam_width": beam_width}
     doc = baselines.run_baseline(baselines.get(name), data, out, split=split, protocol=protocol, seed=seed,
@@ -75,7 +75,7 @@ def video_rhythm_cmd(videos, out):
     import json
     from pathlib import Path
 
-    from baselines.video_rhythm import video_metadata
+    from d2m_bench.baselines.video_rhythm import video_metadata
 
     Path(out).mkdir(parents=True, exist_ok=True)
     for video in videos:

@@ -31,7 +31,7 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     from pathlib import Path
 
     from ..errors import UserError
-    from ..evaluate import evaluate
+    from ..evaluation import evaluate
 
     for stale in (out, csv_out):
         if stale:

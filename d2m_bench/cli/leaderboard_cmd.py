@@ -3,15 +3,17 @@ import click
 
 @click.command("leaderboard")
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Folder with reported/ and runs/.")
+              help="Folder with runs/*.json (and optionally reported/*.csv); need not exist.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Default: RESULTS/leaderboard.csv")
 @click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Default: RESULTS/leaderboard.md")
-def leaderboard_cmd(results_dir, csv_path, md_path):
+@click.option("--shipped/--no-shipped", default=True, show_default=True,
+              help="Include the paper numbers shipped with d2m-bench (RESULTS/reported/ is always read).")
+def leaderboard_cmd(results_dir, csv_path, md_path, shipped):
     """Build results/leaderboard.csv from reported numbers and runs."""
     from ..leaderboard import write_leaderboard
 
     notes = []
-    rows = write_leaderboard(results_dir, csv_path, md_path, notes=notes)
+    rows = write_leaderboard(results_dir, csv_path, md_path, notes=notes, shipped=shipped)
     for note in notes:
         click.echo(f"warning: {note}", err=True)
     measured = sum(r["kind"] == "measured" for r in rows)

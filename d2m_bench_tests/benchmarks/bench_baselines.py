@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from baselines.symbolic import Dance2Music
+from d2m_bench.baselines.symbolic import Dance2Music
 from d2m_bench.render import DEFAULT_SOUNDFONT, render_midi, write_notes_midi
 
 MINUTE = 1800  # frames at 30 fps
@@ -57,7 +57,7 @@ def test_dance2music_full_minute_with_rendering(benchmark, composer, tmp_path):
 def per_candidate_search(D, beam_width=50, history=10, note_frames=6, n_states=5):
     """Upstream's loop structure: one upsampled music matrix and one Pearson r per candidate
     (ranked with the same explicit tie rule, so the two searches must agree)."""
-    from baselines.dance2music import rank, window_reward
+    from d2m_bench.baselines.dance2music import rank, window_reward
 
     T = len(D)
     N = T // note_frames
@@ -74,7 +74,7 @@ def per_candidate_search(D, beam_width=50, history=10, note_frames=6, n_states=5
 
 def test_dance2music_per_candidate_loop_per_minute(benchmark, composer):
     """The same search with a per-candidate loop, as upstream runs it (for the speed ratio)."""
-    from baselines import dance2music as d2m
+    from d2m_bench.baselines import dance2music as d2m
 
     feats, _ = d2m.pose_features(dance_keypoints(), layout="coco17")
     D = d2m.dance_matrix(feats)
