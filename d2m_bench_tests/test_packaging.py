@@ -1,0 +1,92 @@
+"""Packaging (issue 11 item 1): one import name, shipped data, no stray top-level packages.
+
+The wheel is built from a copy of the working tree (tracked and untracked-but-not-ignored files),
+so that a stale build/ folder in the checkout cannot put removed modules into it.
+"""
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _package_dirs(top: Path, import_name: str) -> set:
+    """Import names of every folder under `top` that holds Python source (a package folder)."""
+    names = set()
+    for d in [top, *sorted(p for p in top.rglob("*") if p.is_dir())]:
+        if "__pycache__" in d.parts or not any(d.glob("*.py")):
+            continue
+        rel = d.relative_to(top).parts
+        names.add(".".join((import_name, *rel)))
+    return names
+
+
+def test_package_list_names_every_package_folder():
+    setuptools = _pyproject()["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    on_disk = _package_dirs(ROOT / "d2m_bench", "d2m_bench") | _package_dirs(ROOT / "baselines", "d2m_bench.baselines")
+    assert on_disk - listed == set(), "package folders missing from [tool.setuptools] packages"
+    # Data-only packages (mapped folders without Python source) must be mapped to a real folder.
+    mapped = setuptools["package-dir"]
+    for name in listed - on_disk:
+        assert name in mapped and (ROOT / mapped[name]).is_dir(), f"{name} is listed but has no folder"
+
+
+def test_package_dir_mapping_keeps_the_repository_layout():
+    mapped = _pyproject()["tool"]["setuptools"]["package-dir"]
+    assert mapped == {"d2m_bench.baselines": "baselines", "d2m_bench.protocols": "protocols",
+                      "d2m_bench.reported": "results/reported"}
+
+
+def _source_copy(dest: Path) -> Path:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    if shutil.which("git") is None:
+        pytest.skip("git is needed to list the source files")
+    pytest.importorskip("setuptools", minversion="77")
+    src = _source_copy(tmp_path_factory.mktemp("src"))
+    out = tmp_path_factory.mktemp("dist")
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q",
+                           "-w", str(out), str(src)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (whl,) = out.glob("d2m_bench-*.whl")
+    with zipfile.ZipFile(whl) as zf:
+        return zf.namelist()
+
+
+def test_wheel_has_one_top_level_package(wheel):
+    tops = {name.split("/")[0] for name in wheel if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"d2m_bench"}
+
+
+def test_wheel_ships_every_protocol_and_the_reported_numbers(wheel):
+    protocols = {p.name for p in (ROOT / "protocols").glob("*.toml")}
+    assert protocols and {f"d2m_bench/protocols/{p}" for p in protocols} <= set(wheel)
+    reported = {p.name for p in (ROOT / "results" / "reported").glob("*.csv")}
+    assert reported and {f"d2m_bench/reported/{p}" for p in reported} <= set(wheel)
+    assert "d2m_bench/baselines/__init__.py" in wheel
+    assert "d2m_bench/survey/static/index.html" in wheel
+
+
+def test_wheel_leaves_out_tests_and_measured_runs(wheel):
+    assert not [n for n in wheel if "d2m_bench_tests" in n or n.startswith("baselines/")]
+    assert not [n for n in wheel if "/runs/" in n or n.endswith("leaderboard.csv")]
