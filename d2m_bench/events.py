@@ -73,6 +73,21 @@ def length_action(native: int, n: int) -> str:
     return f"trimmed {native - n}" if native > n else f"padded {n - native}"
 
 
+def _plausible(hit, sr: int, target_len) -> bool:
+    """Whether a cache entry could have been written by ``file_events`` for this key: whole,
+    non-negative counts, the policy's length, sorted event times inside the clip. Anything
+    else (a damaged or forged entry) is recomputed instead of scored."""
+    if len(hit) < _HEAD:
+        return False
+    head, times = hit[:_HEAD], hit[_HEAD:]
+    n, loaded, native, native_sr, channels = head
+    if (head != np.round(head)).any() or (head < 0).any() or native_sr < 1 or channels < 1:
+        return False
+    if n != (loaded if target_len is None else target_len):
+        return False
+    return bool(((times >= 0) & (times <= n / sr + 1.0)).all() and (np.diff(times) >= 0).all())
+
+
 def file_events(path, *, audio: dict, detector: dict, target_len: int | None = None,
                 cache: FileCache | None = None):
     """(n_samples, loaded_samples, event_times, length_action, cached, AudioInfo) for one file.
@@ -89,8 +104,8 @@ def file_events(path, *, audio: dict, detector: dict, target_len: int | None = N
     key = None
     if cache is not None and cache.enabled:
         key = cache.key(media_digest(path), config)
-        hit = cache.get(key)
-        if hit is not None and len(hit) >= _HEAD:
+        hit = cache.get(key, ndim=1)
+        if hit is not None and _plausible(hit, sr, target_len):
             n, loaded, native, native_sr, channels = (int(v) for v in hit[:_HEAD])
             info = AudioInfo(native_sr, channels, native, native_sr != sr, channels > 1)
             return n, loaded, hit[_HEAD:], length_action(loaded, n), True, info

@@ -71,8 +71,8 @@ def _beats(path, p, variant, tempo, cache):
     config = {"sr": p["sr"], "hop": p["hop_length"], "bpm": bpm, "tightness": cfg["tightness"],
               "percussive": cfg["percussive"], "aggregate": cfg["aggregate"]}
     key = cache.key(file_digest(path), config)
-    hit = cache.get(key)
-    if hit is not None:
+    hit = cache.get(key, ndim=1)
+    if hit is not None and (hit >= 0).all() and (np.diff(hit) >= 0).all():
         return hit
     y, _ = load_audio(path, p["sr"])
     beats = al.music_beats(y, sr=p["sr"], hop_length=p["hop_length"], start_bpm=bpm, tightness=cfg["tightness"],

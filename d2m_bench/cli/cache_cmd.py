@@ -13,10 +13,13 @@ def cache_cmd(ctx, root):
 @click.pass_obj
 def info(root):
     """Entries and size per namespace."""
-    from ..cache import cache_info, default_root
+    from ..cache import cache_info, default_root, is_tagged
 
-    click.echo(f"cache root: {root or default_root()}")
+    where = root or default_root()
+    click.echo(f"cache root: {where}")
     data = cache_info(root)
+    if data and not is_tagged(where):
+        click.echo("(no d2m-bench CACHEDIR.TAG in the root: `cache clear` will refuse it)")
     if not data:
         click.echo("(empty)")
     for name, row in data.items():
@@ -27,8 +30,14 @@ def info(root):
 @click.argument("namespace", required=False)
 @click.pass_obj
 def clear(root, namespace):
-    """Remove NAMESPACE (e.g. onsets, vggish) or everything."""
+    """Remove the entries of NAMESPACE (e.g. events, vggish) or of every namespace.
+
+    Only a root that d2m-bench created (it holds d2m-bench's CACHEDIR.TAG) is touched, and
+    in it only files named like cache entries; anything else is left and counted.
+    """
     from ..cache import cache_clear
 
-    n = cache_clear(root, namespace)
-    click.echo(f"removed {n} entries")
+    done = cache_clear(root, namespace)
+    click.echo(f"removed {done['removed']} entries")
+    if done["kept"]:
+        click.echo(f"left {done['kept']} file(s) that are not cache entries", err=True)

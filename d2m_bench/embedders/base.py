@@ -66,7 +66,7 @@ def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=
     out, todo = {}, []
     for path in dict.fromkeys(map(str, paths)):
         key = cache.key(media_digest(path), config) if cache is not None else None
-        hit = cache.get(key) if cache is not None else None
+        hit = cache.get(key, ndim=2) if cache is not None else None
         if hit is not None and hit.ndim == 2 and hit.shape[1] == embedder.dim:
             out[path] = hit
         else:
