@@ -1,0 +1,17 @@
+"""MkDocs hook: adds protocol-reference.md, generated from the shipped protocols/*.toml.
+
+The page is built from the files at build time (never committed), so it cannot drift from
+them; the generator is d2m_bench.protocol_reference (tested in test_docs.py).
+"""
+from mkdocs.structure.files import File
+
+from d2m_bench.protocol_reference import protocol_reference
+from d2m_bench.resources import shipped_dir
+
+PAGE = "protocol-reference.md"
+
+
+def on_files(files, config):
+    paths = sorted(shipped_dir("protocols").glob("*.toml"))
+    files.append(File.generated(config, PAGE, content=protocol_reference(paths)))
+    return files
