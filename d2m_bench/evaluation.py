@@ -247,8 +247,11 @@ def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, all
                 excluded += [dict(e, section=name) for e in sec.get("excluded", [])]
                 for r in rows:
                     r.update(sec.get("per_clip", {}).get(r["id"], {}))
+    from .intervals import add_intervals
+
+    add_intervals(aggregate, rows, proto.section("ci"), excluded)
     for r in rows:
-        r.pop("gt_events"), r.pop("pred_events")
+        # Onset/beat times (s) stay in the result, unrounded: the report draws them and their bins.
         for k, v in list(r.items()):
             if isinstance(v, float) and math.isnan(v):
                 r[k] = None

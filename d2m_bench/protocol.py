@@ -23,7 +23,10 @@ COMMANDS = ("eval", "mos")
 
 # What an eval protocol may hold. Every key is used: a key the code ignores would make two
 # protocols with different hashes give the same numbers (or a typo silently do nothing).
-EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment")
+EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment", "ci")
+# Tables that change no point value (confidence-interval level, replicates, seed): echoed in
+# the result but left out of the hash, so changing them never moves a result to another group.
+UNHASHED_TABLES = ("ci",)
 AUDIO_KEYS = ("sample_rate", "mono", "resample", "length_policy", "expected_seconds")
 LENGTH_POLICIES = ("pred_to_gt", "strict", "min", "none")
 RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq", "fft", "scipy", "polyphase")
@@ -50,7 +53,7 @@ class Protocol:
 
     @property
     def hash(self) -> str:
-        return config_digest(self.params)
+        return config_digest({k: v for k, v in self.params.items() if k not in UNHASHED_TABLES})
 
     @property
     def short_hash(self) -> str:
@@ -174,10 +177,30 @@ class _EvalCheck:
         if "rule" in pairing:
             self.choice("pairing.rule", pairing["rule"], PAIRING_RULES)
         self.beats()
+        self.ci()
         for name in ("genre", "alignment"):  # their own parameters are checked by their sections
             section = self.table(name, required=False)
             if "enabled" in section:
                 self.boolean(f"{name}.enabled", section["enabled"])
+
+    def ci(self):
+        from .intervals import CI_KEYS
+
+        ci = self.table("ci", required=False)
+        self.keys("ci", ci, CI_KEYS)
+        if "level" in ci:
+            self.number("ci.level", ci["level"])
+            if ci["level"] >= 1:
+                self.fail(f"ci.level = {ci['level']!r} must be below 1")
+        for key in ("n_resamples", "fad_resamples", "fad_inf_steps"):
+            if key in ci:
+                self.number(f"ci.{key}", ci[key], integer=True, minimum=1)
+        if "seed" in ci:
+            self.number("ci.seed", ci["seed"], integer=True, strict=False)
+        if "fad_inf_min_fraction" in ci:
+            self.number("ci.fad_inf_min_fraction", ci["fad_inf_min_fraction"])
+            if ci["fad_inf_min_fraction"] > 1:
+                self.fail("ci.fad_inf_min_fraction must be at most 1")
 
     def beats(self):
         from .events import BEAT_KEYS, ONSET_KEYS

@@ -49,15 +49,14 @@ def embedder_key(meta: dict) -> str:
     sha = meta.get("weights_sha256")
     if not sha:
         return ""
-    from .embedders.weights import KNOWN  # the published files' sha256 prefixes
+    from .embedders.weights import is_official  # full pinned sha256, never a prefix
 
     name = meta.get("embedder", "embedder")
-    prefix = KNOWN.get(name, {}).get("sha256_prefix")
-    official = bool(prefix) and str(sha).startswith(prefix)
+    official = is_official(name, str(sha))
     key = f"{name}:{'official' if official else str(sha)[:12]}"
     pca = meta.get("pca_sha256")
     if pca:
-        official_pca = str(pca).startswith(KNOWN["vggish-pca"]["sha256_prefix"])
+        official_pca = is_official("vggish-pca", str(pca))
         key += ":pca-" + ("official" if official_pca else str(pca)[:12])
     return key
 

@@ -13,7 +13,7 @@ from d2m_bench.provenance import provenance_label, read_pred_provenance
 from d2m_bench.results import EvalResult, embedder_key
 
 REPO = Path(__file__).parents[1]
-OFFICIAL = "10086976" + "ab" * 28  # published VGGish weights: sha256 starts with 10086976
+OFFICIAL = "10086976245803799d9194e9a73d9b6c1549c71d1b80106f5cade5608a561f4b"  # published VGGish weights
 RANDOM = "deadbeef0123" + "cd" * 26
 HEADER = "source,table,dataset,setting,system,metric,value,unit,protocol,protocol_hash,comparable_key,citation\n"
 
@@ -39,7 +39,7 @@ def test_embedder_key_from_weights_hash():
     assert embedder_key({"embedder": "vggish", "weights_sha256": OFFICIAL}) == "vggish:official"
     assert embedder_key({"embedder": "vggish", "weights_sha256": RANDOM}) == "vggish:deadbeef0123"
     assert embedder_key({"embedder": "vggish", "weights_sha256": OFFICIAL,
-                         "pca_sha256": "970ea276" + "0" * 56}) == "vggish:official:pca-official"
+                         "pca_sha256": "970ea276" + "0" * 56}) == "vggish:official:pca-970ea2760000"  # no full hash pinned
     assert embedder_key({"embedder": "vggish", "weights_sha256": OFFICIAL,
                          "pca_sha256": "abcdef123456" + "0" * 52}) == "vggish:official:pca-abcdef123456"
 

@@ -13,7 +13,7 @@ def weights_cmd():
 def list_cmd(vggish_weights):
     """Where each file is looked for, and whether it is there."""
     from ..cache import file_digest
-    from ..embedders.weights import KNOWN, candidates
+    from ..embedders.weights import KNOWN, candidates, is_official
 
     for name in _NAMES:
         spec = KNOWN[name]
@@ -21,7 +21,12 @@ def list_cmd(vggish_weights):
         for origin, path in candidates(name, vggish_weights if name == "vggish" else None):
             if path.is_file():
                 digest = file_digest(path)
-                tag = "published file" if digest.startswith(spec["sha256_prefix"]) else "NOT the published file"
+                if is_official(name, digest):
+                    tag = "published file"
+                elif spec["sha256"] is None and digest.startswith(spec["sha256_prefix"]):
+                    tag = "name prefix matches; no full hash pinned, so not verified"
+                else:
+                    tag = "NOT the published file"
                 click.echo(f"  found    {path}  [{origin}] sha256 {digest[:16]}... ({tag})")
             else:
                 click.echo(f"  missing  {path}  [{origin}]")
@@ -47,5 +52,5 @@ def download_cmd(name, dest_dir, url, expect_sha256, force):
         info = download(item, dest_dir=dest_dir, url=url, expect_sha256=expect_sha256, force=force,
                         progress=sys.stderr.isatty())
         state = "already present" if info.get("existing") else f"downloaded {info['bytes']} bytes"
-        check = "sha256 verified" if info["verified"] else "sha256 not checked against a published value"
+        check = "sha256 verified" if info["verified"] else "sha256 not verified against a full published value"
         click.echo(f"{item}: {state} -> {info['path']} (sha256 {info['sha256']}; {check})")

@@ -116,22 +116,12 @@ def build_model():
     return VGGish()
 
 
-def _torch_load(path, official: bool):
-    """Load a checkpoint without executing pickled code, except for the published files
-    (verified by hash), whose PCA arrays may be pickled numpy objects."""
-    import pickle
+def _torch_load(path):
+    """Weights and PCA files: weights_only loading (tensors and numpy arrays), never code,
+    whatever the file's hash (d2m_bench.embedders.weights.load_weights)."""
+    from .weights import load_weights
 
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        if not official:
-            raise UserError("checkpoint holds objects other than tensors and is not the published file "
-                            "(sha256 prefix mismatch); refusing to unpickle it", path) from None
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise UserError(f"unreadable checkpoint ({exc.__class__.__name__}: {exc})", path) from None
+    return load_weights(path)
 
 
 class VGGishEmbedder:
@@ -144,11 +134,10 @@ class VGGishEmbedder:
         import torch
 
         from ..cache import file_digest
-        from .weights import KNOWN
 
         self.weights_path = str(weights)
         self.weights_sha256 = file_digest(weights)
-        state = _torch_load(weights, self.weights_sha256.startswith(KNOWN["vggish"]["sha256_prefix"]))
+        state = _torch_load(weights)
         if not isinstance(state, dict):
             raise UserError("not a state dict", weights)
         self.model = build_model()
@@ -168,7 +157,7 @@ class VGGishEmbedder:
                 raise UserError("genre.postprocess = true needs the PCA file vggish_pca_params-970ea276.pth")
             self.pca_path = str(pca)
             self.pca_sha256 = file_digest(pca)
-            params = _torch_load(pca, self.pca_sha256.startswith(KNOWN["vggish-pca"]["sha256_prefix"]))
+            params = _torch_load(pca)
             try:
                 self.pca_matrix = np.asarray(params["pca_eigen_vectors"], dtype=np.float64).reshape(128, 128)
                 self.pca_means = np.asarray(params["pca_means"], dtype=np.float64).reshape(128)
@@ -183,10 +172,10 @@ class VGGishEmbedder:
                 "audio": audio_config(), "version": 1}
 
     def meta(self) -> dict:
-        from .weights import KNOWN
+        from .weights import is_official
 
         return {"embedder": self.name, "weights": self.weights_path, "weights_sha256": self.weights_sha256,
-                "weights_official": self.weights_sha256.startswith(KNOWN["vggish"]["sha256_prefix"]),
+                "weights_official": is_official("vggish", self.weights_sha256),
                 "postprocess": "pca_float" if self.postprocess else "none",
                 "pca_sha256": self.pca_sha256, "front_end": FRONT_END, "dim": self.dim}
 
