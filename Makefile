@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 
-.PHONY: demo test bench sysdeps clean baselines-leaderboard
+.PHONY: demo test bench sysdeps clean baselines-leaderboard docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,10 @@ test: $(STAMP) sysdeps
 # Every built-in baseline on the synthetic set -> results/runs/synthetic-*.json, then the leaderboard.
 baselines-leaderboard: $(STAMP) sysdeps
 	$(BIN)/python -m d2m_bench.baselines.leaderboard_runs --results results
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict turns every warning into an error.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest d2m_bench_tests/benchmarks --benchmark-only --benchmark-columns=min,mean,max,rounds -q -s

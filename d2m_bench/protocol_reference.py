@@ -6,11 +6,13 @@ hash and every parameter, with the comment the file gives it.
 """
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
 from typing import Iterable
 
+from . import protocol as _protocol
 from .protocol import load_protocol
 
 _HEADER = re.compile(r"^\s*\[([A-Za-z0-9_.\-]+)\]")
@@ -87,7 +89,11 @@ def _cell(text: str) -> str:
 
 
 def _value(value) -> str:
-    return "`" + _cell(json.dumps(value)) + "`"
+    text = json.dumps(value)
+    if "|" in text or "`" in text:
+        # A table cell cannot hold a bare pipe, and an escaped one shows its backslash in code.
+        return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
+    return f"`{text}`"
 
 
 def _usage(name: str, command: str) -> str:
@@ -119,8 +125,12 @@ def protocol_section(path: Path) -> str:
     if notes:
         lines.append("")
     lines += ["| parameter | value | note |", "|---|---|---|"]
+    unhashed = getattr(_protocol, "UNHASHED_TABLES", ())
     for dotted, value in _flatten(proto.params):
-        lines.append(f"| `{dotted}` | {_value(value)} | {_cell(keys.get(dotted, ''))} |")
+        note = keys.get(dotted, "")
+        if dotted.split(".")[0] in unhashed:
+            note = " \u2014 ".join(filter(None, ["not in the hash (changes no point value)", note]))
+        lines.append(f"| `{dotted}` | {_value(value)} | {_cell(note)} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -135,7 +145,8 @@ def protocol_reference(paths: Iterable[Path]) -> str:
         "Generated from the shipped `protocols/*.toml` when this site was built, so it always",
         "matches them. A protocol holds every parameter that changes a number; its hash is a",
         "SHA-256 over those parameters (`name`, `description`, `citation` and `command` are not",
-        "parameters and do not enter it). How protocols are chosen, overridden and checked:",
+        "parameters and do not enter it; nor do tables marked \"not in the hash\", which change",
+        "no point value). How protocols are chosen, overridden and checked:",
         "[Scoring and protocols](eval.md).",
         "",
         "| protocol | read by | hash | description |",

@@ -169,8 +169,12 @@ def test_weights_download_file_url(tmp_path, cli, reference_weights):
     path, _ = reference_weights
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     url = path.resolve().as_uri()
-    # Into the default location (the torch hub cache under $TORCH_HOME), hash prefix checked.
-    proc = cli("weights", "download", "vggish", "--url", url, "--expect-sha256", digest[:8], env=_env(tmp_path))
+    # An 8-hex prefix guards against a broken download but verifies nothing (32 bits are forgeable).
+    proc = cli("weights", "download", "vggish", "--url", url, "--expect-sha256", digest[:8], "--dir", tmp_path / "p",
+               env=_env(tmp_path))
+    assert proc.returncode == 0 and "sha256 not verified" in proc.stdout, proc.stderr
+    # Into the default location (the torch hub cache under $TORCH_HOME), full hash checked.
+    proc = cli("weights", "download", "vggish", "--url", url, "--expect-sha256", digest, env=_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
     dest = tmp_path / "torchhome" / "hub" / "checkpoints" / KNOWN["vggish"]["filename"]
     assert dest.read_bytes() == path.read_bytes()
