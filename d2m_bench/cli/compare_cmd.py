@@ -1,0 +1,31 @@
+"""`d2m-bench compare A.json B.json [...]`: paired tests of eval results on the same clips."""
+import click
+
+
+@click.command("compare")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for compare.json and compare.csv (default: print only).")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="CI level (default: the protocol's ci.level).")
+@click.option("--resamples", type=click.IntRange(min=1), default=None,
+              help="Bootstrap resamples (default: the protocol's ci.n_resamples).")
+@click.option("--seed", type=int, default=None, help="Bootstrap seed (default: the protocol's ci.seed).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="Significance level for the Holm-corrected p-values.")
+@click.option("--quiet", "-q", is_flag=True, help="No table; only the paths written.")
+def compare_cmd(results, out, level, resamples, seed, alpha, quiet):
+    """Compare eval results clip by clip: mean difference with a paired bootstrap CI,
+    Wilcoxon signed-rank p (Holm-corrected across metrics and pairs) and effect sizes.
+
+    Results must share the protocol hash and, per metric, the comparable key; clips are
+    paired by id and the ids only one side has are listed.
+    """
+    from ..compare import compare, load_result, table, write_outputs
+
+    doc = compare([load_result(p) for p in results], level=level, n_resamples=resamples, seed=seed, alpha=alpha)
+    if not quiet:
+        click.echo(table(doc))
+    if out:
+        paths = write_outputs(doc, out)
+        click.echo("wrote " + ", ".join(map(str, paths)))
