@@ -5,8 +5,15 @@ environment variable ``D2M_BENCH_VGGISH_WEIGHTS``, then the torch hub cache
 (``torch.hub.get_dir()/checkpoints/<filename>``, i.e. ``$TORCH_HOME/hub/checkpoints``),
 where the public PyTorch port's own loader also puts it. The PCA file is looked up beside
 the weights, then in ``D2M_BENCH_VGGISH_PCA``, then in the hub cache.
-The file names carry the first 8 hex digits of the file's SHA-256 (torch hub convention);
-downloads are checked against that prefix.
+The file names carry the first 8 hex digits of the file's SHA-256 (torch hub convention).
+A file counts as the published one ("official", which decides the comparable key of genre
+results) only when its full SHA-256 equals the pinned one: 32 bits of prefix can be matched
+by brute force in minutes. The PCA file's full hash is not pinned here (only its name's
+prefix is known), so it is never called official; its key is its own hash.
+
+Every weights file is read with ``torch.load(weights_only=True)``, the published ones too,
+so no file runs code however it is named or hashed: tensors, containers and plain numbers,
+plus numpy arrays and dtypes (the PCA file holds pickled numpy arrays).
 """
 from __future__ import annotations
 
@@ -20,12 +27,51 @@ from ..atomic import replacing
 from ..errors import UserError
 
 _RELEASE = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/"
+# sha256: the full digest of the published file (None where it is not known here).
 KNOWN = {
     "vggish": {"filename": "vggish-10086976.pth", "sha256_prefix": "10086976",
+               "sha256": "10086976245803799d9194e9a73d9b6c1549c71d1b80106f5cade5608a561f4b",
                "url": _RELEASE + "vggish-10086976.pth", "env": "D2M_BENCH_VGGISH_WEIGHTS"},
-    "vggish-pca": {"filename": "vggish_pca_params-970ea276.pth", "sha256_prefix": "970ea276",
+    "vggish-pca": {"filename": "vggish_pca_params-970ea276.pth", "sha256_prefix": "970ea276", "sha256": None,
                    "url": _RELEASE + "vggish_pca_params-970ea276.pth", "env": "D2M_BENCH_VGGISH_PCA"},
 }
+
+
+def is_official(name: str, sha256) -> bool:
+    """True only when ``sha256`` is the full pinned digest of the published file ``name``."""
+    pinned = KNOWN.get(name, {}).get("sha256")
+    return bool(pinned) and isinstance(sha256, str) and sha256.lower() == pinned
+
+
+def _numpy_globals() -> list:
+    """What a pickled numpy array needs, and nothing else: the array reconstructor (under
+    its numpy 1 and numpy 2 module names), ndarray, dtype and the concrete dtype classes."""
+    import numpy as np
+
+    rebuild = np._core.multiarray._reconstruct if hasattr(np, "_core") else np.core.multiarray._reconstruct
+    kinds = {type(np.dtype(c)) for c in "?bhilqpBHILQPefdgFDG"}
+    return [rebuild, (rebuild, "numpy.core.multiarray._reconstruct"),
+            (rebuild, "numpy._core.multiarray._reconstruct"), np.ndarray, np.dtype, *kinds]
+
+
+def load_weights(path):
+    """``torch.load(path, weights_only=True)`` admitting numpy arrays; one-line UserError for
+    a file that holds anything else (named by torch's "Unsupported global") or is unreadable."""
+    import pickle
+
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln or "got <" in ln]
+        detail = (lines[0] if lines else "not a weights file")[:200]
+        raise UserError(f"refusing to unpickle: the file holds objects other than tensors and arrays ({detail})",
+                        path) from None
+    except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, ImportError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UserError(f"unreadable weights file ({exc.__class__.__name__}: {first})", path) from None
 
 
 def hub_checkpoints() -> Path:
@@ -74,8 +120,10 @@ def resolve_pca(weights_path) -> Path:
 def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=False, progress=False) -> dict:
     """Fetch a known file into ``dest_dir`` (default: the torch hub cache), atomically.
 
-    The SHA-256 must start with ``expect_sha256`` (default: the prefix in the published file
-    name when the default URL is used; no check for another URL unless one is given).
+    The SHA-256 must start with ``expect_sha256`` (default: the full pinned digest, or the
+    prefix in the published file name where none is pinned, when the default URL is used; no
+    check for another URL unless one is given). ``verified`` is true only for a full 64-hex
+    match: a prefix catches a broken download, not a forged file.
     Returns ``{"path", "sha256", "bytes", "verified"}``.
     """
     if name not in KNOWN:
@@ -83,7 +131,7 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
     spec = KNOWN[name]
     url = url or spec["url"]
     if expect_sha256 is None and url == spec["url"]:
-        expect_sha256 = spec["sha256_prefix"]
+        expect_sha256 = spec["sha256"] or spec["sha256_prefix"]
     dest_dir = Path(dest_dir) if dest_dir else hub_checkpoints()
     dest = dest_dir / spec["filename"]
     if dest.is_file() and not force:
@@ -91,7 +139,7 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
 
         digest = file_digest(dest)
         return {"path": str(dest), "sha256": digest, "bytes": dest.stat().st_size,
-                "verified": bool(expect_sha256) and digest.startswith(expect_sha256.lower()), "existing": True}
+                "verified": _full_match(digest, expect_sha256), "existing": True}
     h = hashlib.sha256()
     size = 0
     try:
@@ -114,4 +162,9 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise UserError(f"could not download {url} ({reason}); fetch it elsewhere and copy it to {dest}") from None
-    return {"path": str(dest), "sha256": digest, "bytes": size, "verified": bool(expect_sha256), "existing": False}
+    return {"path": str(dest), "sha256": digest, "bytes": size, "verified": _full_match(digest, expect_sha256),
+            "existing": False}
+
+
+def _full_match(digest: str, expect) -> bool:
+    return bool(expect) and len(expect) == 64 and digest == expect.lower()
