@@ -1,11 +1,13 @@
-# Fresh machine: `make demo` or `make test` create .venv and install everything they need.
+# Fresh machine: `make demo` or `make test` create .venv and install what they need: the demo only
+# the core package, the tests every extra, torch and the system tools listed by `sysdeps`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CORE := $(VENV)/.installed-core
 DEMO := demo
 
-.PHONY: demo test bench sysdeps clean baselines-leaderboard docs
+.PHONY: demo test bench sysdeps clean baselines-leaderboard docs wheel-check
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,7 +19,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[all,pose]'
 	touch $(STAMP)
 
-# Optional system tools for the rendering and browser tests; tests skip with a reason if absent.
+# The demo (default protocol, no dataset) needs neither torch nor any extra.
+$(CORE): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $(CORE)
+
+# System tools for the MIDI rendering, survey (browser, spoken traps) and video tests; the tests
+# that need one skip with a reason if it is absent. One line names every package before apt-get runs.
 sysdeps:
 	@missing=""; \
 	command -v fluidsynth >/dev/null || missing="$$missing fluidsynth"; \
@@ -25,20 +33,28 @@ sysdeps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	python3 -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('GL'))" 2>/dev/null || missing="$$missing libgl1"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "sysdeps: apt-get install$$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	      || echo "sysdeps: could not install$$missing; the tests that need them will skip"; \
 	  else echo "sysdeps: not root or no apt-get; missing:$$missing (tests that need them skip)"; fi; \
 	fi
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(BIN)/d2m-bench demo make $(DEMO) --force
 	$(BIN)/d2m-bench eval --pred $(DEMO)/generated --gt $(DEMO)/gt --out $(DEMO)/result.json --csv $(DEMO)/per_clip.csv
 	$(BIN)/d2m-bench eval --pred $(DEMO)/generated --gt $(DEMO)/gt --protocol tolerance --out $(DEMO)/result_tolerance.json
 
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory wheel-check
+
+# The wheel, installed into a fresh venv under $$TMPDIR (not .venv), scores the demo set from a
+# folder outside the checkout (.ci/wheel_check.sh; about 1-2 min, most of it pip and numba).
+wheel-check: $(STAMP)
+	PY=$(PY) .ci/wheel_check.sh
 
 # Every built-in baseline on the synthetic set -> results/runs/synthetic-*.json, then the leaderboard.
 baselines-leaderboard: $(STAMP) sysdeps
@@ -49,7 +65,7 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest d2m_bench_tests/benchmarks --benchmark-only --benchmark-columns=min,mean,max,rounds -q -s
+	$(BIN)/python -m pytest -o python_files='bench_*.py' d2m_bench_tests/benchmarks --benchmark-only --benchmark-columns=min,mean,max,rounds -q -s
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .benchmarks

@@ -107,7 +107,8 @@ def alignment_section(pairs, protocol, ctx) -> dict:
         kb_fact = al.kinematic_beats_fact(joints, order=int(p["fact"]["order"]))
         kb_bail, length = al.kinematic_beats_bailando(joints, sigma=float(p["bailando"]["smoothing_sigma"]),
                                                       order=int(p["bailando"]["order"]))
-        row = {"kinematic_beats_fact": len(kb_fact), "kinematic_beats_bailando": len(kb_bail)}
+        row = {"kinematic_beats_fact": len(kb_fact), "kinematic_beats_bailando": len(kb_bail),
+               "kinematic_beat_frames_fact": kb_fact.astype(int).tolist()}
         for audio, suffix in ((pair.pred, ""), (pair.gt, "_gt")):
             mb_f = _beats(audio, p, "fact", tempo, cache)
             mb_b = _beats(audio, p, "bailando", tempo, cache)
@@ -115,6 +116,7 @@ def alignment_section(pairs, protocol, ctx) -> dict:
             bas = al.beat_align_bailando(kb_bail, mb_b, sigma=float(p["bailando"]["sigma"]), length=length)
             row[f"beat_align_bailando{suffix}"] = None if math.isnan(bas) else bas
             row[f"music_beats{suffix}"] = len(mb_f)
+            row[f"music_beat_frames{suffix}"] = np.asarray(mb_f).astype(int).tolist()  # for the report's figure
         for c in cols:
             if row[c] is not None:
                 cols[c].append(row[c])
