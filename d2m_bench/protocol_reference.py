@@ -15,6 +15,9 @@ from typing import Iterable
 from . import protocol as _protocol
 from .protocol import load_protocol
 
+# The page's path in the site (docs/hooks/protocol_reference.py adds it; never a file in docs/).
+REFERENCE_PAGE = "protocol-reference.md"
+
 _HEADER = re.compile(r"^\s*\[([A-Za-z0-9_.\-]+)\]")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
 

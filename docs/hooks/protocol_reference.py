@@ -5,13 +5,11 @@ them; the generator is d2m_bench.protocol_reference (tested in test_docs.py).
 """
 from mkdocs.structure.files import File
 
-from d2m_bench.protocol_reference import protocol_reference
+from d2m_bench.protocol_reference import REFERENCE_PAGE, protocol_reference
 from d2m_bench.resources import shipped_dir
-
-PAGE = "protocol-reference.md"
 
 
 def on_files(files, config):
     paths = sorted(shipped_dir("protocols").glob("*.toml"))
-    files.append(File.generated(config, PAGE, content=protocol_reference(paths)))
+    files.append(File.generated(config, REFERENCE_PAGE, content=protocol_reference(paths)))
     return files
