@@ -9,7 +9,6 @@ keypoints (60, 17, 3) COCO-17 of the camera at 30 fps (every 2nd 60-fps frame), 
 from __future__ import annotations
 
 import functools
-import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 from ..audio import load_audio
 from ..dataset import DatasetInfo, Segment
 from ..errors import UserError
+from ..safe_pickle import load_data_pickle
 from . import store
 from .build import check_seconds, cut_audio, finish, run_jobs, start, uncovered
 from .rotations import aistpp_motion_features
@@ -46,14 +46,10 @@ class AistJob:
 
 
 def load_pickle(path) -> dict:
+    """An annotation pickle, through the restricted unpickler (plain data and numpy arrays only:
+    a crafted .pkl cannot run code)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            data = pickle.load(fh)
-    except FileNotFoundError:
-        raise UserError("missing annotation file", path) from None
-    except Exception as exc:  # pickle raises many types for a corrupt file
-        raise UserError(f"unreadable pickle ({exc.__class__.__name__})", path) from None
+    data = load_data_pickle(path)
     if not isinstance(data, dict):
         raise UserError(f"pickle holds a {type(data).__name__}, expected a dict", path)
     return data

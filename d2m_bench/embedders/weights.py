@@ -65,9 +65,11 @@ def load_weights(path):
         with torch.serialization.safe_globals(_numpy_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln or "got <" in ln]
-        detail = (lines[0] if lines else "not a weights file")[:200]
-        raise UserError(f"refusing to unpickle: the file holds objects other than tensors and arrays ({detail})",
+        lines = [ln.strip() for ln in str(exc).splitlines()
+                 if "global" in ln.lower() and "weights_only" not in ln or "but got <" in ln]
+        if not lines:  # random bytes or a truncated file
+            raise UserError("unreadable weights file (not a torch file)", path) from None
+        raise UserError(f"refusing to unpickle: the file holds objects other than tensors and arrays ({lines[0][:200]})",
                         path) from None
     except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, ImportError) as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:200]

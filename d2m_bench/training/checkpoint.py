@@ -16,11 +16,13 @@ def atomic_save(obj, path) -> None:
 
 
 class MissingClass:
-    """Stand-in for a pickled class or function whose module is not installed (or lacks it).
+    """Stand-in for a pickled class or function that is not on the allow-list of
+    ``--trust-checkpoint`` (d2m_bench.safe_pickle): a missing module (``jukebox.*``) and an
+    installed callable (``os.system``) alike.
 
-    Official checkpoints may reference code of the project that wrote them (``jukebox.*``); only
-    the state dict is needed here, so such objects load as inert holders of what was pickled.
-    Nothing from the missing module runs. Handles the opcodes by which pickle builds objects:
+    Official checkpoints may reference code of the project that wrote them; only the state
+    dict is needed here, so such objects load as inert holders of what was pickled. Nothing
+    the stub stands for runs. Handles the opcodes by which pickle builds objects:
     call (REDUCE), NEWOBJ, BUILD (``__setstate__``), SETITEMS and APPENDS (dict/list subclasses).
     """
 
@@ -54,7 +56,8 @@ def _stub(module: str, name: str):
 
 def _reconstructor(cls, base, state):
     # copyreg._reconstructor builds dict/list subclasses with base.__new__(cls): not possible
-    # for a stub, which keeps the base's contents through SETITEMS/APPENDS instead.
+    # for a stub, which keeps the base's contents through SETITEMS/APPENDS instead. Any other
+    # class here came through find_class, so it is on the allow-list.
     if isinstance(cls, type) and issubclass(cls, MissingClass):
         return cls()
     import copyreg
@@ -62,19 +65,33 @@ def _reconstructor(cls, base, state):
     return copyreg._reconstructor(cls, base, state)
 
 
+def trusted_globals() -> dict:
+    """What ``--trust-checkpoint`` builds for real: torch's tensor/storage/dtype reconstruction
+    (its weights_only allow-list), numpy arrays, scalars and dtypes, plain containers. The
+    base classes copyreg._reconstructor needs are included; calling them builds empty objects."""
+    from ..safe_pickle import data_globals, torch_globals
+
+    bases = {("builtins", n): getattr(__import__("builtins"), n) for n in ("object", "dict", "list")}
+    return {**data_globals(), **torch_globals(), **bases}
+
+
 def _stub_pickle_module():
-    """A ``pickle_module`` for torch.load: real classes when importable, stubs when not."""
+    """A ``pickle_module`` for torch.load: allow-listed globals are real, every other one a stub."""
     import pickle
     import types
 
-    class Unpickler(pickle.Unpickler):
-        def find_class(self, module, name):
-            if (module, name) == ("copyreg", "_reconstructor"):
-                return _reconstructor
-            try:
-                return super().find_class(module, name)
-            except (ImportError, AttributeError):
-                return _stub(module, name)
+    from ..safe_pickle import Unpickler as Restricted
+
+    allowed = trusted_globals()
+
+    class Unpickler(Restricted):
+        refused = "stub"
+        stub = staticmethod(_stub)
+        reconstructor = staticmethod(_reconstructor)
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.allowed = allowed
 
     mod = types.ModuleType("d2m_bench_stub_pickle")
     mod.Unpickler = Unpickler
@@ -84,10 +101,12 @@ def _stub_pickle_module():
 
 
 def torch_load(path, *, map_location="cpu", trust: bool = False):
-    """Load a checkpoint with ``weights_only=True`` unless ``trust`` (arbitrary unpickling).
+    """Load a checkpoint with ``weights_only=True`` (tensors, containers, numbers) unless ``trust``.
 
-    With ``trust``, classes whose module is not installed become ``MissingClass`` stubs instead
-    of failing the load (an official Jukebox file may reference ``jukebox.*``).
+    With ``trust`` (``--trust-checkpoint``) the file is unpickled by a restricted unpickler:
+    torch's tensor reconstruction, numpy arrays and plain containers are built for real; every
+    other global (a missing ``jukebox.*`` class, an installed ``os.system``) loads as an inert
+    ``MissingClass`` stub, so a file can carry foreign objects but never run them.
     """
     import pickle
 
@@ -105,12 +124,15 @@ def torch_load(path, *, map_location="cpu", trust: bool = False):
         if trust:
             raise UserError(f"unreadable checkpoint ({_first_line(exc)})", path) from None
         # torch's message is a page of advice; the "Unsupported global" line names the object.
-        lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln or "WeightsUnpickler" in ln]
-        detail = (lines[0] if lines else _first_line(exc))[:160]
-        raise UserError("checkpoint holds pickled Python objects; if you trust its source, pass "
-                        f"--trust-checkpoint ({detail})", path) from None
+        lines = [ln.strip() for ln in str(exc).splitlines()
+                 if "global" in ln.lower() and "weights_only" not in ln or "but got <" in ln]
+        if not lines:  # random bytes, a truncated file: no pickled object that a flag would admit
+            raise UserError("unreadable checkpoint (not a torch file)", path) from None
+        raise UserError("checkpoint holds pickled Python objects; if you trust its source and it is a VQ-VAE "
+                        f"file, pass --trust-checkpoint, which loads them as inert stubs ({lines[0][:160]})",
+                        path) from None
     except (RuntimeError, EOFError, OSError, ImportError, AttributeError, TypeError, ValueError) as exc:
-        # Objects unpickled with --trust-checkpoint can fail in their own code (__setstate__ ...).
+        # Allow-listed reconstruction functions can still fail on malformed arguments.
         raise UserError(f"unreadable checkpoint ({type(exc).__name__}: {_first_line(exc)})", path) from None
 
 
