@@ -23,6 +23,7 @@ COMMANDS = {
     "survey": ("survey_cmd", "survey_cmd", "Build and serve the MOS listening test; export its ratings."),
     "weights": ("weights_cmd", "weights_cmd", "Locate or download embedder weights (VGGish, its PCA)."),
     "mos": ("mos_cmd", "mos_cmd", "Aggregate MOS ratings: rater screening, CIs, pairwise tests, agreement."),
+    "report": ("report_cmd", "report_cmd", "Write a static HTML report (figures, CIs, audio) of eval and MOS results."),
     "compare": ("compare_cmd", "compare_cmd", "Paired comparison of eval results: CIs, Wilcoxon, Holm, effect sizes."),
     "baseline": ("baseline_cmd", "baseline_cmd", "Run baselines (Dance2Music, CMT, Foley Music) and reference systems."),
 }

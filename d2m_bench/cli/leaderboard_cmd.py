@@ -8,7 +8,9 @@ import click
 @click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Default: RESULTS/leaderboard.md")
 @click.option("--shipped/--no-shipped", default=True, show_default=True,
               help="Include the paper numbers shipped with d2m-bench (RESULTS/reported/ is always read).")
-def leaderboard_cmd(results_dir, csv_path, md_path, shipped):
+@click.option("--html", "html_path", is_flag=False, flag_value="", default=None, type=click.Path(dir_okay=False),
+              help="Also write the leaderboard as one sortable HTML page (default path: RESULTS/leaderboard.html).")
+def leaderboard_cmd(results_dir, csv_path, md_path, shipped, html_path):
     """Build results/leaderboard.csv from reported numbers and runs."""
     from ..leaderboard import write_leaderboard
 
@@ -16,6 +18,10 @@ def leaderboard_cmd(results_dir, csv_path, md_path, shipped):
     rows = write_leaderboard(results_dir, csv_path, md_path, notes=notes, shipped=shipped)
     for note in notes:
         click.echo(f"warning: {note}", err=True)
+    if html_path is not None:
+        from ..report.leaderboard_html import write_html
+
+        click.echo(f"wrote {write_html(rows, html_path or results_dir + '/leaderboard.html')}")
     measured = sum(r["kind"] == "measured" for r in rows)
     click.echo(f"{len(rows)} rows ({measured} measured, {len(rows) - measured} reported) -> "
                f"{csv_path or results_dir + '/leaderboard.csv'}, {md_path or results_dir + '/leaderboard.md'}")

@@ -1,0 +1,264 @@
+"""Report figures, drawn with matplotlib (Agg) from the specs in specs.py, in worker processes.
+
+Summary figures (distributions, genre heat map, MOS) are written as SVG with real <text>
+elements and element ids (``<fig id>-bar-<i>``, ``-cell-<i>-<j>``, ...) so that the page can
+inline them and a test can read what was drawn; per-clip figures are PNG files.
+"""
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+
+GT, PRED, HIT, MISS, EXTRA = "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#c9a227"
+
+
+def _mpl():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "d2m-bench", "font.size": 9,
+                         "axes.spines.top": False, "axes.spines.right": False})
+    return plt
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # inline in HTML: no XML prolog or DOCTYPE
+
+
+def _fmt(v, unit):
+    if v is None:
+        return "-"
+    return f"{100 * v:.1f}%" if unit == "fraction" else f"{v:.4g}"
+
+
+def draw_distribution(spec: dict) -> str:
+    plt = _mpl()
+    fid = spec["id"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.5, 2.6), gridspec_kw={"width_ratios": [3, 2]})
+    if spec["edges"]:
+        width = np.diff(spec["edges"]).tolist()
+    else:  # one bar per distinct value: narrow, so that bars never merge into a block
+        c = spec["centers"]
+        span = (c[-1] - c[0]) if len(c) > 1 else 1.0
+        width = [min(0.6 * min(np.diff(c)) if len(c) > 1 else 1.0, 0.08 * span or 0.1)] * len(c)
+    for i, (c, n, w) in enumerate(zip(spec["centers"], spec["counts"], width)):
+        bar = ax1.bar(c, n, width=w * (0.95 if spec["edges"] else 1.0), color=PRED, edgecolor="white", alpha=0.9)[0]
+        bar.set_gid(f"{fid}-bar-{i}")
+    ax1.set_ylabel("clips")
+    ax1.set_xlabel(spec["metric"])
+    lo_hi = spec["ci_percentile"]
+    for ax in (ax1, ax2):
+        line = ax.axvline(spec["mean"], color="black", lw=1.2) if ax is ax1 else ax.axhline(spec["mean"], color="black", lw=1.2)
+        line.set_gid(f"{fid}-mean-{'h' if ax is ax1 else 's'}")
+        if lo_hi:
+            band = (ax.axvspan(*lo_hi, color=GT, alpha=0.25, zorder=3) if ax is ax1
+                    else ax.axhspan(*lo_hi, color=GT, alpha=0.25, zorder=0))
+            band.set_gid(f"{fid}-ci-{'h' if ax is ax1 else 's'}")
+    pts = ax2.scatter(spec["jitter"], spec["values"], s=14, color=PRED, alpha=0.8, linewidths=0, zorder=2)
+    pts.set_gid(f"{fid}-strip")
+    ax2.set_xlim(-0.6, 0.6)
+    ax2.set_xticks([])
+    ax2.set_ylabel(spec["metric"])
+    ci = f"  {int(round(100 * spec['ci_level']))}% CI [{_fmt(lo_hi[0], spec['unit'])}, {_fmt(lo_hi[1], spec['unit'])}]" \
+        if lo_hi else ""
+    fig.suptitle(f"{spec['metric']}: mean {_fmt(spec['mean'], spec['unit'])}{ci}  (n = {spec['n']})", fontsize=9)
+    fig.tight_layout()
+    out = _svg(fig)
+    plt.close(fig)
+    return out
+
+
+def draw_genre(spec: dict) -> str:
+    plt = _mpl()
+    from matplotlib.patches import Rectangle
+
+    fid = spec["id"]
+    labels, mat = spec["labels"], np.asarray(spec["matrix"], float)
+    k = len(labels)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.5, 3.6), gridspec_kw={"width_ratios": [1.1, 1]})
+    rows = mat.sum(axis=1, keepdims=True)
+    share = np.divide(mat, rows, out=np.zeros_like(mat), where=rows > 0)
+    cmap = plt.get_cmap("Blues")
+    for i in range(k):
+        for j in range(k):
+            rect = Rectangle((j, i), 1, 1, facecolor=cmap(0.1 + 0.85 * share[i, j]), edgecolor="white")
+            rect.set_gid(f"{fid}-cell-{i}-{j}")
+            ax.add_patch(rect)
+            txt = ax.text(j + 0.5, i + 0.5, str(int(mat[i, j])), ha="center", va="center", fontsize=7,
+                          color="white" if share[i, j] > 0.6 else "black")
+            txt.set_gid(f"{fid}-count-{i}-{j}")
+    ax.set_xlim(0, k)
+    ax.set_ylim(k, 0)
+    ax.set_xticks(np.arange(k) + 0.5, labels, rotation=90, fontsize=7)
+    ax.set_yticks(np.arange(k) + 0.5, labels, fontsize=7)
+    ax.set_xlabel("retrieved genre")
+    ax.set_ylabel("dance genre (true)")
+    ax.set_aspect("equal")
+    acc = [spec["per_genre"].get(lab) for lab in labels]
+    ceil = [spec["per_genre_ceiling"].get(lab) for lab in labels]
+    y = np.arange(k)
+    for i, v in enumerate(acc):
+        if v is not None:
+            ax2.barh(i, v, height=0.6, color=PRED)[0].set_gid(f"{fid}-acc-{i}")
+    for i, v in enumerate(ceil):
+        if v is not None:
+            ax2.plot([v, v], [i - 0.4, i + 0.4], color="black", lw=1.5, gid=f"{fid}-ceiling-{i}")
+    if spec.get("chance"):
+        ax2.axvline(spec["chance"], color="grey", ls=":", lw=1)
+    ax2.set_yticks(y, labels, fontsize=7)
+    ax2.set_ylim(k - 0.5, -0.5)
+    ax2.set_xlim(0, 1)
+    ax2.set_xlabel("per-genre accuracy (bar: generated, tick: gt ceiling, dotted: chance)")
+    fig.suptitle(f"{spec['metric']}: {_fmt(spec['accuracy'], 'fraction')} (gt ceiling {_fmt(spec['ceiling'], 'fraction')})",
+                 fontsize=9)
+    fig.tight_layout()
+    out = _svg(fig)
+    plt.close(fig)
+    return out
+
+
+def draw_mos(spec: dict) -> str:
+    plt = _mpl()
+    fid = spec["id"]
+    aspects, systems = spec["aspects"], spec["systems"]
+    fig, axes = plt.subplots(1, len(aspects), figsize=(3.2 * len(aspects) + 0.5, 0.45 * len(systems) + 1.4),
+                             squeeze=False)
+    for a, (ax, aspect) in enumerate(zip(axes[0], aspects)):
+        for r in spec["rows"]:
+            if r["aspect"] != aspect:
+                continue
+            i = systems.index(r["system"])
+            if r.get("ci_t_low") is not None:
+                ax.plot([r["ci_t_low"], r["ci_t_high"]], [i - 0.12] * 2, color=GT, lw=2, gid=f"{fid}-t-{a}-{i}")
+            if r.get("ci_boot_low") is not None:
+                ax.plot([r["ci_boot_low"], r["ci_boot_high"]], [i + 0.12] * 2, color=EXTRA, lw=2, gid=f"{fid}-boot-{a}-{i}")
+            ax.plot([r["mean"]], [i], "o", color="black", ms=4, gid=f"{fid}-mean-{a}-{i}")
+        ax.set_yticks(range(len(systems)), systems if a == 0 else [""] * len(systems))
+        ax.set_ylim(len(systems) - 0.5, -0.5)
+        ax.set_title(aspect)
+        ax.set_xlabel("MOS (blue: t CI, gold: bootstrap CI)")
+    fig.tight_layout()
+    out = _svg(fig)
+    plt.close(fig)
+    return out
+
+
+def _envelope(req: dict, which: str):
+    """Onset strength of one side, recomputed as eval computed it (audio decoded and fitted to
+    the scored length, then the same onset envelope)."""
+    from ..audio import read_audio
+    from ..events import fit_length
+    from ..metrics.beats import onset_envelope
+
+    y, _, _ = read_audio(req[which], req["sr"], mix=req["mono"], res_type=req["resample"])
+    y = fit_length(y, req[f"{which}_samples"])
+    env = onset_envelope(np.asarray(y, np.float32), sr=req["sr"], hop_length=req["hop"])
+    times = np.arange(len(env)) * req["hop"] / req["sr"]
+    peak = float(env.max()) if len(env) and env.max() > 0 else 1.0
+    return times.tolist(), (env / peak).tolist()
+
+
+def draw_beats(spec: dict, path: str) -> dict:
+    plt = _mpl()
+    req = spec.pop("envelope_request", None)
+    if req:
+        try:
+            for side in ("gt", "pred"):
+                spec[f"{side}_envelope_t"], spec[f"{side}_envelope"] = _envelope(req, side)
+        except Exception as exc:  # a moved or unreadable file: the figure says so instead of failing the report
+            spec["envelope_note"] = f"envelopes not recomputed: {exc.__class__.__name__}: {exc}"
+    fig, axes = plt.subplots(2, 1, figsize=(7.5, 3.4), sharex=True)
+    width = spec.get("bin_seconds")
+    end = spec.get("seconds") or max(spec["gt_events"] + spec["pred_events"] + [1.0])
+    for ax, side, colour in ((axes[0], "gt", GT), (axes[1], "pred", PRED)):
+        if width:
+            bins = spec[f"{side}_bins"]
+            for i, occ in enumerate(bins):
+                if side == "gt":
+                    face = "#e8e8e8" if occ else "white"
+                else:
+                    hit = i < len(spec["hit_bins"]) and spec["hit_bins"][i]
+                    gt_occ = i < len(spec["gt_bins"]) and spec["gt_bins"][i]
+                    face = HIT if hit else (EXTRA if occ else (MISS if gt_occ else "white"))
+                ax.axvspan(i * width, (i + 1) * width, color=face, alpha=0.25 if side == "pred" else 1.0, lw=0)
+                ax.axvline(i * width, color="grey", lw=0.5, ls=":")
+        if spec.get(f"{side}_envelope"):
+            ax.plot(spec[f"{side}_envelope_t"], spec[f"{side}_envelope"], color=colour, lw=1)
+        for t in spec[f"{side}_events"]:
+            ax.axvline(t, color=colour, lw=1.4, ymin=0, ymax=0.9)
+        ax.set_ylabel("gt" if side == "gt" else "generated")
+        ax.set_yticks([])
+        ax.set_xlim(0, end)
+    axes[1].set_xlabel("time (s)" + ("  |  bins: green hit, red missed gt bin, gold extra" if width else ""))
+    score = ", ".join(f"{k} {v:.2f}" for k, v in spec["scores"].items())
+    fig.suptitle(f"{spec['clip']} ({spec['why']})  {score}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return spec
+
+
+def draw_alignment(spec: dict, path: str) -> dict:
+    plt = _mpl()
+    fps = spec["fps"]
+    fig, ax = plt.subplots(figsize=(7.5, 1.9))
+    rows = (("motion (kinematic)", spec["kinematic"], "black"), ("music: generated", spec["music_pred"], PRED),
+            ("music: gt", spec["music_gt"], GT))
+    for i, (_, frames, colour) in enumerate(rows):
+        t = np.asarray(frames, float) / fps
+        ax.vlines(t, i - 0.35, i + 0.35, color=colour, lw=2)
+    kin = np.asarray(spec["kinematic"], float) / fps
+    pred = np.asarray(spec["music_pred"], float) / fps
+    for k in kin:  # each kinematic beat to its nearest generated music beat (what BeatAlign scores)
+        if len(pred):
+            m = pred[np.argmin(np.abs(pred - k))]
+            ax.plot([k, m], [0.35, 0.65], color="grey", lw=0.8)
+    ax.set_yticks(range(3), [r[0] for r in rows])
+    ax.set_ylim(2.6, -0.6)
+    ax.set_xlabel("time (s)")
+    score = ", ".join(f"{k} {v:.2f}" for k, v in spec["scores"].items())
+    ax.set_title(f"{spec['clip']} ({spec['why']})  {score}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return spec
+
+
+SVG_DRAWERS = {"distribution": draw_distribution, "genre": draw_genre, "mos": draw_mos}
+PNG_DRAWERS = {"beats": draw_beats, "alignment": draw_alignment}
+
+
+def draw(job):
+    """Worker entry: (spec, png path or None) -> (spec, svg text or None)."""
+    spec, path = job
+    if spec["kind"] in SVG_DRAWERS:
+        return spec, SVG_DRAWERS[spec["kind"]](spec)
+    return PNG_DRAWERS[spec["kind"]](spec, path), None
+
+
+def _init_worker():
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    _mpl()
+
+
+def draw_all(jobs: list, *, workers: int = 2) -> list:
+    """Draw every job, in ``workers`` processes (forked: matplotlib is imported once per worker)."""
+    if workers <= 1 or len(jobs) < 4:
+        _mpl()
+        return [draw(j) for j in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1), mp_context=ctx,
+                             initializer=_init_worker) as pool:
+        return list(pool.map(draw, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
