@@ -42,10 +42,11 @@ def metric_summary(values, *, pooled=None, unit="fraction", higher_is_better=Tru
     return out
 
 
-def embedder_key(meta: dict) -> str:
+def embedder_key(meta: dict, layer: str | None = None) -> str:
     """Comparable key of an embedder from its ``meta()``: "" when it has no weights file,
     ``vggish:official`` for the published weights, else ``<embedder>:<sha256 first 12 hex>``;
-    a PCA file used for post-processing is appended the same way."""
+    then the output ``layer`` when given (``vggish:official:pre_relu``); a PCA file used for
+    post-processing is appended the same way."""
     sha = meta.get("weights_sha256")
     if not sha:
         return ""
@@ -53,7 +54,7 @@ def embedder_key(meta: dict) -> str:
 
     name = meta.get("embedder", "embedder")
     official = is_official(name, str(sha))
-    key = f"{name}:{'official' if official else str(sha)[:12]}"
+    key = f"{name}:{'official' if official else str(sha)[:12]}" + (f":{layer}" if layer else "")
     pca = meta.get("pca_sha256")
     if pca:
         official_pca = is_official("vggish-pca", str(pca))
@@ -77,13 +78,15 @@ class EvalResult:
     def comparable_keys(self) -> dict:
         """metric -> comparable_key for metrics whose numbers depend on more than the protocol.
 
-        Genre metrics depend on the embedder's weights file, which is not a protocol parameter.
+        Genre metrics depend on the embedder's weights file, which is not a protocol parameter;
+        the key also names the layer each metric used (FAD and retrieval may differ).
         """
         genre = self.sections.get("genre") or {}
         if genre.get("status") != "ok":
             return {}
-        key = embedder_key(genre.get("meta") or {})
-        return {name: key for name in genre.get("aggregate", {})} if key else {}
+        meta = genre.get("meta") or {}
+        keys = {name: embedder_key(meta, m.get("layer")) for name, m in genre.get("aggregate", {}).items()}
+        return {name: key for name, key in keys.items() if key}
 
     def leaderboard_rows(self) -> list:
         keys = self.comparable_keys()

@@ -27,6 +27,7 @@ class MfccChromaEmbedder:
     sample_rate = SAMPLE_RATE
     dim = 2 * (N_MFCC - 1 + 12)
     weights_sha256 = None
+    layers = ("stats",)  # one output: protocols' VGGish layer settings do not apply
 
     def __init__(self, **_ignored):
         self.example = int(round(EXAMPLE_SECONDS * SAMPLE_RATE))
@@ -59,6 +60,9 @@ class MfccChromaEmbedder:
             feats = np.concatenate([mfcc, chroma], axis=1)  # (n, 31, frames)
             out.append(np.concatenate([feats.mean(-1), feats.std(-1)], axis=1).astype(np.float32))
         return out
+
+    def select(self, per_example, layer: str):
+        return per_example
 
     def finalize(self, vectors):
         return np.asarray(vectors, dtype=np.float64)

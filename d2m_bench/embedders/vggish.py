@@ -6,6 +6,13 @@ Front end (the AudioSet VGGish recipe, as in the TensorFlow release and its PyTo
 (mel(f) = 1127 ln(1 + f / 700), DC bin weight 0); log(mel + 0.01); non-overlapping
 examples of 96 frames (0.96 s) x 64 bands. The network maps each example to 128 values.
 
+Two outputs of the last fully connected layer are offered (protocol ``genre.layer`` and
+``genre.fad_layer``): ``pre_relu``, the layer's linear output, which is the embedding of the
+TensorFlow release and what fadtk and frechet-audio-distance use for FAD (both drop the port's
+final ReLU by default); and ``relu``, the port's default output after its final ReLU. The
+pre-ReLU values are computed and cached; ``relu`` is max(0, pre-ReLU), bit for bit what the
+ReLU module returns.
+
 The parameter names and shapes equal those of ``vggish-10086976.pth`` (features.{0,3,6,8,11,13},
 embeddings.{0,2,4}); the optional PCA file ``vggish_pca_params-970ea276.pth`` holds
 ``pca_eigen_vectors`` (128, 128) and ``pca_means`` (128,). PCA here is the float projection
@@ -35,6 +42,7 @@ FRONT_END = {"sample_rate": SAMPLE_RATE, "window": WINDOW, "hop": HOP, "n_fft": 
              "fmin": FMIN, "fmax": FMAX, "log_offset": LOG_OFFSET, "example_frames": EXAMPLE_FRAMES,
              "window_fn": "periodic_hann", "mel_scale": "htk", "pad_short_to": MIN_SAMPLES}
 
+LAYERS = ("pre_relu", "relu")
 _CONV_PLAN = (64, "pool", 128, "pool", 256, 256, "pool", 512, 512, "pool")
 _FC_PLAN = (512 * 6 * 4, 4096, 4096, EMBEDDING_DIM)
 
@@ -108,10 +116,14 @@ def build_model():
             self.embeddings = nn.Sequential(*fc)
 
         def forward(self, x):
-            """(N, 1, 96, 64) log-mel examples -> (N, 128)."""
+            """(N, 1, 96, 64) log-mel examples -> (N, 128), after the final ReLU (the port's output)."""
+            return self.embeddings[-1](self.pre_relu(x))
+
+        def pre_relu(self, x):
+            """(N, 1, 96, 64) log-mel examples -> (N, 128), the last linear layer's output."""
             x = self.features(x)
             # The fully connected weights come from TensorFlow, which flattens (H, W, C).
-            return self.embeddings(torch.flatten(x.permute(0, 2, 3, 1), 1))
+            return self.embeddings[:-1](torch.flatten(x.permute(0, 2, 3, 1), 1))
 
     return VGGish()
 
@@ -124,11 +136,22 @@ def _torch_load(path):
     return load_weights(path)
 
 
+def select_layer(pre_relu, layer: str) -> np.ndarray:
+    """The ``layer`` output from pre-ReLU embeddings: themselves, or max(0, x) for ``relu``."""
+    if layer == "pre_relu":
+        return pre_relu
+    if layer == "relu":
+        return np.maximum(pre_relu, np.float32(0))
+    raise UserError(f"unknown VGGish layer '{layer}' ({', '.join(LAYERS)})")
+
+
 class VGGishEmbedder:
-    """Embeds waveforms into per-example VGGish vectors (float32, (n_examples, 128))."""
+    """Embeds waveforms into per-example pre-ReLU VGGish vectors (float32, (n_examples, 128));
+    ``select(x, layer)`` turns them into the protocol's layer."""
 
     name = "vggish"
     sample_rate = SAMPLE_RATE
+    layers = LAYERS
 
     def __init__(self, weights, *, pca=None, postprocess=False, batch_size=128, device="cpu"):
         import torch
@@ -167,9 +190,13 @@ class VGGishEmbedder:
         self._torch = torch
 
     def cache_config(self) -> dict:
-        """Everything that changes the cached (pre-PCA) per-example embeddings."""
+        """Everything that changes the cached (pre-ReLU, pre-PCA) per-example embeddings.
+        Version 2: entries hold the pre-ReLU output (version 1 held the post-ReLU one)."""
         return {"embedder": self.name, "front_end": FRONT_END, "weights_sha256": self.weights_sha256,
-                "audio": audio_config(), "version": 1}
+                "audio": audio_config(), "output": "pre_relu", "version": 2}
+
+    def select(self, per_example, layer: str) -> np.ndarray:
+        return select_layer(per_example, layer)
 
     def meta(self) -> dict:
         from .weights import is_official
@@ -180,17 +207,17 @@ class VGGishEmbedder:
                 "pca_sha256": self.pca_sha256, "front_end": FRONT_END, "dim": self.dim}
 
     def embed_examples(self, examples) -> np.ndarray:
-        """(N, 96, 64) log-mel examples -> (N, 128) float32 raw embeddings, in batches."""
+        """(N, 96, 64) log-mel examples -> (N, 128) float32 pre-ReLU embeddings, in batches."""
         torch = self._torch
         out = np.empty((len(examples), EMBEDDING_DIM), np.float32)
         with torch.inference_mode():
             for start in range(0, len(examples), self.batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(examples[start:start + self.batch_size]))
-                out[start:start + len(x)] = self.model(x[:, None].to(self.device)).cpu().numpy()
+                out[start:start + len(x)] = self.model.pre_relu(x[:, None].to(self.device)).cpu().numpy()
         return out
 
     def embed_waveforms(self, waveforms) -> list:
-        """Per-clip arrays (n_examples_i, 128); examples of all clips share batches."""
+        """Per-clip pre-ReLU arrays (n_examples_i, 128); examples of all clips share batches."""
         examples = [waveform_examples(y) for y in waveforms]
         flat = self.embed_examples(np.concatenate(examples)) if examples else np.zeros((0, EMBEDDING_DIM), np.float32)
         bounds = np.cumsum([0] + [len(e) for e in examples])

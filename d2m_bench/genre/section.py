@@ -8,6 +8,10 @@ run as queries too (the ceiling). Clip vector = mean of its example embeddings (
 protocol's post-processing); prediction = label of the nearest database clip (Euclidean,
 ties to the lowest database index), or the majority of the k nearest.
 FAD compares the per-example embeddings of all predicted clips with those of the gt clips.
+Each uses its own layer of the embedder (``genre.layer``, ``genre.fad_layer``): by default
+retrieval uses torchvggish's output after the final ReLU (what the D2M-GAN authors' PyTorch
+stack most plausibly ran) and FAD the pre-ReLU embedding (the TensorFlow VGGish embedding,
+fadtk's and frechet-audio-distance's default). Both layers come from one network pass.
 """
 from __future__ import annotations
 
@@ -25,7 +29,9 @@ from ..metrics import retrieval as rt
 from ..results import metric_summary
 
 DEFAULTS = {"embedder": "vggish", "postprocess": False, "pooling": "mean", "database_split": "train",
-            "k": 1, "distance": "euclidean", "ties": "lowest_index", "vote": "majority", "fad": True}
+            "k": 1, "distance": "euclidean", "ties": "lowest_index", "vote": "majority", "fad": True,
+            "layer": "relu", "fad_layer": "pre_relu"}
+LAYERS = ("relu", "pre_relu")  # VGGish outputs; an embedder with one output ignores them
 
 
 def _params(protocol) -> dict:
@@ -39,6 +45,9 @@ def _params(protocol) -> dict:
         raise UserError(f"genre.vote '{p['vote']}' is not supported (majority)", where)
     if not isinstance(p["k"], int) or p["k"] < 1:
         raise UserError(f"genre.k must be a positive integer, got {p['k']!r}", where)
+    for key in ("layer", "fad_layer"):
+        if p[key] not in LAYERS:
+            raise UserError(f"genre.{key} '{p[key]}' is not supported ({', '.join(LAYERS)})", where)
     return p
 
 
@@ -159,8 +168,11 @@ def genre_section(pairs, protocol, ctx) -> dict:
     paths = [e[1] for e in entries] + [q.pred for q, _ in queries] + [q.gt for q, _ in queries]
     emb = embed_files(paths, embedder, cache=cache, progress=ctx.progress)
 
-    def vectors(files):
-        per_example = [embedder.finalize(emb[str(f)]) for f in files]
+    def layer_name(layer):  # what the result records: the protocol's layer, or the embedder's only output
+        return layer if layer in embedder.layers else embedder.layers[0]
+
+    def vectors(files, layer=p["layer"]):
+        per_example = [embedder.finalize(embedder.select(emb[str(f)], layer)) for f in files]
         v = clip_vectors(per_example, pooling=p["pooling"])
         if p["distance"] == "cosine":  # cosine ranking = Euclidean ranking of unit vectors
             v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), np.finfo(float).tiny)
@@ -192,7 +204,8 @@ def genre_section(pairs, protocol, ctx) -> dict:
                               (f"genre_accuracy_gt_ceiling{suffix}", gpredicted, "ground-truth clips (ceiling)")):
         rep = rt.accuracy_report(true, guess, n_classes=len(classes))
         aggregate[name] = metric_summary(
-            (guess == true).astype(float).tolist(), embedder=embedder.name, chance=chance, k=p["k"],
+            (guess == true).astype(float).tolist(), embedder=embedder.name, layer=layer_name(p["layer"]),
+            chance=chance, k=p["k"],
             per_genre={c: a for c, a, s in zip(classes, rep["per_class"], rep["support"]) if s},
             support={c: s for c, s in zip(classes, rep["support"]) if s},
             confusion={"labels": list(classes), "rows": "true genre", "columns": "retrieved genre",
@@ -201,19 +214,25 @@ def genre_section(pairs, protocol, ctx) -> dict:
                        "carry the dance genre")
     fad_info = {"computed": False}
     if p["fad"]:
+        fad_layer = layer_name(p["fad_layer"])
+        if p["fad_layer"] != p["layer"]:
+            _, pred_examples = vectors([q.pred for q, _ in queries], p["fad_layer"])
+            _, gt_examples = vectors([q.gt for q, _ in queries], p["fad_layer"])
         x, y = np.concatenate(pred_examples), np.concatenate(gt_examples)
         if min(len(x), len(y)) >= 2:
             aggregate[f"fad_{embedder.name.replace('-', '_')}"] = {
                 "value": fadm.frechet_audio_distance(x, y), "n": len(queries), "unit": "score",
-                "higher_is_better": False, "embedder": embedder.name, "pred_examples": len(x), "gt_examples": len(y),
-                "definition": "Frechet distance between Gaussians fitted to the per-example embeddings of "
-                              "the generated and of the ground-truth clips (float64, eigendecomposition)"}
-            fad_info = {"computed": True, "samples": "per-example embeddings (0.96 s for vggish)",
+                "higher_is_better": False, "embedder": embedder.name, "layer": fad_layer,
+                "pred_examples": len(x), "gt_examples": len(y),
+                "definition": f"Frechet distance between Gaussians fitted to the per-example {embedder.name} "
+                              f"embeddings ({fad_layer}) of the generated and of the ground-truth clips "
+                              "(float64, eigendecomposition)"}
+            fad_info = {"computed": True, "layer": fad_layer, "samples": "per-example embeddings (0.96 s for vggish)",
                         "pred_examples": len(x), "gt_examples": len(y), "dim": int(x.shape[1])}
         else:
             fad_info = {"computed": False, "reason": "fewer than 2 embeddings on a side"}
     counts = np.bincount(db_labels, minlength=len(classes))
-    meta = {**embedder.meta(), "k": p["k"], "vote": p["vote"] if p["k"] > 1 else None, "distance": p["distance"],
+    meta = {**embedder.meta(), "layer": layer_name(p["layer"]), "k": p["k"], "vote": p["vote"] if p["k"] > 1 else None, "distance": p["distance"],
             "ties": p["ties"], "pooling": p["pooling"], "database": origin, "database_size": len(entries),
             "database_unlabelled": unlabelled, "database_per_genre": {c: int(n) for c, n in zip(classes, counts)},
             "queries": len(queries), "self_matches_excluded": int((exclude >= 0).sum()), "classes": list(classes),
