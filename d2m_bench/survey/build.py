@@ -15,13 +15,15 @@ folder; segments missing anywhere are left out and listed in survey.json.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import sqlite3
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from ..progress import progress_bar
 
 from .. import __version__
 from ..audio import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, load_audio
@@ -29,6 +31,7 @@ from ..errors import UserError
 from ..atomic import write_text
 from . import media
 from .assign import balance_report, balanced_assignment, insert_checks
+from .lock import LOCK_NAME, SurveyLock
 
 SCHEMA = 1
 SCALE = {"min": 1, "max": 5, "labels": {"1": "Bad", "2": "Poor", "3": "Fair", "4": "Good", "5": "Excellent"}}
@@ -39,6 +42,7 @@ ASPECTS = {
                 "question": "How good is the overall quality of this music?"},
 }
 STATIC_FILES = ("index.html", "app.js", "style.css")
+REPLACED_PREFIX = "ratings-replaced-"
 
 
 def static_dir() -> Path:
@@ -87,7 +91,82 @@ def build_survey(systems, videos, out, *, n_raters: int = 20, per_rater: int | N
     ``reference``: the system shown as hidden reference (e.g. the ground truth); default "gt"
     when a system has that name. ``trap_method``: "espeak-ng", "beep" or "auto" (espeak-ng
     when installed).
+
+    ``force`` replaces an existing survey, never its ratings: ``ratings.sqlite`` is moved aside
+    to ``ratings-replaced-<UTC time>.sqlite`` (listed in the document's ``replaced_ratings``).
+    Refused while the survey is served (see ``lock``).
     """
+    held: list = []  # the folder's lock, taken once the inputs are checked and writing starts
+    try:
+        return _build_survey(systems, videos, out, n_raters=n_raters, per_rater=per_rater, seed=seed,
+                             reference=reference, traps_per_rater=traps_per_rater, aspects=aspects,
+                             trap_method=trap_method, force=force, progress=progress, held=held)
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def _own_leftover(path: Path) -> bool:
+    """Files a replaced survey leaves behind on purpose: the lock file and moved-aside ratings."""
+    return path.name == LOCK_NAME or (path.name.startswith(REPLACED_PREFIX) and ".sqlite" in path.name)
+
+
+def _check_replaceable(out: Path, force: bool) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError("survey folder is not a folder", out)
+    if all(_own_leftover(p) for p in out.iterdir()):
+        return
+    if not force:
+        raise UserError("survey folder exists and is not empty (use --force to replace it)", out)
+    if not (out / "survey.json").is_file():
+        raise UserError("refusing to replace a folder that is not a survey (no survey.json)", out)
+
+
+def _clear_previous(out: Path) -> list:
+    """Move the ratings aside (with their WAL, which may hold committed ratings), then remove what
+    a build writes. Other files are left alone. Returns the moved-aside database names."""
+    moved = []
+    db = out / "ratings.sqlite"
+    if db.exists():
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        n = 0
+        while True:
+            name = f"{REPLACED_PREFIX}{stamp}{'' if n == 0 else f'-{n}'}.sqlite"
+            if not any((out / (name + s)).exists() for s in ("", "-wal", "-shm")):
+                break
+            n += 1
+        _checkpoint(db)
+        for suffix in ("", "-wal", "-shm"):
+            src = out / f"ratings.sqlite{suffix}"
+            if src.exists():
+                os.replace(src, out / (name + suffix))
+        moved.append(name)
+    (out / "survey.json").unlink(missing_ok=True)  # first: the folder stops claiming to be a survey
+    for sub in ("stimuli", "static"):
+        if (out / sub).is_dir() and not (out / sub).is_symlink():
+            shutil.rmtree(out / sub)
+        elif (out / sub).exists() or (out / sub).is_symlink():
+            (out / sub).unlink()
+    return moved
+
+
+def _checkpoint(db: Path) -> None:
+    """Fold the WAL into the database file, so the moved-aside file holds every rating by itself
+    (the WAL is moved along anyway: this is best effort, a corrupt file is moved as it is)."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=rw", uri=True)
+        try:
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            con.close()
+    except sqlite3.Error:
+        pass
+
+
+def _build_survey(systems, videos, out, *, n_raters, per_rater, seed, reference, traps_per_rater, aspects,
+                  trap_method, force, progress, held) -> dict:
     out = Path(out)
     systems = parse_systems(systems) if systems and isinstance(systems[0], str) else list(systems)
     for a in aspects:
@@ -100,12 +179,7 @@ def build_survey(systems, videos, out, *, n_raters: int = 20, per_rater: int | N
         raise UserError(f"--reference '{reference}' is not one of the systems ({', '.join(names)})")
     if n_raters < 1:
         raise UserError("--raters must be at least 1")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise UserError("survey folder exists and is not empty (use --force to replace it)", out)
-        if not (out / "survey.json").is_file():
-            raise UserError("refusing to replace a folder that is not a survey (no survey.json)", out)
-        shutil.rmtree(out)
+    _check_replaceable(out, force)
     if trap_method == "auto":
         trap_method = "espeak-ng" if media.espeak_available() else "beep"
     if trap_method == "espeak-ng" and not media.espeak_available():
@@ -143,9 +217,13 @@ def build_survey(systems, videos, out, *, n_raters: int = 20, per_rater: int | N
         ids[numbered[idx]] = f"{numbered[idx][1][0]}{n:0{width}d}"
     stim_ids = {u: ids[("stimulus", *u)] for u in used}
     stimuli = {}
-    (out / "stimuli").mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    held.append(SurveyLock(out, purpose="survey build"))
+    _check_replaceable(out, force)  # again, under the lock: a server may have started meanwhile
+    moved = _clear_previous(out)
+    (out / "stimuli").mkdir()
     jobs = len(used) + len(trap_needed)
-    bar = tqdm(total=jobs, desc="stimuli", unit="file", disable=not progress)
+    bar = progress_bar(total=jobs, desc="stimuli", unit="file", disable=not progress)
     audio_cache: dict = {}
 
     def audio_of(system, item):
@@ -219,7 +297,7 @@ def build_survey(systems, videos, out, *, n_raters: int = 20, per_rater: int | N
            "items": items, "items_left_out": sorted(every - set(items)),
            "items_per_rater": per_rater, "raters_planned": n_raters,
            "balance": {a: balance_report(plan[a], names, items) for a in aspects},
-           "stimuli": stimuli, "raters": raters}
+           "stimuli": stimuli, "raters": raters, "replaced_ratings": moved}
     write_text(out / "survey.json", json.dumps(doc, indent=1) + "\n")
     return doc
 

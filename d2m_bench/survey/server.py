@@ -21,17 +21,26 @@ import json
 import math
 import mimetypes
 import re
+import resource
+import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .build import STATIC_FILES, load_survey
+from .lock import SurveyLock
 from .store import DuplicateRating, RatingStore
 
 MAX_BODY = 4096
+IDLE_TIMEOUT = 20.0  # seconds a connection may wait for a request, or stall within one
+MAX_CONNECTIONS = 512  # open connections (= handler threads) at once; see SurveyServer
+FD_RESERVE = 64  # descriptors kept free of connections: listening socket, SQLite, stimulus files
+SEND_CHUNK = 64 * 1024
+_TOKEN = re.compile(r"(token=)[^&\s\"']*", re.IGNORECASE)
 # playback_complete true claims the clip played to its end; a played fraction below this
 # contradicts the claim (the page reports 1.0 once the media fired "ended").
 COMPLETE_FRACTION = 0.99
@@ -54,9 +63,19 @@ class Survey:
         self.doc = load_survey(self.folder)
         self.stimuli_dir = (self.folder / "stimuli").resolve()
         self.static_dir = (self.folder / "static").resolve()
-        self.store = RatingStore(self.folder / "ratings.sqlite")
+        # Held until close(): `survey build --force` refuses to replace a survey being served.
+        self.lock = SurveyLock(self.folder, purpose="survey serve")
+        try:
+            self.store = RatingStore(self.folder / "ratings.sqlite")
+        except BaseException:
+            self.lock.release()
+            raise
         self.assigned = {r: set(v["sequence"]) for r, v in self.doc["raters"].items()}
         self.scale = self.doc["scale"]
+
+    def close(self) -> None:
+        self.store.close()
+        self.lock.release()
 
     def check_rater(self, rater, token):
         info = self.doc["raters"].get(rater) if isinstance(rater, str) else None
@@ -123,15 +142,28 @@ class Survey:
         return path
 
 
+def redact(text: str) -> str:
+    """``text`` with every rater token replaced (log lines quote request lines, which carry them)."""
+    return _TOKEN.sub(r"\1<redacted>", text)
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "d2m-bench-survey"
     protocol_version = "HTTP/1.1"
     survey: Survey = None  # set by make_server
     quiet = True
+    # Per socket operation (StreamRequestHandler.setup applies it): an idle keep-alive connection,
+    # or a client that stops sending mid-request, is closed after this many seconds.
+    timeout = IDLE_TIMEOUT
 
     def log_message(self, fmt, *args):
         if not self.quiet:
-            super().log_message(fmt, *args)
+            sys.stderr.write(redact(f"{self.address_string()} - - [{self.log_date_time_string()}] {fmt % args}") + "\n")
+
+    def handle_one_request(self):
+        # Waiting for (the rest of) a request: the server may evict this connection for a new one.
+        self.server.track(self.connection, waiting=True)
+        super().handle_one_request()
 
     def _send(self, status, body: bytes, ctype: str, extra=None):
         self._answered = True
@@ -144,7 +176,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            # In pieces: the socket timeout bounds each send, so a slow but live download of a
+            # video is not cut off, while a client that stopped reading is.
+            view = memoryview(body)
+            for start in range(0, len(body), SEND_CHUNK):
+                self.wfile.write(view[start:start + SEND_CHUNK])
 
     def _json(self, status, obj):
         self._send(status, json.dumps(obj).encode(), "application/json")
@@ -195,6 +231,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, route):
         self._answered = False
+        if self.command != "POST":  # a POST counts as waiting until its body is in, see do_POST
+            self.server.track(self.connection, waiting=False)
         try:
             route()
         except BadRequest as exc:
@@ -232,6 +270,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > MAX_BODY else HTTPStatus.BAD_REQUEST,
                                  "body missing or too large")
             raw = self.rfile.read(length)
+            self.server.track(self.connection, waiting=False)
             try:
                 body = json.loads(raw)
             except (ValueError, RecursionError):  # RecursionError: a few thousand nested brackets
@@ -241,19 +280,101 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class SurveyServer(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections`` of them.
+
+    When the cap is reached, a new connection evicts the connection that has waited longest for
+    a request (an idle keep-alive connection, or one that opened and sent nothing or half a
+    request): real raters, whose requests arrive at once, are served, and a flood of idle
+    connections can neither exhaust the file descriptors (the cap stays below the descriptor
+    limit) nor the threads. Only when every connection is mid-request is a new one refused.
+    """
+
     daemon_threads = True
     request_queue_size = 256
 
+    def __init__(self, address, handler, *, max_connections: int = MAX_CONNECTIONS):
+        self.max_connections = max(1, min(max_connections, _descriptor_budget()))
+        self._conn_lock = threading.Lock()
+        self._conns: dict = {}  # socket -> (waiting for a request?, since when)
+        super().__init__(address, handler)
 
-def make_server(folder, *, host="127.0.0.1", port=8000, quiet=True) -> SurveyServer:
+    def track(self, sock, *, waiting: bool) -> None:
+        with self._conn_lock:
+            if sock in self._conns:
+                self._conns[sock] = (waiting, time.monotonic())
+
+    def open_connections(self) -> int:
+        with self._conn_lock:
+            return len(self._conns)
+
+    def process_request(self, request, client_address):
+        with self._conn_lock:
+            if len(self._conns) >= self.max_connections:
+                waiting = [(t, s) for s, (w, t) in self._conns.items() if w]
+                if not waiting:
+                    refuse = True
+                else:
+                    refuse = False
+                    _, victim = min(waiting, key=lambda ts: ts[0])
+                    self._conns.pop(victim)
+                    try:  # wakes the thread blocked reading it; that thread closes it
+                        victim.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+            else:
+                refuse = False
+            if not refuse:
+                self._conns[request] = (True, time.monotonic())
+        if refuse:
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._conn_lock:
+            self._conns.pop(request, None)
+        super().shutdown_request(request)
+
+    def server_close(self):
+        super().server_close()
+        survey = getattr(self.RequestHandlerClass, "survey", None)
+        if survey is not None:
+            survey.close()
+
+
+def _descriptor_budget() -> int:
+    """Connections the process can hold open and still accept, read stimuli and write SQLite."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(8, soft - FD_RESERVE)
+
+
+def raise_descriptor_limit() -> int:
+    """Lift the soft RLIMIT_NOFILE to the hard limit (at most 65536); returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def make_server(folder, *, host="127.0.0.1", port=8000, quiet=True, idle_timeout: float = IDLE_TIMEOUT,
+                max_connections: int = MAX_CONNECTIONS) -> SurveyServer:
     survey = Survey(folder)
-    handler = type("BoundHandler", (Handler,), {"survey": survey, "quiet": quiet})
-    return SurveyServer((host, port), handler)
+    handler = type("BoundHandler", (Handler,), {"survey": survey, "quiet": quiet, "timeout": idle_timeout})
+    try:
+        return SurveyServer((host, port), handler, max_connections=max_connections)
+    except BaseException:
+        survey.close()
+        raise
 
 
-def serve_in_thread(folder, *, host="127.0.0.1", port=0):
+def serve_in_thread(folder, *, host="127.0.0.1", port=0, **options):
     """Start a server on a background thread (tests, benchmarks); returns (server, base_url)."""
-    server = make_server(folder, host=host, port=port)
+    server = make_server(folder, host=host, port=port, **options)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     h, p = server.server_address[:2]
     return server, f"http://{h}:{p}"

@@ -6,6 +6,8 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..errors import UserError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ratings (
     id INTEGER PRIMARY KEY,
@@ -36,14 +38,32 @@ class RatingStore:
     def __init__(self, path, *, readonly: bool = False):
         self.path = Path(path)
         self._lock = threading.Lock()
-        if readonly:
-            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-        else:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(SCHEMA)
+        self._db = None
+        try:
+            if readonly:
+                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA busy_timeout=5000")
+                self._db.executescript(SCHEMA)
+            self._check()
+        except sqlite3.Error as exc:
+            self.close()
+            raise UserError(f"corrupt or unreadable ratings database ({exc}); move it aside to start afresh",
+                            self.path) from None
+
+    def _check(self) -> None:
+        """Refuse a damaged file before serving from it: a truncated database opens fine and only
+        fails on the pages it lost, which would be the middle of a rater's session."""
+        problems = [r[0] for r in self._db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError(f"integrity check: {problems[0]}")
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(ratings)")}
+        missing = [f for f in FIELDS if f not in columns]
+        if missing:
+            raise sqlite3.DatabaseError(f"table ratings lacks column(s) {', '.join(missing)}")
 
     def add(self, rating: dict) -> None:
         row = {**rating, "submitted_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
@@ -60,9 +80,13 @@ class RatingStore:
 
     def all(self) -> list:
         with self._lock:
-            cur = self._db.execute(f"SELECT {', '.join(FIELDS)} FROM ratings ORDER BY id")
-            return [dict(zip(FIELDS, r)) for r in cur]
+            try:
+                cur = self._db.execute(f"SELECT {', '.join(FIELDS)} FROM ratings ORDER BY id")
+                return [dict(zip(FIELDS, r)) for r in cur]
+            except sqlite3.Error as exc:
+                raise UserError(f"corrupt or unreadable ratings database ({exc})", self.path) from None
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
