@@ -1,9 +1,16 @@
 """Audio input and output.
 
-`load_audio` reproduces what ``librosa.load(path, sr=sr, mono=True)`` returns for files
-libsndfile can read (float32, channel mean, soxr_hq resampling), so the faithful metric
-variants see exactly the samples the published scripts saw. Containers libsndfile cannot
-read (mp4, mov, webm, m4a, and mp3 on old libsndfile) are decoded with PyAV.
+`load_audio` returns the samples ``librosa.load(path, sr=sr, mono=True)`` returns, bit for
+bit, so the faithful metric variants see what the published scripts saw:
+
+* files libsndfile reads (wav, flac, ogg, aiff, mp3 with libsndfile >= 1.1): libsndfile's
+  float32 samples, as librosa reads them;
+* everything else (mp4, m4a, mov, webm, mkv, aac): librosa falls back to audioread, which runs
+  ``ffmpeg -i FILE -f s16le -``; here libavcodec (PyAV) decodes with the same sample range
+  and 16-bit conversion (see `_read_pyav`);
+* then the channel mean (librosa.to_mono) and resampling with the protocol's resampler.
+
+docs/eval.md states the rules and their tests.
 """
 from __future__ import annotations
 
@@ -115,7 +122,33 @@ def _read_soundfile(path: Path):
     return y.T, sr  # (channels, samples), as librosa holds it
 
 
+# Containers whose demuxer (libavformat's "mov,mp4,m4a,3gp,3g2,mj2") declares exact durations:
+# the edit list (in the movie's time scale) and the sample table say how many samples are real.
+_EXACT_DURATION_FORMATS = ("mov", "mp4", "m4a")
+
+
+def _end_pts(container, stream, packet_end):
+    """Where the real samples end (stream time base) in an mp4/mov, else None: the earlier of
+    the stream's declared duration (edit list) and the end of its last packet (sample table)."""
+    if not any(name in container.format.name.split(",") for name in _EXACT_DURATION_FORMATS):
+        return None  # ADTS .aac, mkv, webm: durations are estimates or absent; ffmpeg keeps every decoded sample
+    ends = [e for e in (packet_end, (stream.start_time or 0) + stream.duration if stream.duration else None)
+            if e is not None]
+    return min(ends) if ends else None
+
+
 def _read_pyav(path: Path):
+    """Decode with libavcodec as ``ffmpeg -i FILE -f s16le -`` does, which is what
+    ``librosa.load`` runs (through audioread) for every file libsndfile cannot open.
+
+    * Samples: libavformat drops the encoder delay (mp4 edit list or iTunSMPB priming; LAME/Xing
+      for mp3); in mp4/mov the output ends where the edit list or the last packet's duration
+      ends, whichever is earlier, which removes AAC's trailing frame padding. The ffmpeg
+      command line keeps exactly these samples (tested against its output).
+    * Values: converted to interleaved signed 16-bit by libswresample (round to nearest,
+      clipped), as the ffmpeg command writes them, then divided by 32768 as
+      ``librosa.util.buf_to_float`` does; identical to librosa.load's float32 samples.
+    """
     import av
 
     try:
@@ -125,20 +158,30 @@ def _read_pyav(path: Path):
                 raise AudioError("no audio track", path)
             stream = streams[0]
             sr = stream.codec_context.sample_rate or stream.rate
-            chunks = []
-            for frame in container.decode(stream):
-                arr = frame.to_ndarray()
-                if arr.dtype.kind == "i":
-                    arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max + 1)
-                arr = arr.astype(np.float32, copy=False)
-                if not frame.format.is_planar:  # packed: (1, samples * channels)
-                    arr = arr.reshape(-1, len(frame.layout.channels)).T
-                chunks.append(arr)
+            chunks, resampler, channels, first_pts, packet_end = [], None, 1, None, None
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.duration:
+                    packet_end = max(packet_end or 0, packet.pts + packet.duration)
+                for frame in packet.decode():
+                    if resampler is None:
+                        channels, first_pts = len(frame.layout.channels), frame.pts
+                        resampler = av.AudioResampler(format="s16", layout=frame.layout, rate=frame.sample_rate)
+                    chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+            if resampler is not None:
+                chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+            end = _end_pts(container, stream, packet_end)
+            keep = None
+            if end is not None and first_pts is not None and stream.time_base is not None:
+                keep = max(0, int(round((end - first_pts) * stream.time_base * sr)))
     except av.error.FFmpegError as exc:
         raise AudioError(f"unreadable media ({exc.__class__.__name__}: {exc.strerror or exc})", path) from None
     if not chunks:
         return np.zeros((1, 0), np.float32), sr
-    return np.concatenate(chunks, axis=1), sr
+    pcm = np.concatenate(chunks)
+    if keep is not None:
+        pcm = pcm[: keep * channels]
+    y = pcm.astype(np.float32) * (1.0 / 32768.0)  # librosa.util.buf_to_float, n_bytes=2
+    return y.reshape(-1, channels).T, sr
 
 
 def _decode(path: Path):

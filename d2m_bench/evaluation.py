@@ -14,6 +14,7 @@ from importlib import import_module
 from .cache import FileCache, default_root
 from .errors import UserError
 from .events import detector_config, file_events
+from .lengths import policy_reason
 from .metrics import beats as bm
 from .pairing import pair_directories, pair_manifest
 from .protocol import load_protocol
@@ -49,27 +50,34 @@ def _events_cache(root, enabled):
 
 
 def _pair_events(job):
-    """Worker: events of one gt/pred pair under the protocol's length policy.
+    """Worker: events of one gt/pred pair, as loaded or under the protocol's length policy.
 
-    Per-clip rows record, for gt and pred, the file's own sample rate, channel count and frame
-    count (before resampling) and whether it was resampled or mixed down.
+    The policy acts only where `lengths.policy_reason` says so (for ``d2m`` and ``loris``:
+    where the published script would stop). Per-clip rows record, for gt and pred, the file's
+    own sample rate, channel count and frame count (before resampling, without codec padding),
+    whether it was resampled or mixed down, the length at the protocol rate before any policy
+    (``*_loaded_samples``) and the length scored (``*_samples``).
     """
-    pair, audio, detector, cache_on, cache_root = job
+    pair, audio, detector, variant, width, cache_on, cache_root = job
     cache = _events_cache(cache_root, cache_on)
     policy = audio.get("length_policy", "pred_to_gt")
-    gt_n, _, gt_t, _, gt_cached, gt_info = file_events(pair.gt, audio=audio, detector=detector, cache=cache)
-    target = gt_n if policy == "pred_to_gt" else None
-    pred_n, _, pred_t, action, pred_cached, pred_info = file_events(
-        pair.pred, audio=audio, detector=detector, target_len=target, cache=cache)
-    if policy == "min" and gt_n != pred_n:
+    gt_n, gt_loaded, gt_t, _, gt_cached, gt_info = file_events(pair.gt, audio=audio, detector=detector, cache=cache)
+    pred_n, pred_loaded, pred_t, action, pred_cached, pred_info = file_events(
+        pair.pred, audio=audio, detector=detector, cache=cache)
+    reason = policy_reason(variant, gt_n, pred_n, audio["sample_rate"], width)
+    if reason and policy == "pred_to_gt":
+        pred_n, _, pred_t, action, _, _ = file_events(pair.pred, audio=audio, detector=detector, target_len=gt_n,
+                                                      cache=cache)
+    elif reason and policy == "min":
         m = min(gt_n, pred_n)
         if gt_n > m:
             gt_n, _, gt_t, _, _, _ = file_events(pair.gt, audio=audio, detector=detector, target_len=m, cache=cache)
         else:
-            pred_n, _, pred_t, action, _, _ = file_events(pair.pred, audio=audio, detector=detector, target_len=m, cache=cache)
+            pred_n, _, pred_t, _, _, _ = file_events(pair.pred, audio=audio, detector=detector, target_len=m, cache=cache)
         action = f"both trimmed to {m}"
     return {"id": pair.id, "gt": str(pair.gt), "pred": str(pair.pred), "gt_samples": gt_n,
-            "pred_samples": pred_n, "length_action": action,
+            "pred_samples": pred_n, "gt_loaded_samples": gt_loaded, "pred_loaded_samples": pred_loaded,
+            "length_action": action, "length_reason": reason,
             **gt_info.as_row("gt"), **pred_info.as_row("pred"),
             "gt_events": gt_t.tolist(), "pred_events": pred_t.tolist(),
             "cached": bool(gt_cached and pred_cached)}
@@ -103,13 +111,15 @@ def _usable_cache(cache: bool):
     return True, None
 
 
-def _run_pairs(pairs, audio, detector, *, workers, cache, progress):
+def _run_pairs(pairs, audio, detector, *, workers, cache, progress, beats=None):
     from threadpoolctl import threadpool_limits
     from tqdm import tqdm
 
     cache_root = str(default_root())
     _CACHES.clear()  # forked workers inherit this process's caches: start them enabled
-    jobs = [(p, audio, detector, cache, cache_root) for p in pairs]
+    beats = beats or {}
+    variant, width = beats.get("variant", "d2m"), beats.get("bin_seconds", 1.0)
+    jobs = [(p, audio, detector, variant, width, cache, cache_root) for p in pairs]
     bar = dict(total=len(jobs), desc="events", unit="pair", disable=not progress, leave=False)
     _warm_up(audio, detector)
     if workers <= 1 or len(jobs) < 4:
@@ -148,6 +158,9 @@ def _score_beats(rows, protocol):
                 excluded.append({"id": r["id"], "reason": "gt has no onset (Beats Coverage/Hit undefined)"})
         elif variant == "loris":
             if len(pred_bins) > len(gt_bins):
+                if audio.get("length_policy") == "strict":
+                    raise UserError(f"{len(pred_bins)} one-second bins vs {len(gt_bins)} in the gt "
+                                    "(length policy 'strict', as LORIS's assert)", r["pred"])
                 r["length_action"] = f"pred bins truncated {len(pred_bins)}->{len(gt_bins)}"
             r.update(bm.coverage_hit_loris(gt_bins, pred_bins))
         else:
@@ -231,7 +244,8 @@ def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, all
     if cache_note:
         warnings.warn(cache_note)
         notes.append(cache_note)
-    rows = _run_pairs(pairing.pairs, audio, detector, workers=workers, cache=cache, progress=progress)
+    rows = _run_pairs(pairing.pairs, audio, detector, workers=workers, cache=cache, progress=progress,
+                      beats=proto.section("beats"))
     aggregate, excluded = _score_beats(rows, proto)
     excluded += [{"id": m, "reason": "missing prediction (allowed by --allow-missing)"} for m in pairing.missing]
     expected = audio.get("expected_seconds", 0.0)

@@ -26,7 +26,8 @@ FIXED_ANALYSIS = {"onset_strength": {"n_fft": N_FFT, "window": "hann", "center":
                                      "lag": 1, "max_size": 1, "aggregate": "mean"},
                   "onset_units": "time = frame * hop_length / sr"}
 # Bump when the entry layout above or the meaning of a stored number changes.
-CACHE_SCHEMA = 2
+# 3: compressed audio decoded as ffmpeg/librosa.load decode it (no AAC padding, 16-bit values).
+CACHE_SCHEMA = 3
 _HEAD = 5  # numbers before the event times
 
 
