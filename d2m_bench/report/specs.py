@@ -99,10 +99,11 @@ def select_clips(doc: dict, metric: str | None, *, worst=5, best=5, random=5, se
         ids, vals = per_clip_scores(doc, metric)
         hib = (doc["aggregate"][metric] or {}).get("higher_is_better", True)
         sign = 1 if hib else -1
-        for _, cid in sorted(zip(vals, ids), key=lambda t: (sign * t[0], t[1]))[:worst]:
-            add(cid, f"worst {metric}")
-        for _, cid in sorted(zip(vals, ids), key=lambda t: (-sign * t[0], t[1]))[:best]:
-            add(cid, f"best {metric}")
+        for count, direction, why in ((worst, sign, "worst"), (best, -sign, "best")):
+            # clips already shown are skipped, so that ties (many 2-s clips score 1.0) still give N more
+            fresh = [cid for _, cid in sorted(zip(vals, ids), key=lambda t: (direction * t[0], t[1])) if cid not in seen]
+            for cid in fresh[:count]:
+                add(cid, f"{why} {metric}")
     rest = [c for c in known if c not in seen]
     if random and rest:
         pick = np.random.default_rng(seed).choice(len(rest), size=min(random, len(rest)), replace=False)

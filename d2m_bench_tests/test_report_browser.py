@@ -1,0 +1,207 @@
+"""The report and the HTML leaderboard in headless Chromium: no console error, every image and
+audio element loads, and what the figures draw is checked against the result files (bar
+heights against per-clip counts, heat-map cells against the retrieved genres, bins against the
+onset times). Skips (with the reason) without chromium, chromedriver or selenium."""
+import csv
+import json
+import math
+import shutil
+import time
+from collections import Counter
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Two demo systems + a MOS aggregate in one report; a dataset run with genre and
+    alignment sections in another; a leaderboard page over the demo runs."""
+    pytest.importorskip("matplotlib")
+    from d2m_bench import evaluate
+    from d2m_bench.demo import make_demo
+    from d2m_bench.mos.aggregate import aggregate, write_outputs
+    from d2m_bench.report import build_report
+    from d2m_bench.synthetic import make_tiny_dataset
+
+    tmp = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("D2M_BENCH_CACHE", str(tmp / "cache"))
+        demo = make_demo(tmp / "demo")
+        shutil.copytree(demo / "gt", demo / "perfect")
+        runs = tmp / "results" / "runs"
+        runs.mkdir(parents=True)
+        for name, pred in (("demo", "generated"), ("perfect", "perfect")):
+            evaluate(demo / pred, demo / "gt", system=name, workers=1).write_json(runs / f"{name}.json")
+        ds = make_tiny_dataset(tmp / "ds", n_train=10, n_test=6)
+        gts = sorted((ds / "audio" / "test").glob("*.wav"))
+        pred = tmp / "ds_pred"
+        pred.mkdir()
+        for i, g in enumerate(gts):  # each prediction is another clip's music: partly right, partly wrong
+            shutil.copyfile(gts[(i + 1) % len(gts)] if i % 2 else g, pred / g.name)
+        evaluate(pred, ds / "audio" / "test", data=ds, system="ds", workers=1,
+                 overrides={"genre.embedder": "mfcc-chroma"}).write_json(tmp / "ds.json")
+        rng = np.random.default_rng(0)
+        with open(tmp / "ratings.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["rater", "item", "system", "aspect", "score", "playback_complete"])
+            for r in range(5):
+                for it in range(6):
+                    for system, base in (("sysA", 3), ("sysB", 4)):
+                        for aspect in ("coherence", "quality"):
+                            w.writerow([f"r{r}", f"i{it}", system, aspect, int(np.clip(base + rng.integers(-1, 2), 1, 5)), 1])
+        write_outputs(aggregate(tmp / "ratings.csv"), tmp / "mos")
+        one = build_report([runs / "demo.json", runs / "perfect.json", tmp / "mos" / "mos.json"], tmp / "rep1",
+                           worst=3, best=3, random=2, workers=2)
+        two = build_report([tmp / "ds.json"], tmp / "rep2", worst=2, best=2, random=1, envelopes=True, workers=2)
+    from d2m_bench.leaderboard import write_leaderboard
+    from d2m_bench.report.leaderboard_html import write_html
+
+    rows = write_leaderboard(tmp / "results")
+    board = write_html(rows, tmp / "results" / "leaderboard.html")
+    return {"one": one, "two": two, "board": board, "rows": rows, "tmp": tmp,
+            "demo": json.loads((runs / "demo.json").read_text()), "perfect": json.loads((runs / "perfect.json").read_text()),
+            "ds": json.loads((tmp / "ds.json").read_text()), "mos": json.loads((tmp / "mos" / "mos.json").read_text())}
+
+
+def _open(driver, path):
+    driver.get(path.resolve().as_uri())
+    end = time.monotonic() + 20
+    while time.monotonic() < end:  # images decoded, audio metadata read (or failed)
+        state = driver.execute_script(
+            "return [Array.from(document.images).every(i => i.complete),"
+            " Array.from(document.querySelectorAll('audio')).every(a => a.readyState >= 1 || a.error)]")
+        if all(state):
+            break
+        time.sleep(0.1)
+
+
+def _assert_clean(driver):
+    errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    assert not errors, errors
+    broken = driver.execute_script(
+        "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
+    assert not broken
+    bad_audio = driver.execute_script(
+        "return Array.from(document.querySelectorAll('audio')).filter(a => a.error || a.readyState < 1)"
+        ".map(a => a.src)")
+    assert not bad_audio
+    assert not driver.execute_script(
+        "return Array.from(document.querySelectorAll('[src]')).map(e => e.getAttribute('src'))"
+        ".filter(s => /^(https?:)?\\/\\//.test(s))")  # nothing from the network
+
+
+def _specs(driver, kind):
+    return driver.execute_script(
+        f"return Array.from(document.querySelectorAll('figure[data-kind={kind}]')).map(f => JSON.parse(f.dataset.spec))")
+
+
+def _values(doc, col):
+    return [r[col] for r in doc["per_clip"] if isinstance(r.get(col), (int, float))]
+
+
+def test_report_loads_and_distributions_match_the_clips(reports, chromium):
+    _open(chromium, reports["one"])
+    _assert_clean(chromium)
+    specs = _specs(chromium, "distribution")
+    assert {s["metric"] for s in specs} == {"beats_coverage", "beats_hit"} and len(specs) == 4
+    for spec in specs:
+        doc = reports["demo"] if spec["system"] == "demo" else reports["perfect"]
+        vals = _values(doc, spec["metric"])
+        want = Counter(vals)  # quantised 2-s scores: one bar per distinct value
+        assert spec["centers"] == sorted(want) and spec["counts"] == [want[v] for v in sorted(want)]
+        assert sum(spec["counts"]) == len(doc["per_clip"])
+        assert spec["ci_percentile"] == doc["aggregate"][spec["metric"]]["ci"]["percentile"]
+        fid = spec["id"]
+        heights = chromium.execute_script(
+            f"return Array.from(document.querySelectorAll('[id^=\"{fid}-bar-\"]')).map(g => g.getBBox().height)")
+        assert len(heights) == len(want)
+        np.testing.assert_allclose(np.array(heights) / max(heights), np.array(spec["counts"]) / max(spec["counts"]),
+                                   atol=0.02)  # bars drawn in proportion to the clip counts
+        dots = chromium.execute_script(f"return document.getElementById('{fid}-strip').querySelectorAll('use').length")
+        assert dots == len(vals)
+
+
+def test_report_clip_figures_from_onsets_and_audio_players(reports, chromium):
+    _open(chromium, reports["one"])
+    specs = [s for s in _specs(chromium, "beats") if s["system"] == "demo"]
+    hits = sorted(((r["beats_hit"], r["id"]) for r in reports["demo"]["per_clip"]))
+    assert [s["clip"] for s in specs[:3]] == [i for _, i in hits[:3]]  # the three worst first
+    assert len(specs) == 3 + 3 + 2
+    rows = {r["id"]: r for r in reports["demo"]["per_clip"]}
+    for s in specs:
+        r = rows[s["clip"]]
+        gt = [0] * math.ceil(r["gt_samples"] / 22050)
+        for t in r["gt_events"]:
+            gt[int(t)] = 1
+        pred = [0] * math.ceil(r["pred_samples"] / 22050)
+        for t in r["pred_events"]:
+            pred[int(t)] = 1
+        assert s["gt_bins"] == gt and s["pred_bins"] == pred
+        assert sum(s["hit_bins"]) == r["hit_bins"] and sum(gt) == r["gt_bins"]
+    n_audio = chromium.execute_script("return document.querySelectorAll('figure[data-kind=beats] audio').length")
+    assert n_audio == 2 * len(_specs(chromium, "beats"))
+
+
+def test_report_genre_heat_map_alignment_and_envelopes(reports, chromium):
+    _open(chromium, reports["two"])
+    _assert_clean(chromium)
+    doc = reports["ds"]
+    (spec,) = _specs(chromium, "genre")
+    pairs = Counter((r["genre"], r["genre_retrieved"]) for r in doc["per_clip"] if r.get("genre"))
+    for i, true in enumerate(spec["labels"]):
+        for j, got in enumerate(spec["labels"]):
+            text = chromium.execute_script(f"return document.getElementById('{spec['id']}-count-{i}-{j}').textContent")
+            assert int(text.strip()) == pairs.get((true, got), 0)
+    assert sum(map(sum, spec["matrix"])) == len(doc["per_clip"])
+    acc = np.mean([r["genre_correct"] for r in doc["per_clip"]])
+    assert spec["accuracy"] == pytest.approx(acc)
+    aligned = _specs(chromium, "alignment")
+    assert len(aligned) == len(_specs(chromium, "beats")) == 5
+    rows = {r["id"]: r for r in doc["per_clip"]}
+    for s in aligned:
+        assert len(s["kinematic"]) == rows[s["clip"]]["kinematic_beats_fact"]
+        assert len(s["music_pred"]) == rows[s["clip"]]["music_beats"]
+    for s in _specs(chromium, "beats"):  # --envelopes: one onset-strength value per hop
+        assert len(s["gt_envelope"]) == 1 + rows[s["clip"]]["gt_samples"] // 512
+        assert max(s["gt_envelope"]) == pytest.approx(1.0)
+
+
+def test_report_mos_and_compare_sections(reports, chromium):
+    _open(chromium, reports["one"])
+    (spec,) = _specs(chromium, "mos")
+    assert len(spec["rows"]) == len(reports["mos"]["systems"]) == 4
+    dots = chromium.execute_script(f"return document.querySelectorAll('[id^=\"{spec['id']}-mean-\"]').length")
+    assert dots == 4
+    cells = chromium.execute_script(
+        "return Array.from(document.querySelectorAll('table.compare tbody tr')).map(r => r.cells[4].dataset.v)")
+    assert len(cells) == 2
+    d = np.mean([1.0 - r["beats_hit"] for r in reports["demo"]["per_clip"]])
+    assert float(cells[1]) == pytest.approx(d)
+
+
+def test_leaderboard_page_groups_sorts_and_marks(reports, chromium):
+    _open(chromium, reports["board"])
+    _assert_clean(chromium)
+    rows = reports["rows"]
+    groups = {(r["protocol"], r["protocol_hash"], r["comparable_key"] or "") for r in rows}
+    tables = chromium.execute_script(
+        "return Array.from(document.querySelectorAll('table.leaderboard')).map(t => [t.dataset.protocol, t.dataset.hash,"
+        " t.dataset.key, t.tBodies[0].rows.length, t.querySelectorAll('tr.measured').length])")
+    assert {tuple(t[:3]) for t in tables} == groups and len(tables) == len(groups)
+    for proto, h, key, n_rows, n_measured in tables:
+        mine = [r for r in rows if (r["protocol"], r["protocol_hash"], r["comparable_key"] or "") == (proto, h, key)]
+        assert n_rows == len({(r["system"], r["kind"]) for r in mine})
+        assert n_measured == len({r["system"] for r in mine if r["kind"] == "measured"})
+    # the demo runs' table: click beats_hit twice -> descending by value
+    idx = next(i for i, t in enumerate(tables) if t[4] == 2)
+    chromium.execute_script(f"document.querySelectorAll('table.leaderboard')[{idx}]"
+                            ".querySelector('th[data-metric=beats_hit]').click()")
+    vals = chromium.execute_script(
+        f"const t = document.querySelectorAll('table.leaderboard')[{idx}];"
+        "const i = Array.from(t.tHead.rows[0].cells).findIndex(c => c.dataset.metric === 'beats_hit');"
+        "return Array.from(t.tBodies[0].rows).map(r => r.cells[i].dataset.v)")
+    nums = [float(v) for v in vals if v]
+    assert nums == sorted(nums)
