@@ -261,6 +261,12 @@ def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, all
                 excluded += [dict(e, section=name) for e in sec.get("excluded", [])]
                 for r in rows:
                     r.update(sec.get("per_clip", {}).get(r["id"], {}))
+    from .sanity import sanity_section  # levels, silence, sameness of the predictions: warnings only
+
+    sections["sanity"] = sanity_section(pairing.pairs, progress=progress)
+    notes += sections["sanity"].get("warnings", [])
+    for r in rows:
+        r.update(sections["sanity"].get("per_clip", {}).get(r["id"], {}))
     from .intervals import add_intervals
 
     add_intervals(aggregate, rows, proto.section("ci"), excluded)
