@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from .events import detector_config, file_events
 from .lengths import policy_reason
 from .metrics import beats as bm
 from .pairing import pair_directories, pair_manifest
+from .parallel import cap_workers
 from .protocol import load_protocol
 from .provenance import read_pred_provenance
 from .results import EvalResult, metric_summary
@@ -128,7 +128,7 @@ def _run_pairs(pairs, audio, detector, *, workers, cache, progress, beats=None):
     import multiprocessing as mp
 
     chunk = max(1, min(32, len(jobs) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("fork"),
                              initializer=_single_threaded_blas) as pool:
         return list(tqdm(pool.map(_pair_events, jobs, chunksize=chunk), **bar))
 
@@ -237,9 +237,12 @@ def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, all
         from .genre.section import check_ready
 
         check_ready(pairing.pairs, proto, data=data, options=options)
-    workers = workers or min(os.cpu_count() or 1, 8)
+    workers, workers_note = cap_workers(workers)  # -j 1000 would start 1000 processes
     detector = detector_config(proto.section("beats"))  # validated above
     notes = list(pairing.notes)
+    if workers_note:
+        warnings.warn(workers_note)
+        notes.append(workers_note)
     cache, cache_note = _usable_cache(cache)
     if cache_note:
         warnings.warn(cache_note)

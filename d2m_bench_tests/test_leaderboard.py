@@ -101,7 +101,10 @@ def test_rows_without_a_key_keep_their_old_grouping(tmp_path):
 def test_non_string_comparable_key_is_an_error(tmp_path):
     _run(tmp_path / "results" / "runs" / "bad.json", [_row("A", "beats_hit", 0.5, key=7)])
     with pytest.raises(UserError, match="bad.json: comparable_key of A / beats_hit is not a string"):
-        build_leaderboard(tmp_path / "results", notes=[], shipped=False)
+        build_leaderboard(tmp_path / "results", notes=[], shipped=False, strict=True)
+    notes = []  # not strict: the row is skipped and named
+    assert build_leaderboard(tmp_path / "results", notes=notes, shipped=False) == []
+    assert any("bad.json: skipped: comparable_key of A / beats_hit is not a string" in n for n in notes)
 
 
 # --- reported rows keep the hash they were transcribed under ----------------------------------

@@ -25,14 +25,23 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     """Score generated music against ground truth under a protocol.
 
     An existing --out or --csv file is deleted before the run starts, so that a failed run
-    never leaves an earlier result behind looking like this one's.
+    never leaves an earlier result behind looking like this one's; an --out or --csv that is
+    one of the inputs, or both the same file, or in a folder that cannot be written, is
+    refused before that.
     """
     import warnings
     from pathlib import Path
 
     from ..errors import UserError
     from ..evaluation import evaluate
+    from ..outputs import check_outputs
+    from ..parallel import cap_workers
 
+    check_outputs({"--out": out, "--csv": csv_out}, _inputs(pred, gt, manifest, protocol, data, genre_db, labels,
+                                                             motion, vggish_weights))
+    workers, capped = cap_workers(workers)
+    if capped:
+        click.echo(f"d2m-bench: warning: {capped}", err=True)
     for stale in (out, csv_out):
         if stale:
             try:
@@ -58,3 +67,35 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     else:
         for w in result.warnings:
             click.echo(f"d2m-bench: warning: {w}", err=True)
+
+
+def _inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish_weights) -> dict:
+    """Every file eval reads, by option, for the output-path check (folders count as all their files)."""
+    from pathlib import Path
+
+    from ..pairing import is_media
+
+    found = {"--protocol": protocol if Path(protocol).is_file() else None, "--manifest": manifest,
+             "--data": data, "--genre-db": genre_db, "--labels": labels, "--motion": motion,
+             "--vggish-weights": vggish_weights}
+    for option, folder in (("--pred", pred), ("--gt", gt)):
+        if folder and Path(folder).is_dir():
+            found[option] = [p for p in Path(folder).iterdir() if is_media(p)]
+    if manifest and Path(manifest).is_file():
+        found["a file the manifest lists"] = _manifest_paths(Path(manifest))
+    return found
+
+
+def _manifest_paths(manifest) -> list:
+    """Every gt/pred path a manifest names, read leniently: a manifest that eval will refuse
+    (reported after the stale result is removed) still protects the files it lists."""
+    import csv
+    import io
+
+    try:
+        text = manifest.read_text(encoding="utf-8-sig", errors="replace")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except (OSError, csv.Error):
+        return []
+    return [manifest.parent / str(v).strip() for r in rows for k, v in r.items()
+            if isinstance(k, str) and k.strip() in ("gt", "pred") and isinstance(v, str) and v.strip()]

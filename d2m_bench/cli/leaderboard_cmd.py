@@ -8,14 +8,21 @@ import click
 @click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Default: RESULTS/leaderboard.md")
 @click.option("--shipped/--no-shipped", default=True, show_default=True,
               help="Include the paper numbers shipped with d2m-bench (RESULTS/reported/ is always read).")
+@click.option("--strict", is_flag=True,
+              help="A malformed run file or row (a value that is not a finite number, no metric, ...) is an "
+                   "error (exit 2) instead of being skipped with a warning.")
 @click.option("--html", "html_path", is_flag=False, flag_value="", default=None, type=click.Path(dir_okay=False),
               help="Also write the leaderboard as one sortable HTML page (default path: RESULTS/leaderboard.html).")
-def leaderboard_cmd(results_dir, csv_path, md_path, shipped, html_path):
-    """Build results/leaderboard.csv from reported numbers and runs."""
+def leaderboard_cmd(results_dir, csv_path, md_path, shipped, strict, html_path):
+    """Build results/leaderboard.csv from reported numbers and runs.
+
+    Only finite numbers from well-formed run files are ranked; anything else is skipped with
+    a warning naming the file (or, with --strict, stops the command before anything is written).
+    """
     from ..leaderboard import write_leaderboard
 
     notes = []
-    rows = write_leaderboard(results_dir, csv_path, md_path, notes=notes, shipped=shipped)
+    rows = write_leaderboard(results_dir, csv_path, md_path, notes=notes, shipped=shipped, strict=strict)
     for note in notes:
         click.echo(f"warning: {note}", err=True)
     if html_path is not None:
