@@ -210,12 +210,12 @@ def run_baseline(baseline: Baseline, data, out, *, split="test", protocol="d2m-a
         write_audio(out / f"{seg.segment_id}.wav", np.clip(y, -1.0, 1.0), ctx.sr)
         return seg.segment_id, {"samples": length, **info}
 
-    from tqdm import tqdm
+    from d2m_bench.progress import progress_bar
 
     per_segment = {}
     with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
-        for sid, info in tqdm(pool.map(one, segments), total=len(segments), desc=baseline.name,
-                              disable=not progress, unit="seg"):
+        for sid, info in progress_bar(pool.map(one, segments), total=len(segments), desc=baseline.name,
+                                      disable=not progress, unit="seg"):
             per_segment[sid] = info
     doc = {
         "baseline": baseline.name, "version": baseline.version, "kind": baseline.kind,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import write_text
+from .tables import format_table
 from .versions import package_versions
 
 RESULT_SCHEMA = 1
@@ -141,8 +142,10 @@ class EvalResult:
                 return f"{100 * v:.1f}%" if pct else f"{v:.4g}"
 
             dist = " ".join(f"{k}:{c}" for k, c in m.get("distribution", {}).items())
-            lines.append(f"{name:<28}{fmt(m['value']):>9}{fmt(m.get('std')):>9}{fmt(m.get('pooled')):>9}"
-                         f"{m.get('n', ''):>6}  {dist}")
+            rows.append([name, fmt(m["value"]), fmt(m.get("std")), fmt(m.get("pooled")), m.get("n", ""), dist])
+        if rows:
+            lines.append(format_table(rows, ["metric", "mean", "std", "pooled", "n", "distribution"],
+                                      align=["left", "right", "right", "right", "right", "left"]))
         for name, sec in self.sections.items():
             if sec.get("status") != "ok":
                 lines.append(f"[{name}] skipped: {sec.get('reason', '')}")

@@ -91,9 +91,9 @@ def alignment_section(pairs, protocol, ctx) -> dict:
     cache = FileCache("alignment-beats", enabled=ctx.cache)
     per_clip, excluded = {}, []
     cols = {"beat_align_fact": [], "beat_align_bailando": [], "beat_align_fact_gt": [], "beat_align_bailando_gt": []}
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
-    for pair in tqdm(pairs, desc="alignment", unit="clip", disable=not ctx.progress, leave=False):
+    for pair in progress_bar(pairs, desc="alignment", unit="clip", disable=not ctx.progress, leave=False):
         if pair.id not in sources:
             excluded.append({"id": pair.id, "reason": "no motion for this id"})
             continue

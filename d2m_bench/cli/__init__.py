@@ -39,7 +39,9 @@ class LazyGroup(click.Group):
         module, attr, _ = COMMANDS[name]
         from importlib import import_module
 
-        return getattr(import_module(f"{__name__}.{module}"), attr)
+        from .style import apply_style
+
+        return apply_style(getattr(import_module(f"{__name__}.{module}"), attr))
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -60,6 +62,11 @@ def main(argv=None):
         click.echo(f"d2m-bench: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
+    except click.UsageError as exc:
+        from .style import usage_error_line
+
+        click.echo(usage_error_line(exc), err=True)
+        sys.exit(2)
         click.echo("d2m-bench: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:

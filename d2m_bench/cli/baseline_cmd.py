@@ -71,7 +71,7 @@ def score_command(doc: dict, out, protocol: str) -> str:
 @click.argument("videos", nargs=-1, required=True, type=click.Path())
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for <video stem>.json.")
 def video_rhythm_cmd(videos, out):
-    """CMT's video inputs (flow magnitude, visual beats, tempo) as OUT/<stem>.json metadata."""
+    """CMT's video inputs (flow magnitude, visual beats, tempo) of each of VIDEOS as OUT/<stem>.json."""
     import json
     from pathlib import Path
 

@@ -15,8 +15,8 @@ import click
               show_default=True, help="Significance level for the Holm-corrected p-values.")
 @click.option("--quiet", "-q", is_flag=True, help="No table; only the paths written.")
 def compare_cmd(results, out, level, resamples, seed, alpha, quiet):
-    """Compare eval results clip by clip: mean difference with a paired bootstrap CI,
-    Wilcoxon signed-rank p (Holm-corrected across metrics and pairs) and effect sizes.
+    """Compare eval RESULTS (JSON files of `d2m-bench eval`) clip by clip: mean difference with a
+    paired bootstrap CI, Wilcoxon signed-rank p (Holm-corrected across metrics and pairs) and effect sizes.
 
     Results must share the protocol hash and, per metric, the comparable key; clips are
     paired by id and the ids only one side has are listed.

@@ -16,13 +16,8 @@ _COMMON = [
     click.option("--strict", is_flag=True, help="Fail on the first skipped item instead of building the rest."),
     click.option("--workers", type=int, default=1, show_default=True, help="Parallel worker processes."),
     click.option("--limit", type=int, default=None, help="Only the first N sequences/videos per split (smoke runs)."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
 ]
-
-
-def _bar() -> bool:
-    import sys
-
-    return sys.stderr.isatty()
 
 
 def _common(f):
@@ -56,7 +51,7 @@ def data_cmd():
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-validate", is_flag=True, help="Summarise only (skip the per-file checks).")
 def info_cmd(directory, as_json, no_validate):
-    """Summarise a built dataset and check every referenced file (exit 2 naming a bad file)."""
+    """Summarise the dataset built in DIRECTORY and check every file it references (exit 2 naming a bad one)."""
     from ..data.info import summarise, validate
     from ..dataset import Dataset
 
@@ -100,13 +95,13 @@ def build_cmd():
 @_VISUAL_DIR
 @_common
 def build_aistpp_cmd(annotations, music, videos, splits, camera, segment_seconds, drop_ignored, visual, visual_dir,
-                     out, strict, workers, limit):
+                     out, strict, workers, limit, quiet):
     """AIST++ official layout -> 2-s segments (D2M-GAN ids <video>_seg<k>)."""
     from ..data.aistpp import build_aistpp
 
     _report(out, build_aistpp(annotations, out, music=music, videos=videos, splits=splits, camera=camera,
                               seconds=segment_seconds, visual=visual, visual_dir=visual_dir,
-                              drop_ignored=drop_ignored, strict=strict, workers=workers, progress=_bar(), limit=limit))
+                              drop_ignored=drop_ignored, strict=strict, workers=workers, progress=not quiet, limit=limit))
 
 
 @build_cmd.command("tiktok")
@@ -119,25 +114,27 @@ def build_aistpp_cmd(annotations, music, videos, splits, camera, segment_seconds
 @_VISUAL
 @_VISUAL_DIR
 @_common
-def build_tiktok_cmd(videos, annotations, openpose, segment_seconds, visual, visual_dir, out, strict, workers, limit):
+def build_tiktok_cmd(videos, annotations, openpose, segment_seconds, visual, visual_dir, out, strict, workers, limit,
+                     quiet):
     """TikTok dance-music videos + annotation CSV -> 2-s segments with BODY_25 pose."""
     from ..data.tiktok import build_tiktok
 
     _report(out, build_tiktok(videos, annotations, out, openpose=openpose, seconds=segment_seconds, visual=visual,
-                              visual_dir=visual_dir, strict=strict, workers=workers, progress=_bar(), limit=limit))
+                              visual_dir=visual_dir, strict=strict, workers=workers, progress=not quiet, limit=limit))
 
 
 def _release(kind):
     @build_cmd.command(f"{kind}-release")
     @click.option("--root", required=True, type=click.Path(file_okay=False),
                   help="Folder with the segment lists, or the aistplus/ (tiktok/) release folder.")
-    @click.option("--split", "splits", multiple=True, default=("train", "test"), show_default=True)
+    @click.option("--split", "splits", multiple=True, default=("train", "test"), show_default=True,
+                  help="Split(s) to build (repeatable).")
     @_common
-    def cmd(root, splits, out, strict, workers, limit):
+    def cmd(root, splits, out, strict, workers, limit, quiet):
         from ..data.release import build_release
 
         _report(out, build_release(root, out, kind=kind, splits=splits, strict=strict, workers=workers,
-                                   progress=_bar(), limit=limit))
+                                   progress=not quiet, limit=limit))
 
     cmd.help = f"Preprocessed D2M-GAN {kind} release (audio_s2/, motion_s2/, video_s2/) -> dataset."
     return cmd
@@ -150,9 +147,12 @@ _release("tiktok")
 @data_cmd.command("synth")
 @click.argument("kind", type=click.Choice(["aistpp", "tiktok"]))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
 def synth_cmd(kind, out, seed):
-    """Write a miniature RAW dataset in the official layout (for tests and the demo)."""
+    """Write a miniature raw KIND dataset (aistpp or tiktok) in its official layout to OUT.
+
+    For tests and trying the builders; the hint printed at the end builds it.
+    """
     from ..data.synth import synth_aistpp, synth_tiktok
 
     root = (synth_aistpp if kind == "aistpp" else synth_tiktok)(out, seed=seed)

@@ -13,13 +13,17 @@ def mos_cmd():
 @click.argument("ratings", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder (mos.json + CSVs) or a .json file; default: RATINGS_STEM-mos/ beside the CSV.")
-@click.option("--protocol", default="mos-p808", show_default=True, help="MOS protocol name or TOML file.")
+@click.option("--protocol", "-p", default="mos-p808", show_default=True, help="MOS protocol name or TOML file.")
 @click.option("--seed", type=int, default=None, help="Bootstrap seed (default: the protocol's).")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=1), default=None,
               help="Bootstrap replicates (default: the protocol's).")
 def aggregate_cmd(ratings, out, protocol, seed, n_boot):
-    """Screen raters and compute MOS per system x aspect from a long-format ratings CSV."""
+    """Screen raters and compute MOS per system x aspect from RATINGS, a long-format ratings CSV.
+
+    RATINGS is what `d2m-bench survey export` writes (one row per rating).
+    """
     from ..mos.aggregate import aggregate, write_outputs
+    from ..tables import format_table
 
     doc = aggregate(ratings, protocol=protocol, seed=seed, n_boot=n_boot)
     out = out if out is not None else ratings.parent / f"{ratings.stem}-mos"
@@ -32,12 +36,11 @@ def aggregate_cmd(ratings, out, protocol, seed, n_boot):
         if not r["kept"]:
             click.echo(f"  dropped {r['rater']}: {'; '.join(r['reasons'])}")
     fmt = lambda v: "  n/a" if v is None else f"{v:5.2f}"  # noqa: E731
-    click.echo(f"{'aspect':<10} {'system':<16} {'MOS':>5}  {'95% CI (t)':>13}  {'95% CI (boot)':>13} "
-               f"{'zMOS':>6} {'n':>5} {'raters':>6} {'items':>5}")
-    for r in doc["systems"]:
-        click.echo(f"{r['aspect']:<10} {r['system'] + (' *' if r['is_reference'] else ''):<16} {fmt(r['mean'])}  "
-                   f"[{fmt(r['ci_t_low'])},{fmt(r['ci_t_high'])}]  [{fmt(r['ci_boot_low'])},{fmt(r['ci_boot_high'])}] "
-                   f"{fmt(r['z_mos']):>6} {r['n_ratings']:>5} {r['n_raters']:>6} {r['n_items']:>5}")
+    rows = [[r["aspect"], r["system"] + (" *" if r["is_reference"] else ""), fmt(r["mean"]),
+             f"[{fmt(r['ci_t_low'])},{fmt(r['ci_t_high'])}]", f"[{fmt(r['ci_boot_low'])},{fmt(r['ci_boot_high'])}]",
+             fmt(r["z_mos"]), r["n_ratings"], r["n_raters"], r["n_items"]] for r in doc["systems"]]
+    click.echo(format_table(rows, ["aspect", "system", "MOS", "95% CI (t)", "95% CI (boot)", "zMOS", "n", "raters",
+                                   "items"], align=["left", "left"] + ["right"] * 7))
     for p in doc["pairwise"]:
         if p["significant"]:
             click.echo(f"  {p['aspect']}: {p['system_a']} vs {p['system_b']} differ (p_holm={p['p_holm']:.3g}, {p['test']})")

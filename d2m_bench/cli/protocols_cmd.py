@@ -8,9 +8,10 @@ def protocols_cmd(show):
     import json
 
     from ..protocol import available_protocols, load_protocol
+    from ..tables import format_table
 
     if show:
         click.echo(json.dumps(load_protocol(show).to_dict(), indent=2))
         return
-    for name, p in available_protocols().items():
-        click.echo(f"{name:<18} {p.short_hash}  {p.command:<5} {p.description}")
+    rows = [[name, p.short_hash, p.command, p.description] for name, p in available_protocols().items()]
+    click.echo(format_table(rows))

@@ -39,10 +39,9 @@ def list_cmd(vggish_weights):
 @click.option("--url", default=None, help="Another source (http(s):// or file://); NAME 'all' uses the defaults.")
 @click.option("--expect-sha256", default=None, help="Required SHA-256 prefix (default: the published one for the default URL).")
 @click.option("--force", is_flag=True, help="Download even if the file is already there.")
-def download_cmd(name, dest_dir, url, expect_sha256, force):
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def download_cmd(name, dest_dir, url, expect_sha256, force, quiet):
     """Fetch NAME (vggish, vggish-pca or all) once, for machines with internet access."""
-    import sys
-
     from ..embedders.weights import download
     from ..errors import UserError
 
@@ -50,7 +49,7 @@ def download_cmd(name, dest_dir, url, expect_sha256, force):
         raise UserError("--url needs a single NAME")
     for item in _NAMES if name == "all" else [name]:
         info = download(item, dest_dir=dest_dir, url=url, expect_sha256=expect_sha256, force=force,
-                        progress=sys.stderr.isatty())
+                        progress=not quiet)
         state = "already present" if info.get("existing") else f"downloaded {info['bytes']} bytes"
         check = "sha256 verified" if info["verified"] else "sha256 not verified against a full published value"
         click.echo(f"{item}: {state} -> {info['path']} (sha256 {info['sha256']}; {check})")

@@ -47,13 +47,13 @@ def uncovered(item: str, span, video, why: str) -> dict:
 
 def run_jobs(fn, jobs, *, workers: int, progress: bool, desc: str):
     """``fn`` over ``jobs`` (one per sequence/video), in order; forked workers when workers > 1."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     bar = dict(total=len(jobs), desc=desc, unit="video", disable=not progress)
     if workers <= 1 or len(jobs) < 2:
-        return [fn(j) for j in tqdm(jobs, **bar)]
+        return [fn(j) for j in progress_bar(jobs, **bar)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
-        return list(tqdm(pool.map(fn, jobs), **bar))
+        return list(progress_bar(pool.map(fn, jobs), **bar))
 
 
 def start(out, name: str, options: dict, source: dict) -> int | None:

@@ -58,7 +58,7 @@ def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=
     Files that miss the cache are decoded at the embedder's rate and embedded in groups
     (their examples share network batches), then stored.
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..audio import load_audio, media_digest
 
@@ -71,7 +71,7 @@ def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=
             out[path] = hit
         else:
             todo.append((path, key))
-    bar = tqdm(total=len(todo), desc=f"embed ({embedder.name})", unit="file", disable=not progress, leave=False)
+    bar = progress_bar(total=len(todo), desc=f"embed ({embedder.name})", unit="file", disable=not progress, leave=False)
     for start in range(0, len(todo), files_per_batch):
         group = todo[start:start + files_per_batch]
         waves = [load_audio(p, embedder.sample_rate)[0] for p, _ in group]

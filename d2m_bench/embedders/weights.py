@@ -145,13 +145,13 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
     h = hashlib.sha256()
     size = 0
     try:
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
         with replacing(dest, suffix=".part") as tmp:
             with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
                 total = int(resp.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=spec["filename"], disable=not progress,
-                          leave=False) as bar:
+                with progress_bar(total=total, unit="B", unit_scale=True, desc=spec["filename"],
+                                  disable=not progress, leave=False) as bar:
                     while block := resp.read(1 << 20):
                         out.write(block)
                         h.update(block)

@@ -24,14 +24,14 @@ from ..errors import UserError
 def write_generations(G, vqvae, dataset, out_dir, *, level: int, has_genre: bool, device,
                       parts=("gt", "recon", "generated"), denoise: bool = False, progress: bool = False) -> list[str]:
     """Generate every clip of ``dataset`` (batch 1, in manifest order); returns the segment ids."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     out_dir = Path(out_dir)
     was_training = G.training
     G.eval()
     ids = []
     try:
-        for i in tqdm(range(len(dataset)), disable=not progress, unit="clip", desc="generate"):
+        for i in progress_bar(range(len(dataset)), disable=not progress, unit="clip", desc="generate"):
             item = dataset[i]
             sid = dataset.segments[i].segment_id
             audio = item["audio"].unsqueeze(0).to(device)

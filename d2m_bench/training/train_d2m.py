@@ -182,7 +182,7 @@ def train_d2m(data_root, run_dir, *, overrides: dict | None = None, config_file:
 
 def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
     from torch.nn.parallel import DistributedDataParallel as DDP
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     level = level_index(cfg.level)
     ckpt_path = run_dir / "checkpoint.pt"
@@ -233,8 +233,8 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
         G_train, D_train = G, D
 
     log = runner.StepLog(run_dir, LOSS_COLUMNS, resume_step=pos.step if resume else None, enabled=ctx.main)
-    bar = tqdm(total=total, initial=min(pos.step, total), disable=not (progress and ctx.main), unit="step",
-               desc=f"d2m-{cfg.level}")
+    bar = progress_bar(total=total, initial=min(pos.step, total), disable=not (progress and ctx.main),
+                       unit="step", desc=f"d2m-{cfg.level}")
 
     def save():
         if ctx.main:

@@ -36,7 +36,7 @@ def model_config(cfg: VQVAETrainConfig) -> VQVAEConfig:
 
 def train_vqvae(data_root, run_dir, *, overrides=None, config_file=None, resume=False, progress=True) -> dict:
     from torch.nn.parallel import DistributedDataParallel as DDP
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     run_dir = Path(run_dir)
     base = json.loads((run_dir / "config.json").read_text()) if resume and (run_dir / "config.json").is_file() else {}
@@ -80,8 +80,8 @@ def train_vqvae(data_root, run_dir, *, overrides=None, config_file=None, resume=
         net = DDP(model, broadcast_buffers=False) if ctx.world > 1 else model
         log = runner.StepLog(run_dir, ["loss", "recons", "spectral", "commit", "seconds"],
                              resume_step=pos.step if resume else None, enabled=ctx.main)
-        bar = tqdm(total=total, initial=min(pos.step, total), disable=not (progress and ctx.main), unit="step",
-                   desc="vqvae")
+        bar = progress_bar(total=total, initial=min(pos.step, total), disable=not (progress and ctx.main),
+                           unit="step", desc="vqvae")
 
         def save():
             if ctx.main:
