@@ -157,3 +157,30 @@ def test_eval_result_keeps_event_times(demo_result):
         assert isinstance(r["gt_events"], list) and isinstance(r["pred_events"], list)
         gt = bm.event_bins(r["gt_events"], bm.n_bins(r["gt_samples"], 22050, 1.0), 1.0)
         assert int(np.count_nonzero(gt)) == r["gt_bins"]
+
+
+def test_eval_fad_carries_interval_fad_inf_and_per_clip_values(tmp_path):
+    import shutil
+
+    from d2m_bench import evaluate
+    from d2m_bench.synthetic import make_tiny_dataset
+
+    ds = make_tiny_dataset(tmp_path / "ds", n_train=6, n_test=6)
+    gts = sorted((ds / "audio" / "test").glob("*.wav"))
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for i, g in enumerate(gts):
+        shutil.copyfile(gts[(i + 1) % len(gts)], pred / g.name)
+    res = evaluate(pred, ds / "audio" / "test", data=ds, workers=1, cache=False,
+                   overrides={"genre.embedder": "mfcc-chroma", "alignment.enabled": False, "ci.seed": 5,
+                              "ci.fad_resamples": 60})
+    fad = res.aggregate["fad_mfcc_chroma"]
+    assert fad["ci"]["seed"] == 5 and fad["ci"]["n_resamples"] == 60
+    assert fad["ci"]["percentile"][0] <= fad["ci"]["percentile"][1]
+    inf = fad["fad_inf"]
+    # the largest subset is every generated example: FAD there is the plain value
+    assert inf["sizes"][-1] == fad["pred_examples"]
+    assert inf["fad"][-1] == pytest.approx(fad["value"], rel=1e-9)
+    per_clip = [r["fad_mfcc_chroma_clip"] for r in res.per_clip]
+    assert len(per_clip) == 6 and all(v is not None and v >= 0 for v in per_clip)  # 2 examples a side: defined
+    assert res.aggregate["genre_accuracy_mfcc_chroma"]["ci"]["seed"] == 5

@@ -237,4 +237,11 @@ def genre_section(pairs, protocol, ctx) -> dict:
             "database_unlabelled": unlabelled, "database_per_genre": {c: int(n) for c, n in zip(classes, counts)},
             "queries": len(queries), "self_matches_excluded": int((exclude >= 0).sum()), "classes": list(classes),
             "chance": chance, "labels": options.get("labels"), "fad": fad_info, "cache": ctx.cache}
+    fad_name = f"fad_{embedder.name.replace('-', '_')}"
+    if fad_name in aggregate:  # bootstrap CI over clips, FAD-inf, per-clip FAD (d2m_bench.intervals)
+        from ..intervals import fad_extras, per_clip_fad
+
+        aggregate[fad_name].update(fad_extras(pred_examples, gt_examples, protocol.section("ci")))
+        for (pair, _), value in zip(queries, per_clip_fad(pred_examples, gt_examples)):
+            per_clip[pair.id][f"{fad_name}_clip"] = value
     return {"status": "ok", "meta": meta, "aggregate": aggregate, "per_clip": per_clip, "excluded": excluded}
