@@ -131,8 +131,7 @@ class EvalResult:
         p = self.protocol
         lines = [f"protocol {p.name} ({p.short_hash})  pairs {len(self.per_clip)}  "
                  f"excluded {len(self.excluded)}  pairing {self.pairing_rule}"]
-        head = f"{'metric':<28}{'mean':>9}{'std':>9}{'pooled':>9}{'n':>6}  distribution"
-        lines += [head, "-" * len(head)]
+        rows = []
         for name, m in self.aggregate.items():
             pct = m.get("unit") == "fraction"
 
