@@ -61,12 +61,12 @@ def main(argv=None):
     except UserError as exc:
         click.echo(f"d2m-bench: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
     except click.UsageError as exc:
         from .style import usage_error_line
 
         click.echo(usage_error_line(exc), err=True)
         sys.exit(2)
+    except click.exceptions.Abort:
         click.echo("d2m-bench: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
