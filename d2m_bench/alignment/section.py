@@ -69,7 +69,8 @@ def _beats(path, p, variant, tempo, cache):
     cfg = p[variant]
     bpm = tempo if cfg["use_tempo_prior"] and p["tempo_prior"] == "aistpp_music_id" else None
     config = {"sr": p["sr"], "hop": p["hop_length"], "bpm": bpm, "tightness": cfg["tightness"],
-              "percussive": cfg["percussive"], "aggregate": cfg["aggregate"]}
+              "percussive": cfg["percussive"], "aggregate": cfg["aggregate"],
+              "decode": 2}  # 2: compressed audio without codec padding, 16-bit values (audio.py)
     key = cache.key(file_digest(path), config)
     hit = cache.get(key, ndim=1)
     if hit is not None and (hit >= 0).all() and (np.diff(hit) >= 0).all():
@@ -112,6 +113,7 @@ def alignment_section(pairs, protocol, ctx) -> dict:
         for audio, suffix in ((pair.pred, ""), (pair.gt, "_gt")):
             mb_f = _beats(audio, p, "fact", tempo, cache)
             mb_b = _beats(audio, p, "bailando", tempo, cache)
+            mb_f = mb_f[mb_f < len(joints)]  # mint: audio_feature[:T], music cut to the motion length
             row[f"beat_align_fact{suffix}"] = al.beat_align_fact(kb_fact, mb_f, sigma=float(p["fact"]["sigma"]))
             bas = al.beat_align_bailando(kb_bail, mb_b, sigma=float(p["bailando"]["sigma"]), length=length)
             row[f"beat_align_bailando{suffix}"] = None if math.isnan(bas) else bas

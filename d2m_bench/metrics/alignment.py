@@ -6,7 +6,8 @@ one onset-envelope frame is one motion frame and distances are in motion frames.
 FACT (Li et al., ICCV 2021; google-research/mint tools/calculate_beat_scores.py):
     e_t = sum_j ||p_t,j - p_{t-1},j||  (e_0 = 0), kinematic beats = strict local minima of e
     over +-order frames (order 10); BA = (1/|B_k|) sum_{t in B_k} exp(-min_s (t - s)^2 / (2 sigma^2))
-    over kinematic beats t and music beats s, sigma = 3 frames; 0 when there is no kinematic beat.
+    over kinematic beats t and music beats s < T (mint cuts the music features to the motion's
+    T frames), sigma = 3 frames; 0 when there is no kinematic beat.
 Bailando (Siyao et al., CVPR 2022; utils/beat_align_score.py):
     v_i = mean_j ||p_{i+1},j - p_i,j|| (index i = displacement from frame i to i+1, one frame
     earlier than FACT's), gaussian smoothing (sigma 5 frames), beats = local minima (order 1);
@@ -72,8 +73,15 @@ def _nearest_sq(src, dst):
     return ((src - dst) ** 2).min(1)
 
 
-def beat_align_fact(kinematic_beats, music_beats_, *, sigma=3.0):
-    """FACT BeatAlign in [0, 1]: mean over kinematic beats (0 if none; 0 if no music beat)."""
+def beat_align_fact(kinematic_beats, music_beats_, *, sigma=3.0, length=None):
+    """FACT BeatAlign in [0, 1]: mean over kinematic beats (0 if none; 0 if no music beat).
+
+    ``length`` = the motion's frame count T: music beats at frames >= T are dropped, as mint
+    cuts the music features to the motion (``audio_feature[:T]``) before scoring.
+    """
+    if length is not None:
+        music_beats_ = np.asarray(music_beats_)
+        music_beats_ = music_beats_[music_beats_ < length]
     if len(kinematic_beats) == 0 or len(music_beats_) == 0:
         return 0.0
     return float(np.mean(np.exp(-_nearest_sq(kinematic_beats, music_beats_) / (2 * sigma ** 2))))
