@@ -113,7 +113,7 @@ def _usable_cache(cache: bool):
 
 def _run_pairs(pairs, audio, detector, *, workers, cache, progress, beats=None):
     from threadpoolctl import threadpool_limits
-    from tqdm import tqdm
+    from .progress import progress_bar
 
     cache_root = str(default_root())
     _CACHES.clear()  # forked workers inherit this process's caches: start them enabled
@@ -124,13 +124,13 @@ def _run_pairs(pairs, audio, detector, *, workers, cache, progress, beats=None):
     _warm_up(audio, detector)
     if workers <= 1 or len(jobs) < 4:
         with threadpool_limits(1):
-            return [_pair_events(j) for j in tqdm(jobs, **bar)]
+            return [_pair_events(j) for j in progress_bar(jobs, **bar)]
     import multiprocessing as mp
 
     chunk = max(1, min(32, len(jobs) // (workers * 4)))
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("fork"),
                              initializer=_single_threaded_blas) as pool:
-        return list(tqdm(pool.map(_pair_events, jobs, chunksize=chunk), **bar))
+        return list(progress_bar(pool.map(_pair_events, jobs, chunksize=chunk), **bar))
 
 
 def _score_beats(rows, protocol):
