@@ -17,11 +17,12 @@ Bailando (Siyao et al., CVPR 2022; utils/beat_align_score.py):
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import argrelextrema
 
 
-def kinetic_envelope(joints, *, reduce="sum", pad_first=True):
+def kinetic_envelope(joints: ArrayLike, *, reduce: str = "sum", pad_first: bool = True) -> np.ndarray:
     """Per-frame joint displacement of ``joints`` (T, J, 3).
 
     ``reduce="sum", pad_first=True`` is FACT's envelope (length T, e_0 = 0);
@@ -35,19 +36,19 @@ def kinetic_envelope(joints, *, reduce="sum", pad_first=True):
     return np.concatenate([[0.0], env]) if pad_first else env
 
 
-def kinematic_beats_fact(joints, *, order=10):
+def kinematic_beats_fact(joints: ArrayLike, *, order: int = 10) -> np.ndarray:
     """Frame indices of FACT kinematic beats (strict minima of the summed envelope over +-order)."""
     return argrelextrema(kinetic_envelope(joints, reduce="sum", pad_first=True), np.less, order=order)[0]
 
 
-def kinematic_beats_bailando(joints, *, sigma=5.0, order=1):
+def kinematic_beats_bailando(joints: ArrayLike, *, sigma: float = 5.0, order: int = 1) -> tuple[np.ndarray, int]:
     """Bailando kinematic beats (indices into the T - 1 velocity) and the velocity length."""
     v = gaussian_filter1d(kinetic_envelope(joints, reduce="mean", pad_first=False), sigma)
     return argrelextrema(v, np.less, order=order)[0], len(v)
 
 
-def music_beats(y, *, sr=30720, hop_length=512, start_bpm=None, tightness=100.0, percussive=False,
-                aggregate="mean"):
+def music_beats(y: ArrayLike, *, sr: int = 30720, hop_length: int = 512, start_bpm: float | None = None,
+                tightness: float = 100.0, percussive: bool = False, aggregate: str = "mean") -> np.ndarray:
     """Music beat frames by ``librosa.beat.beat_track`` on the onset-strength envelope.
 
     FACT: plain envelope, ``start_bpm`` = the AIST++ music tempo, tightness 100. Bailando:
@@ -73,7 +74,8 @@ def _nearest_sq(src, dst):
     return ((src - dst) ** 2).min(1)
 
 
-def beat_align_fact(kinematic_beats, music_beats_, *, sigma=3.0, length=None):
+def beat_align_fact(kinematic_beats: ArrayLike, music_beats_: ArrayLike, *, sigma: float = 3.0,
+                    length: int | None = None) -> float:
     """FACT BeatAlign in [0, 1]: mean over kinematic beats (0 if none; 0 if no music beat).
 
     ``length`` = the motion's frame count T: music beats at frames >= T are dropped, as mint
@@ -87,7 +89,8 @@ def beat_align_fact(kinematic_beats, music_beats_, *, sigma=3.0, length=None):
     return float(np.mean(np.exp(-_nearest_sq(kinematic_beats, music_beats_) / (2 * sigma ** 2))))
 
 
-def beat_align_bailando(kinematic_beats, music_beats_, *, sigma=3.0, length=None):
+def beat_align_bailando(kinematic_beats: ArrayLike, music_beats_: ArrayLike, *, sigma: float = 3.0,
+                        length: int | None = None) -> float:
     """Bailando BAS in [0, 1]: mean over music beats (< ``length`` if given); NaN without a music
     beat (undefined), 0 without a kinematic beat."""
     mb = np.asarray(music_beats_)

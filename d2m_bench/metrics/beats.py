@@ -18,6 +18,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 N_FFT = 2048  # librosa's onset_strength default, used by every published variant
 
@@ -29,7 +30,7 @@ def _mel_basis(sr, n_fft):
     return librosa.filters.mel(sr=sr, n_fft=n_fft, fmax=0.5 * sr)
 
 
-def onset_envelope(y, *, sr, hop_length=512):
+def onset_envelope(y: ArrayLike, *, sr: int, hop_length: int = 512) -> np.ndarray:
     """librosa's default onset strength (spectral flux of the dB mel spectrogram).
 
     The same operations, in the same order, as ``librosa.onset.onset_strength(y=y, sr=sr)``
@@ -45,8 +46,9 @@ def onset_envelope(y, *, sr, hop_length=512):
                                         hop_length=hop_length)
 
 
-def onset_times(y, *, sr, hop_length=512, pre_max=1, post_max=1, pre_avg=1, post_avg=1,
-                wait=1, delta=0.2, backtrack=False, normalize=True):
+def onset_times(y: ArrayLike, *, sr: int, hop_length: int = 512, pre_max: int = 1, post_max: int = 1,
+                pre_avg: int = 1, post_avg: int = 1, wait: int = 1, delta: float = 0.2, backtrack: bool = False,
+                normalize: bool = True) -> np.ndarray:
     """Onset times (s) from librosa's spectral-flux onset detector.
 
     With the defaults this equals the call of the D2M-GAN beats script,
@@ -63,7 +65,8 @@ def onset_times(y, *, sr, hop_length=512, pre_max=1, post_max=1, pre_avg=1, post
     return librosa.onset.onset_detect(onset_envelope=onset_envelope(y, sr=sr, hop_length=hop_length), **kwargs)
 
 
-def beat_times(y, *, sr, hop_length=512, tightness=100, trim=True):
+def beat_times(y: ArrayLike, *, sr: int, hop_length: int = 512, tightness: float = 100,
+               trim: bool = True) -> np.ndarray:
     """Beat times (s) from ``librosa.beat.beat_track`` (dynamic-programming beat tracker)."""
     import librosa
 
@@ -77,7 +80,7 @@ def n_bins(n_samples: int, sr: int, bin_seconds: float = 1.0) -> int:
     return int(math.ceil(n_samples / (sr * bin_seconds)))
 
 
-def event_bins(times, n: int, bin_seconds: float = 1.0) -> np.ndarray:
+def event_bins(times: ArrayLike, n: int, bin_seconds: float = 1.0) -> np.ndarray:
     """Binary occupancy of ``n`` bins: bin[floor(t / bin_seconds)] = 1 for every event time t.
 
     Several events in one bin collapse to one. Events past the last bin are ignored (they can
@@ -90,7 +93,7 @@ def event_bins(times, n: int, bin_seconds: float = 1.0) -> np.ndarray:
     return bins
 
 
-def bin_counts(gt_bins, pred_bins) -> tuple[int, int, int]:
+def bin_counts(gt_bins: ArrayLike, pred_bins: ArrayLike) -> tuple[int, int, int]:
     """(B_t, B_g, B_a): occupied gt bins, occupied pred bins, bins occupied in both."""
     gt_bins = np.asarray(gt_bins, dtype=bool)
     pred_bins = np.asarray(pred_bins, dtype=bool)
@@ -99,7 +102,7 @@ def bin_counts(gt_bins, pred_bins) -> tuple[int, int, int]:
     return int(gt_bins.sum()), int(pred_bins.sum()), int((gt_bins & pred_bins).sum())
 
 
-def coverage_hit_d2m(gt_bins, pred_bins) -> dict:
+def coverage_hit_d2m(gt_bins: ArrayLike, pred_bins: ArrayLike) -> dict[str, float]:
     """D2M-GAN Beats Coverage B_g/B_t and Beats Hit B_a/B_t for one clip pair.
 
     Coverage is unbounded above; hit <= coverage always. Both are NaN when the gt has no
@@ -111,7 +114,7 @@ def coverage_hit_d2m(gt_bins, pred_bins) -> dict:
     return {"gt_bins": bt, "pred_bins": bg, "hit_bins": ba, "beats_coverage": cov, "beats_hit": hit}
 
 
-def coverage_hit_loris(gt_bins, pred_bins) -> dict:
+def coverage_hit_loris(gt_bins: ArrayLike, pred_bins: ArrayLike) -> dict[str, float]:
     """LORIS coverage B_a/B_g (precision) and hit B_a/B_t (recall); 0 for a zero denominator.
 
     The gt bins are truncated to the prediction's bin count as in LORIS. (Upstream then
@@ -130,7 +133,7 @@ def harmonic_mean(a: float, b: float) -> float:
     return 2 * a * b / (a + b) if a + b else 0.0
 
 
-def match_events(ref, est, window: float) -> int:
+def match_events(ref: ArrayLike, est: ArrayLike, window: float) -> int:
     """Size of the maximum one-to-one matching with |ref_i - est_j| <= window.
 
     On a line, greedy matching of sorted events is optimal: scan both lists and match the
@@ -156,7 +159,7 @@ def match_events(ref, est, window: float) -> int:
     return matched
 
 
-def tolerance_scores(ref_times, est_times, *, window: float = 0.07) -> dict:
+def tolerance_scores(ref_times: ArrayLike, est_times: ArrayLike, *, window: float = 0.07) -> dict[str, float]:
     """Precision = matched / est events, recall = matched / ref events, F-measure.
 
     Empty-set conventions: NaN recall when the reference has no events (excluded by the

@@ -15,9 +15,11 @@ clips, duplicated music), where every tied row is shortlisted.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def nearest_neighbours(queries, database, *, k=1, exclude=None, block_bytes=32 << 20):
+def nearest_neighbours(queries: ArrayLike, database: ArrayLike, *, k: int = 1, exclude: ArrayLike | None = None,
+                       block_bytes: int = 32 << 20) -> tuple[np.ndarray, np.ndarray]:
     """Indices and distances of the ``k`` nearest database rows to each query.
 
     Parameters: ``queries`` (q, d), ``database`` (n, d); ``exclude`` optional (q,) database
@@ -113,7 +115,7 @@ def _sq_norms(block):
     return np.einsum("ij,ij->i", b, b)
 
 
-def vote(neighbour_labels, *, k=None):
+def vote(neighbour_labels: ArrayLike, *, k: int | None = None) -> np.ndarray:
     """Label per query from its neighbours' labels (rows ordered nearest first).
 
     k = 1: the nearest label. Otherwise majority of the first ``k``; a tie between labels
@@ -130,14 +132,14 @@ def vote(neighbour_labels, *, k=None):
     return np.asarray(out, dtype=L.dtype)
 
 
-def confusion_matrix(true, predicted, *, n_classes):
+def confusion_matrix(true: ArrayLike, predicted: ArrayLike, *, n_classes: int) -> np.ndarray:
     """(n_classes, n_classes) counts; row = true class index, column = predicted."""
     m = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(m, (np.asarray(true, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
     return m
 
 
-def accuracy_report(true, predicted, *, n_classes):
+def accuracy_report(true: ArrayLike, predicted: ArrayLike, *, n_classes: int) -> dict:
     """Accuracy = correct / total; per-class accuracy (recall) = diag / row sum (None for a
     class with no query); plus the confusion matrix."""
     m = confusion_matrix(true, predicted, n_classes=n_classes)
