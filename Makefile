@@ -19,9 +19,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[all,pose]'
 	touch $(STAMP)
 
-# The demo (default protocol, no dataset) needs neither torch nor any extra.
+# The demo (default protocol, no dataset) needs neither torch nor any extra but `report` (matplotlib).
 $(CORE): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[report]'
 	touch $(CORE)
 
 # System tools for the MIDI rendering, survey (browser, spoken traps) and video tests; the tests
@@ -46,6 +46,7 @@ demo: $(CORE)
 	$(BIN)/d2m-bench demo make $(DEMO) --force
 	$(BIN)/d2m-bench eval --pred $(DEMO)/generated --gt $(DEMO)/gt --out $(DEMO)/result.json --csv $(DEMO)/per_clip.csv
 	$(BIN)/d2m-bench eval --pred $(DEMO)/generated --gt $(DEMO)/gt --protocol tolerance --out $(DEMO)/result_tolerance.json
+	@$(BIN)/d2m-bench report $(DEMO)/result.json --out $(DEMO)/report --envelopes -q
 
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q
