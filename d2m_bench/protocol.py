@@ -8,6 +8,7 @@ command line produce a derived protocol whose name records them and whose hash d
 from __future__ import annotations
 
 import copy
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -33,6 +34,14 @@ RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq", "fft", "sc
 PAIRING_RULES = ("auto", "stem", "generation")
 VARIANTS = ("d2m", "loris", "tolerance")
 DETECTORS = ("onset", "beat")
+# Upper bounds of eval values: far above any sensible setting, low enough that no value can
+# make eval allocate absurd arrays (sample_rate = 1e10) or run for days before failing.
+_MAX_INT = 1_000_000
+_MAX_NUM = 1e6
+MAX_SAMPLE_RATE = 384_000  # the highest rate audio hardware and codecs use
+MAX_CLIP_SECONDS = 86_400.0
+TEMPO_PRIORS = ("aistpp_music_id", "none")
+ALIGN_AGGREGATES = ("mean", "median")
 
 
 def protocol_dirs() -> list[Path]:
@@ -143,12 +152,15 @@ class _EvalCheck:
         if value not in options:
             self.fail(f"{dotted} = {value!r} is not one of {', '.join(options)}")
 
-    def number(self, dotted, value, *, integer=False, minimum=0, strict=True):
-        ok = _is_int(value) if integer else _is_num(value)
-        if not ok or (value <= minimum if strict else value < minimum):
-            kind = "an integer" if integer else "a number"
+    def number(self, dotted, value, *, integer=False, minimum=0, strict=True, maximum=None):
+        # NaN passes every comparison and inf every lower bound: finiteness is checked first.
+        ok = (_is_int(value) if integer else _is_num(value)) and math.isfinite(value)
+        if maximum is None:
+            maximum = _MAX_INT if integer else _MAX_NUM
+        if not ok or (value <= minimum if strict else value < minimum) or value > maximum:
+            kind = "an integer" if integer else "a finite number"
             bound = f"> {minimum}" if strict else f">= {minimum}"
-            self.fail(f"{dotted} = {value!r} must be {kind} {bound}")
+            self.fail(f"{dotted} = {value!r} must be {kind} {bound} and <= {maximum:g}")
 
     def boolean(self, dotted, value):
         if not isinstance(value, bool):
@@ -166,22 +178,69 @@ class _EvalCheck:
             self.fail(f"unknown table(s) {', '.join(unknown)} for an eval protocol (allowed: {', '.join(EVAL_TABLES)})")
         audio = self.table("audio")
         self.keys("audio", audio, AUDIO_KEYS, required=("sample_rate", "mono", "resample", "length_policy"))
-        self.number("audio.sample_rate", audio["sample_rate"], integer=True)
+        self.number("audio.sample_rate", audio["sample_rate"], integer=True, minimum=1000, strict=False,
+                    maximum=MAX_SAMPLE_RATE)
         self.choice("audio.mono", audio["mono"], MIX_MODES)
         self.choice("audio.resample", audio["resample"], RESAMPLERS)
         self.choice("audio.length_policy", audio["length_policy"], LENGTH_POLICIES)
         if "expected_seconds" in audio:
-            self.number("audio.expected_seconds", audio["expected_seconds"], strict=False)
+            self.number("audio.expected_seconds", audio["expected_seconds"], strict=False, maximum=MAX_CLIP_SECONDS)
         pairing = self.table("pairing", required=False)
         self.keys("pairing", pairing, ("rule",))
         if "rule" in pairing:
             self.choice("pairing.rule", pairing["rule"], PAIRING_RULES)
         self.beats()
         self.ci()
-        for name in ("genre", "alignment"):  # their own parameters are checked by their sections
-            section = self.table(name, required=False)
-            if "enabled" in section:
-                self.boolean(f"{name}.enabled", section["enabled"])
+        self.genre()
+        self.alignment()
+
+    def genre(self):
+        from .genre.section import DEFAULTS
+
+        genre = self.table("genre", required=False)
+        self.keys("genre", genre, ("enabled", *DEFAULTS))
+        for key in ("enabled", "postprocess", "fad"):
+            if key in genre:
+                self.boolean(f"genre.{key}", genre[key])
+        if "k" in genre:
+            self.number("genre.k", genre["k"], integer=True, minimum=1, strict=False)
+        for key, value in genre.items():  # the choices are checked by the section, before any audio
+            if key not in ("enabled", "postprocess", "fad", "k") and not isinstance(value, str):
+                self.fail(f"genre.{key} = {value!r} must be text")
+
+    def alignment(self):
+        from .alignment.section import DEFAULTS
+
+        table = self.table("alignment", required=False)
+        flat = [k for k, v in DEFAULTS.items() if not isinstance(v, dict)]
+        subs = [k for k, v in DEFAULTS.items() if isinstance(v, dict)]
+        self.keys("alignment", table, ("enabled", "sample_rate", *flat, *subs))
+        if "enabled" in table:
+            self.boolean("alignment.enabled", table["enabled"])
+        fps = table.get("fps", DEFAULTS["fps"])
+        hop = table.get("hop_length", DEFAULTS["hop_length"])
+        self.number("alignment.fps", fps, maximum=1000)
+        self.number("alignment.hop_length", hop, integer=True, maximum=65536)
+        if fps * hop > MAX_SAMPLE_RATE:
+            self.fail(f"alignment.fps x hop_length = {fps * hop:g} Hz is above {MAX_SAMPLE_RATE} Hz")
+        if "sample_rate" in table:
+            self.number("alignment.sample_rate", table["sample_rate"], integer=True, maximum=MAX_SAMPLE_RATE)
+        self.choice("alignment.tempo_prior", table.get("tempo_prior", DEFAULTS["tempo_prior"]), TEMPO_PRIORS)
+        for name in subs:
+            sub = self.table(f"alignment.{name}", required=False)
+            self.keys(f"alignment.{name}", sub, tuple(DEFAULTS[name]))
+            for key, value in sub.items():
+                dotted = f"alignment.{name}.{key}"
+                if key in ("percussive", "use_tempo_prior"):
+                    self.boolean(dotted, value)
+                elif key == "aggregate":
+                    self.choice(dotted, value, ALIGN_AGGREGATES)
+                elif key == "order":
+                    self.number(dotted, value, integer=True, maximum=10_000)
+                elif key == "smoothing_sigma":
+                    self.number(dotted, value, strict=False, maximum=10_000)
+                else:  # sigma, tightness
+                    self.number(dotted, value)
 
     def ci(self):
         from .intervals import CI_KEYS
@@ -211,12 +270,18 @@ class _EvalCheck:
         variant = beats["variant"]
         self.choice("beats.variant", variant, VARIANTS)
         if variant == "tolerance":
-            self.number("beats.window", beats.get("window", 0.07))
+            self.number("beats.window", beats.get("window", 0.07), maximum=60)
             self.choice("beats.events", beats.get("events", "onset"), DETECTORS)
             if "bin_seconds" in beats:
                 self.fail("beats.bin_seconds applies to variants d2m and loris, not tolerance")
         else:
-            self.number("beats.bin_seconds", beats.get("bin_seconds", 1.0))
+            hop, sr = self.p.get("beats.onset.hop_length"), self.p.get("audio.sample_rate")
+            # A bin shorter than one onset frame holds nothing more, and 1e-300 s would ask for 1e300 bins.
+            frame = hop / sr if _is_int(hop) and _is_int(sr) and hop > 0 and sr > 0 else 0
+            self.number("beats.bin_seconds", beats.get("bin_seconds", 1.0), maximum=MAX_CLIP_SECONDS)
+            if beats.get("bin_seconds", 1.0) < frame:
+                self.fail(f"beats.bin_seconds = {beats.get('bin_seconds', 1.0)!r} is shorter than one onset frame "
+                          f"(hop_length / sample_rate = {frame:.4g} s)")
             for key in ("window", "events"):
                 if key in beats:
                     self.fail(f"beats.{key} applies to variant tolerance only, not {variant}")
@@ -224,7 +289,7 @@ class _EvalCheck:
         if detector == "onset":
             onset = self.table("beats.onset")
             self.keys("beats.onset", onset, ONSET_KEYS, required=ONSET_KEYS)
-            self.number("beats.onset.hop_length", onset["hop_length"], integer=True)
+            self.number("beats.onset.hop_length", onset["hop_length"], integer=True, maximum=65536)
             for key in ("pre_max", "pre_avg", "wait"):
                 self.number(f"beats.onset.{key}", onset[key], integer=True, strict=False)
             for key in ("post_max", "post_avg"):
@@ -235,7 +300,7 @@ class _EvalCheck:
         else:
             track = self.table("beats.beat_track")
             self.keys("beats.beat_track", track, BEAT_KEYS, required=BEAT_KEYS)
-            self.number("beats.beat_track.hop_length", track["hop_length"], integer=True)
+            self.number("beats.beat_track.hop_length", track["hop_length"], integer=True, maximum=65536)
             self.number("beats.beat_track.tightness", track["tightness"])
             self.boolean("beats.beat_track.trim", track["trim"])
 

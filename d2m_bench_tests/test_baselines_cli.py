@@ -154,7 +154,7 @@ def test_audio_is_written_at_the_protocols_rate(cli, data, tmp_path):
 
 
 @pytest.mark.parametrize("edit,message", [
-    (("sample_rate = 22050", "sample_rate = 0"), "audio.sample_rate = 0 must be an integer > 0"),
+    (("sample_rate = 22050", "sample_rate = 0"), "audio.sample_rate = 0 must be an integer >= 1000"),
     (('resample = "soxr_hq"', 'resample = "linear"'), "audio.resample = 'linear' is not one of"),
 ])
 def test_a_protocol_eval_would_refuse_is_refused_before_writing(cli, data, tmp_path, edit, message):

@@ -211,8 +211,8 @@ def test_shipped_eval_protocols_validate_and_echo_fixed_analysis():
 
 
 @pytest.mark.parametrize("old,new,expect", [
-    ("sample_rate = 22050", 'sample_rate = "22050"', "audio.sample_rate = '22050' must be an integer > 0"),
-    ("sample_rate = 22050", "sample_rate = 0", "audio.sample_rate = 0 must be an integer > 0"),
+    ("sample_rate = 22050", 'sample_rate = "22050"', "audio.sample_rate = '22050' must be an integer >= 1000"),
+    ("sample_rate = 22050", "sample_rate = 0", "audio.sample_rate = 0 must be an integer >= 1000 and <= 384000"),
     ('variant = "d2m"', 'variant = "d2n"', "beats.variant = 'd2n' is not one of d2m, loris, tolerance"),
     ('length_policy = "pred_to_gt"', 'length_policy = "trim"', "audio.length_policy = 'trim' is not one of"),
     ('mono = "mean"', 'mono = "left"', "audio.mono = 'left' is not one of mean, first"),
