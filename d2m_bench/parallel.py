@@ -26,3 +26,13 @@ def cap_workers(requested, *, default_max: int = 8, option: str = "--workers") -
     if requested > cores:
         return cores, f"{option} {requested} capped at the {cores} usable core(s)"
     return requested, None
+
+
+def workers_option(ctx, param, value):
+    """click callback for a --workers/-j option: capped at the usable cores, said on stderr."""
+    import click
+
+    n, note = cap_workers(value, option="/".join(param.opts) if param is not None else "--workers")
+    if note:
+        click.echo(f"d2m-bench: warning: {note}", err=True)
+    return n

@@ -44,6 +44,11 @@ def run_cmd(name, data, split, out, protocol, upstream, seed, soundfont, beam_wi
     """Generate audio for every segment of a split with baseline NAME."""
     from d2m_bench import baselines
 
+    from ..parallel import cap_workers
+
+    workers, capped = cap_workers(workers)  # -j 1000 would start 1000 synthesiser processes
+    if capped:
+        click.echo(f"d2m-bench: warning: {capped}", err=True)
     options = {} if beam_width is None else {"beam_width": beam_width}
     doc = baselines.run_baseline(baselines.get(name), data, out, split=split, protocol=protocol, seed=seed,
                                  upstream=upstream, soundfont=soundfont, workers=workers, force=force,

@@ -5,6 +5,8 @@ import json
 
 import click
 
+from ..parallel import workers_option
+
 _VISUAL = click.option("--visual", default="flow-stats", show_default=True,
                        help="Visual extractor: flow-stats (CPU optical flow, 64-d), precomputed (--visual-dir of <id>.npy), none.")
 _VISUAL_DIR = click.option("--visual-dir", type=click.Path(file_okay=False), default=None,
@@ -14,7 +16,8 @@ _SECONDS = click.option("--segment-seconds", type=click.FloatRange(min=0, min_op
 _COMMON = [
     click.option("--out", required=True, type=click.Path(file_okay=False), help="Output dataset folder."),
     click.option("--strict", is_flag=True, help="Fail on the first skipped item instead of building the rest."),
-    click.option("--workers", type=int, default=1, show_default=True, help="Parallel worker processes."),
+    click.option("--workers", type=int, default=1, show_default=True, callback=workers_option,
+                 help="Parallel worker processes (at most the usable cores)."),
     click.option("--limit", type=int, default=None, help="Only the first N sequences/videos per split (smoke runs)."),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
 ]

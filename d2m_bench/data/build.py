@@ -52,7 +52,11 @@ def run_jobs(fn, jobs, *, workers: int, progress: bool, desc: str):
     bar = dict(total=len(jobs), desc=desc, unit="video", disable=not progress)
     if workers <= 1 or len(jobs) < 2:
         return [fn(j) for j in progress_bar(jobs, **bar)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+    from ..parallel import usable_cores
+
+    # never more processes than jobs or cores (-j 1000 on 12 videos started 1000 processes)
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs), usable_cores()),
+                             mp_context=mp.get_context("fork")) as pool:
         return list(progress_bar(pool.map(fn, jobs), **bar))
 
 
