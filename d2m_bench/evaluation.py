@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from .cache import FileCache, default_root
 from .errors import UserError
@@ -17,9 +19,12 @@ from .lengths import policy_reason
 from .metrics import beats as bm
 from .pairing import pair_directories, pair_manifest
 from .parallel import cap_workers
-from .protocol import load_protocol
+from .protocol import Protocol, load_protocol
 from .provenance import read_pred_provenance
 from .results import EvalResult, metric_summary
+
+if TYPE_CHECKING:  # imported when a dataset is given: the plain path needs none of it
+    from .dataset import Dataset
 
 # Extra metric families, run when the protocol's table of that name has enabled = true.
 SECTIONS = {
@@ -212,13 +217,49 @@ def _run_section(name, pairs, protocol, ctx):
     return fn(pairs, protocol, ctx)
 
 
-def evaluate(pred=None, gt=None, *, protocol="d2m-aistpp-2s", manifest=None, allow_missing=False,
-             workers=None, cache=True, progress=False, system=None, data=None, split="test",
-             options=None, overrides=None) -> EvalResult:
-    """Score ``pred`` against ``gt`` (folders, or a ``manifest`` CSV id,gt,pred) under ``protocol``.
+def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None = None, *,
+             protocol: str | os.PathLike | Protocol = "d2m-aistpp-2s", manifest: str | os.PathLike | None = None,
+             allow_missing: bool = False, workers: int | None = None, cache: bool = True, progress: bool = False,
+             system: str | None = None, data: str | os.PathLike | Dataset | None = None, split: str = "test",
+             options: dict | None = None, overrides: dict | None = None) -> EvalResult:
+    """Score generated music against ground truth under a protocol: ``d2m-bench eval`` as a function.
 
-    ``data`` is an optional built dataset (path or Dataset) that the genre and alignment
-    sections use; ``overrides`` maps dotted protocol keys to values (a derived protocol).
+    The CLI calls this and writes the returned object, so the numbers are the same.
+
+    Args:
+        pred: Folder of generated clips (paired with ``gt`` by the protocol's pairing rule).
+        gt: Folder of ground-truth clips.
+        protocol: A protocol name (``d2m-bench protocols``), a path to a TOML file, or a
+            :class:`~d2m_bench.protocol.Protocol` from :func:`~d2m_bench.protocol.load_protocol`.
+        manifest: CSV with columns ``id,gt,pred`` instead of ``pred``/``gt`` folders.
+        allow_missing: Score the gt ids that have a prediction and list the others as excluded
+            (otherwise a missing prediction is an error).
+        workers: Processes for onset detection (default: all cores, at most 8).
+        cache: Read and write the per-file cache (``$D2M_BENCH_CACHE``).
+        progress: Show progress bars on stderr.
+        system: System name, recorded in the result and used by the leaderboard.
+        data: A built dataset (folder or :class:`~d2m_bench.dataset.Dataset`) for the genre and
+            alignment sections (genre labels and database, motion).
+        split: Split of ``data`` the clips belong to.
+        options: Files for the optional sections: ``vggish_weights``, ``genre_db``, ``labels``,
+            ``motion``, ``embedder`` (the CLI options of the same names).
+        overrides: Dotted protocol keys to new values, e.g. ``{"beats.onset.delta": 0.1}``: a
+            derived protocol whose name records them and whose hash differs.
+
+    Returns:
+        An :class:`~d2m_bench.results.EvalResult`: ``aggregate`` (metric name -> summary with
+        ``value``), ``per_clip`` rows, ``excluded`` clips with reasons, ``warnings``;
+        ``write_json`` / ``write_csv`` / ``table`` give what ``d2m-bench eval`` writes and prints.
+
+    Raises:
+        d2m_bench.errors.UserError: bad input (missing or unreadable files, unknown protocol, ...),
+            with a one-line message naming the file.
+
+    Example:
+        >>> import d2m_bench
+        >>> result = d2m_bench.evaluate("demo/generated", "demo/gt")  # doctest: +SKIP
+        >>> round(result.aggregate["beats_coverage"]["value"], 3)  # doctest: +SKIP
+        0.958
     """
     proto = load_protocol(protocol).with_overrides(overrides or {}).validate_eval()
     audio = proto.section("audio")

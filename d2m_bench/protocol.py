@@ -53,6 +53,17 @@ def protocol_dirs() -> list[Path]:
 
 @dataclass(frozen=True)
 class Protocol:
+    """One evaluation (or MOS) protocol: every parameter that changes a number.
+
+    Attributes:
+        name: The protocol's name (the file's ``name``; a derived protocol appends its overrides).
+        description: One line on what it reproduces.
+        params: The parameter tables (``audio``, ``pairing``, ``beats``, ``genre``, ...) as dicts.
+        source: The TOML file it was read from.
+        citation: The paper and code it follows.
+        command: The sub-command that reads it, ``eval`` or ``mos``.
+    """
+
     name: str
     description: str
     params: dict
@@ -62,16 +73,20 @@ class Protocol:
 
     @property
     def hash(self) -> str:
+        """SHA-256 of the canonical JSON of ``params`` (without the unhashed ``ci`` table)."""
         return config_digest({k: v for k, v in self.params.items() if k not in UNHASHED_TABLES})
 
     @property
     def short_hash(self) -> str:
+        """The first 12 hex digits of :attr:`hash`, as listed by ``d2m-bench protocols``."""
         return self.hash[:12]
 
     def section(self, name: str) -> dict:
+        """The parameter table ``name`` (``{}`` if the protocol has none)."""
         return self.params.get(name, {})
 
     def get(self, dotted: str, default=None):
+        """The parameter at a dotted key such as ``"beats.onset.delta"``, or ``default``."""
         node = self.params
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -96,6 +111,7 @@ class Protocol:
         return Protocol(f"{self.name}+{suffix}", self.description, params, self.source, self.citation, self.command)
 
     def to_dict(self) -> dict:
+        """What results echo: name, hash, description, source, command, params (and the fixed analysis)."""
         out = {"name": self.name, "hash": self.hash, "description": self.description,
                "source": self.source, "command": self.command, "params": self.params}
         if self.command == "eval":
@@ -323,7 +339,11 @@ def _parse(path: Path) -> Protocol:
 
 
 def available_protocols() -> dict[str, Protocol]:
-    """Every protocol by name. Finding none is an error: the installation is broken."""
+    """Every protocol by name: the folders in ``D2M_BENCH_PROTOCOLS`` first, then the shipped ones.
+
+    A name found in two folders is taken from the first. Finding none is an error (a
+    :class:`~d2m_bench.errors.UserError`): the installation is broken.
+    """
     out: dict[str, Protocol] = {}
     dirs = protocol_dirs()
     for folder in dirs:
@@ -337,8 +357,18 @@ def available_protocols() -> dict[str, Protocol]:
     return out
 
 
-def load_protocol(name_or_path) -> Protocol:
-    """A protocol by name (from ``protocols/``) or by path to a TOML file."""
+def load_protocol(name_or_path: str | os.PathLike | Protocol) -> Protocol:
+    """A protocol by name (see :func:`available_protocols`) or by path to a TOML file.
+
+    A :class:`Protocol` is returned as it is. An unknown name or a missing file raises
+    :class:`~d2m_bench.errors.UserError` listing the known names.
+
+    Example:
+        >>> from d2m_bench import load_protocol
+        >>> p = load_protocol("d2m-aistpp-2s")
+        >>> p.get("audio.sample_rate"), p.get("beats.variant")
+        (22050, 'd2m')
+    """
     if isinstance(name_or_path, Protocol):
         return name_or_path
     text = str(name_or_path)

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import zlib
 from datetime import datetime, timezone
 from itertools import combinations
@@ -154,10 +155,29 @@ def agreement(kept: pd.DataFrame, *, level: str) -> dict:
     return out
 
 
-def aggregate(ratings_path, *, protocol="mos-p808", seed: int | None = None, n_boot: int | None = None) -> dict:
-    """Read, screen and summarise a ratings CSV under a MOS protocol; returns the result document."""
+def aggregate(ratings_path: str | os.PathLike, *, protocol: str | os.PathLike | Protocol = "mos-p808",
+              seed: int | None = None, n_boot: int | None = None) -> dict:
+    """Read, screen and summarise a ratings CSV under a MOS protocol: ``d2m-bench mos aggregate``.
+
+    Args:
+        ratings_path: Long-format CSV, one row per rating (columns rater, item, system, aspect,
+            score and optional check columns; ``d2m-bench survey export`` writes it).
+        protocol: MOS protocol name, TOML path or :class:`~d2m_bench.protocol.Protocol`.
+        seed: Bootstrap seed (default: the protocol's ``stats.seed``).
+        n_boot: Bootstrap replicates (default: the protocol's ``stats.bootstrap``).
+
+    Returns:
+        The document the CLI writes as ``mos.json``: ``screening`` (per rater: kept, reasons),
+        ``systems`` (per system x aspect: ``mean``, t and bootstrap CIs, z-scored MOS, counts),
+        ``pairwise`` tests, ``agreement``, ``leaderboard`` rows; missing values are None.
+
+    Raises:
+        d2m_bench.errors.UserError: an unreadable or malformed CSV or protocol, in one line
+            naming the file.
+    """
     proto: Protocol = load_protocol(protocol)
     proto = proto.with_overrides({"stats.seed": seed, "stats.bootstrap": n_boot})
+    validate_mos(proto)  # every setting, before a rating is read
     scale = proto.section("scale")
     st = proto.section("stats")
     df = read_ratings(ratings_path, scale_min=scale.get("min", 1), scale_max=scale.get("max", 5),
