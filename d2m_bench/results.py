@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import platform
 import statistics
 from collections import Counter
@@ -65,6 +66,28 @@ def embedder_key(meta: dict, layer: str | None = None) -> str:
 
 @dataclass
 class EvalResult:
+    """What :func:`d2m_bench.evaluate` returns and ``d2m-bench eval`` writes.
+
+    Attributes:
+        protocol: The :class:`~d2m_bench.protocol.Protocol` used (with any overrides applied).
+        system: The system name given, or None.
+        pairing_rule: How gt and pred files were paired (``stem``, ``generation``, ``manifest``).
+        inputs: The folders / manifest / dataset read.
+        aggregate: Metric name -> summary: ``value`` (the dataset mean, the number papers
+            report), ``n``, ``std``, ``median``, ``min``, ``max``, ``unit``,
+            ``higher_is_better``, and where they apply ``pooled``, ``distribution``, ``ci``.
+        excluded: Clips left out of a metric, each ``{"id", "reason"}`` (and ``section``).
+        per_clip: One dict per scored pair: ids, paths, sample counts, per-clip metric values.
+        sections: The optional sections run (``genre``, ``alignment``, ...) with their status.
+        warnings: Notes the run produced (also in the JSON and under the table).
+        created: UTC time of the run (ISO 8601).
+
+    Example:
+        >>> result = d2m_bench.evaluate("demo/generated", "demo/gt")  # doctest: +SKIP
+        >>> result.aggregate["beats_hit"]["value"]  # doctest: +SKIP
+        >>> result.write_json("result.json")  # doctest: +SKIP
+    """
+
     protocol: object  # d2m_bench.protocol.Protocol
     system: str | None
     pairing_rule: str
@@ -90,6 +113,7 @@ class EvalResult:
         return {name: key for name, key in keys.items() if key}
 
     def leaderboard_rows(self) -> list:
+        """One leaderboard row per aggregate metric (system, protocol hash, comparable key, value)."""
         keys = self.comparable_keys()
         return [{"system": self.system, "protocol": self.protocol.name, "protocol_hash": self.protocol.hash,
                  "metric": name, "comparable_key": keys.get(name, ""), "value": m["value"],
@@ -98,6 +122,7 @@ class EvalResult:
                 for name, m in self.aggregate.items()]
 
     def to_dict(self) -> dict:
+        """The JSON document ``d2m-bench eval --out`` writes (``complete: true``, versions, inputs, ...)."""
         return {
             "schema": RESULT_SCHEMA, "complete": True, "tool": "d2m-bench", "version": __version__,
             "created": self.created, "system": self.system,
@@ -112,10 +137,12 @@ class EvalResult:
             "per_clip": self.per_clip,
         }
 
-    def write_json(self, path) -> None:
+    def write_json(self, path: str | os.PathLike) -> None:
+        """Write :meth:`to_dict` as JSON (atomically; non-finite numbers are refused)."""
         write_text(Path(path), json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str) + "\n")
 
-    def write_csv(self, path) -> None:
+    def write_csv(self, path: str | os.PathLike) -> None:
+        """Write the per-clip table as CSV (scalar columns only), as ``d2m-bench eval --csv``."""
         cols = []
         for r in self.per_clip:
             cols += [k for k in r if k not in cols and not isinstance(r[k], (list, dict))]
@@ -128,6 +155,7 @@ class EvalResult:
         write_text(Path(path), buf.getvalue())
 
     def table(self) -> str:
+        """The terminal summary ``d2m-bench eval`` prints: one aligned row per metric, then notes."""
         p = self.protocol
         lines = [f"protocol {p.name} ({p.short_hash})  pairs {len(self.per_clip)}  "
                  f"excluded {len(self.excluded)}  pairing {self.pairing_rule}"]
