@@ -18,10 +18,14 @@ from .metrics.beats import N_FFT, beat_times, onset_times
 from .versions import package_versions
 
 ONSET_KEYS = ("hop_length", "pre_max", "post_max", "pre_avg", "post_avg", "wait", "delta", "backtrack", "normalize")
+# Optional [beats.onset] keys: absent means librosa >= 0.10's behaviour, so protocols written
+# before they existed keep their hash. pad_mode: STFT centring pad ("reflect" = librosa 0.7.2).
+OPTIONAL_ONSET_KEYS = ("pad_mode",)
 BEAT_KEYS = ("hop_length", "tightness", "trim")
 # The onset-strength analysis behind every detector, fixed in code (librosa's defaults, which
 # every published variant used); echoed in each eval result's protocol block.
-FIXED_ANALYSIS = {"onset_strength": {"n_fft": N_FFT, "window": "hann", "center": True, "pad_mode": "constant",
+FIXED_ANALYSIS = {"onset_strength": {"n_fft": N_FFT, "window": "hann", "center": True,
+                                     "pad_mode": "constant unless beats.onset.pad_mode says otherwise",
                                      "n_mels": 128, "fmax": "sr/2", "power_to_db": {"ref": 1.0, "amin": 1e-10, "top_db": 80.0},
                                      "lag": 1, "max_size": 1, "aggregate": "mean"},
                   "onset_units": "time = frame * hop_length / sr"}
@@ -45,7 +49,7 @@ def detector_config(beats: dict) -> dict:
     kind = beats.get("events", "onset") if beats.get("variant") == "tolerance" else "onset"
     if kind == "onset":
         src = beats.get("onset", {})
-        return {"kind": "onset", **{k: src[k] for k in ONSET_KEYS if k in src}}
+        return {"kind": "onset", **{k: src[k] for k in ONSET_KEYS + OPTIONAL_ONSET_KEYS if k in src}}
     if kind == "beat":
         src = beats.get("beat_track", {})
         return {"kind": "beat", **{k: src[k] for k in BEAT_KEYS if k in src}}

@@ -30,7 +30,8 @@ EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment", "ci")
 UNHASHED_TABLES = ("ci",)
 AUDIO_KEYS = ("sample_rate", "mono", "resample", "length_policy", "expected_seconds")
 LENGTH_POLICIES = ("pred_to_gt", "strict", "min", "none")
-RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq", "fft", "scipy", "polyphase")
+RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq", "fft", "scipy", "polyphase",
+              "kaiser_best", "kaiser_fast")  # kaiser_*: resampy (librosa 0.7.2's default), extra paper-era
 PAIRING_RULES = ("auto", "stem", "generation")
 VARIANTS = ("d2m", "loris", "tolerance")
 DETECTORS = ("onset", "beat")
@@ -198,6 +199,12 @@ class _EvalCheck:
                     maximum=MAX_SAMPLE_RATE)
         self.choice("audio.mono", audio["mono"], MIX_MODES)
         self.choice("audio.resample", audio["resample"], RESAMPLERS)
+        if audio["resample"].startswith("kaiser"):
+            import importlib.util
+
+            if importlib.util.find_spec("resampy") is None:
+                self.fail(f"audio.resample = {audio['resample']!r} needs the resampy package "
+                          "(pip install 'd2m-bench[paper-era]')")
         self.choice("audio.length_policy", audio["length_policy"], LENGTH_POLICIES)
         if "expected_seconds" in audio:
             self.number("audio.expected_seconds", audio["expected_seconds"], strict=False, maximum=MAX_CLIP_SECONDS)
@@ -278,7 +285,8 @@ class _EvalCheck:
                 self.fail("ci.fad_inf_min_fraction must be at most 1")
 
     def beats(self):
-        from .events import BEAT_KEYS, ONSET_KEYS
+        from .events import BEAT_KEYS, ONSET_KEYS, OPTIONAL_ONSET_KEYS
+        from .metrics.beats import PAD_MODES
 
         beats = self.table("beats")
         self.keys("beats", beats, ("variant", "bin_seconds", "window", "events", "onset", "beat_track"),
@@ -304,7 +312,9 @@ class _EvalCheck:
         detector = beats.get("events", "onset") if variant == "tolerance" else "onset"
         if detector == "onset":
             onset = self.table("beats.onset")
-            self.keys("beats.onset", onset, ONSET_KEYS, required=ONSET_KEYS)
+            self.keys("beats.onset", onset, ONSET_KEYS + OPTIONAL_ONSET_KEYS, required=ONSET_KEYS)
+            if "pad_mode" in onset:
+                self.choice("beats.onset.pad_mode", onset["pad_mode"], PAD_MODES)
             self.number("beats.onset.hop_length", onset["hop_length"], integer=True, maximum=65536)
             for key in ("pre_max", "pre_avg", "wait"):
                 self.number(f"beats.onset.{key}", onset[key], integer=True, strict=False)

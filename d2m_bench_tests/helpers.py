@@ -177,3 +177,160 @@ def ffmpeg_on_path(folder, monkeypatch):
 
     audioread.available_backends(flush_cache=True)  # it caches the backends found on first use
     return link
+
+
+# --- lisiyao21/Bailando utils/beat_align_score.py + extractor.py (BAS) ---------------------
+def bailando_calc_db(keypoints):
+    """calc_db: mean joint speed of (-1, 24, 3) keypoints, gaussian_filter sigma 5, minima."""
+    from scipy.ndimage import gaussian_filter as G
+    from scipy.signal import argrelextrema
+
+    keypoints = np.array(keypoints).reshape(-1, 24, 3)
+    kinetic_vel = np.mean(np.sqrt(np.sum((keypoints[1:] - keypoints[:-1]) ** 2, axis=2)), axis=1)
+    kinetic_vel = G(kinetic_vel, 5)
+    motion_beats = argrelextrema(kinetic_vel, np.less)
+    return motion_beats, len(kinetic_vel)
+
+
+def bailando_ba(music_beats, motion_beats):
+    """BA: mean over music beats of exp(-min d^2 / 2 / 9)."""
+    ba = 0
+    for bb in music_beats:
+        ba += np.exp(-np.min((motion_beats[0] - bb) ** 2) / 2 / 9)
+    return ba / len(music_beats)
+
+
+def bailando_music_beat_onehot(path, sr=30720):
+    """extractor.get_hpss / get_onset_strength / get_onset_beat: beat_track on the median-aggregated
+    onset strength of the HPSS percussive part (beat_track defaults: hop 512, tightness 100).
+    Bailando loads with essentia's MonoLoader; librosa.load stands in for it here."""
+    audio, _ = librosa.load(path, sr=sr)
+    _, audio_percussive = librosa.effects.hpss(audio)
+    onset_env = librosa.onset.onset_strength(y=audio_percussive, aggregate=np.median, sr=sr)
+    _, onset_beats = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr)
+    beats_one_hot = np.zeros(len(onset_env))
+    for idx in onset_beats:
+        beats_one_hot[idx] = 1
+    return beats_one_hot
+
+
+def bailando_score(joints, music_onehot):
+    """calc_ba_score's loop body: get_mb(key, length) cuts the music beats to the velocity length."""
+    dance_beats, length = bailando_calc_db(joints)
+    beats = np.array(music_onehot)[:length].astype(bool)
+    music_beats = np.arange(len(beats))[beats]
+    return bailando_ba(music_beats, dance_beats)
+
+
+# --- google-research/mint tools/preprocessing.py (music beats of FACT BeatAlign) -----------
+def mint_get_tempo(audio_name):
+    assert len(audio_name) == 4
+    if audio_name[0:3] in ['mBR', 'mPO', 'mLO', 'mMH', 'mLH', 'mWA', 'mKR', 'mJS', 'mJB']:
+        return int(audio_name[3]) * 10 + 80
+    elif audio_name[0:3] == 'mHO':
+        return int(audio_name[3]) * 5 + 110
+    else:
+        assert False, audio_name
+
+
+def mint_music_beat_onehot(path, audio_name, sr=30720, hop_length=512):
+    """cache_audio_features: onset_strength(data, sr=SR) then beat_track with the music id's tempo."""
+    data, _ = librosa.load(path, sr=sr)
+    envelope = librosa.onset.onset_strength(y=data, sr=sr)
+    _, beat_idxs = librosa.beat.beat_track(onset_envelope=envelope, sr=sr, hop_length=hop_length,
+                                           start_bpm=mint_get_tempo(audio_name), tightness=100)
+    beat_onehot = np.zeros_like(envelope, dtype=np.float32)
+    beat_onehot[beat_idxs] = 1.0
+    return beat_onehot
+
+
+# --- Frechet distance of microsoft/fadtk fad.py and gudgud96/frechet-audio-distance fad.py -----
+def fadtk_stats(embd_lst):
+    return np.mean(embd_lst, axis=0), np.cov(embd_lst, rowvar=False)
+
+
+def fadtk_frechet(mu1, cov1, mu2, cov2, eps=1e-6):
+    """calc_frechet_distance: eigendecomposition square root, cross-checked with scipy's sqrtm."""
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+    cov1, cov2 = np.atleast_2d(cov1), np.atleast_2d(cov2)
+    assert mu1.shape == mu2.shape and cov1.shape == cov2.shape
+    diff = mu1 - mu2
+    covmean_sqrtm, _ = linalg.sqrtm(cov1.dot(cov2), disp=False)
+    D, V = linalg.eig(cov1.dot(cov2))
+    covmean = (V * np.emath.sqrt(D)) @ linalg.inv(V)  # fadtk: scipy.sqrt, the complex-aware sqrt
+    if not np.isfinite(covmean).all():
+        offset = np.eye(cov1.shape[0]) * eps
+        covmean = linalg.sqrtm((cov1 + offset).dot(cov2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError("Imaginary component {}".format(np.max(np.abs(covmean.imag))))
+        covmean = covmean.real
+    tr_covmean = np.trace(covmean)
+    tr_covmean_sqrtm = np.trace(covmean_sqrtm)
+    if np.iscomplexobj(tr_covmean_sqrtm) and np.abs(tr_covmean_sqrtm.imag) < 1e-3:
+        tr_covmean_sqrtm = tr_covmean_sqrtm.real
+    if not np.iscomplexobj(tr_covmean_sqrtm):
+        assert np.abs(tr_covmean - tr_covmean_sqrtm) < 1e-3
+    return diff.dot(diff) + np.trace(cov1) + np.trace(cov2) - 2 * tr_covmean
+
+
+def gudgud_stats(embd_lst):
+    if isinstance(embd_lst, list):
+        embd_lst = np.array(embd_lst)
+    return np.mean(embd_lst, axis=0), np.cov(embd_lst, rowvar=False)
+
+
+def gudgud_frechet(mu1, sigma1, mu2, sigma2, eps=1e-6):
+    """calculate_frechet_distance: scipy sqrtm, eps on the diagonal when it is not finite."""
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
+    assert mu1.shape == mu2.shape and sigma1.shape == sigma2.shape
+    diff = mu1 - mu2
+    covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError("Imaginary component {}".format(np.max(np.abs(covmean.imag))))
+        covmean = covmean.real
+    return diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)
+
+
+def fadtk_score(background, evaluation):
+    """``fadtk <model> <baseline> <eval>`` on two embedding sets."""
+    return float(fadtk_frechet(*fadtk_stats(background), *fadtk_stats(evaluation)))
+
+
+def gudgud_score(background, evaluation):
+    """``FrechetAudioDistance().score(background_dir, eval_dir)`` on two embedding sets."""
+    return float(gudgud_frechet(*gudgud_stats(background), *gudgud_stats(evaluation)))
+
+
+def d2m_beat_detect_librosa07(x, sr=22050):
+    """`d2m_beat_detect` as it ran under librosa 0.7.2: onset_detect(y=x) computed the envelope
+    with a reflect-padded STFT (librosa's default up to 0.9). Load with
+    ``librosa.load(path, res_type="kaiser_best")`` (0.7.2's default resampler) before this."""
+    env = librosa.onset.onset_strength(y=x, sr=sr, pad_mode="reflect")
+    onsets = librosa.onset.onset_detect(onset_envelope=env, sr=sr, wait=1, delta=0.2, pre_avg=1, post_avg=1,
+                                        post_max=1, units="time")
+    n = np.ceil(len(x) / sr)
+    beats = [0] * int(n)
+    for time in onsets:
+        beats[int(np.trunc(time))] = 1
+    return beats
+
+
+def d2m_script_librosa07(ref_dir, syn_dir):
+    """`d2m_script` with librosa 0.7.2's load and STFT defaults."""
+    refs, syns = sorted(glob.glob(f"{ref_dir}/*")), sorted(glob.glob(f"{syn_dir}/*"))
+    out = []
+    for r, s in zip(refs, syns):
+        ref, _ = librosa.load(r, res_type="kaiser_best")
+        syn, _ = librosa.load(s, res_type="kaiser_best")
+        out.append(d2m_beat_scores(d2m_beat_detect_librosa07(ref), d2m_beat_detect_librosa07(syn)))
+    return out
