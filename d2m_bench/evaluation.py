@@ -255,7 +255,7 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
         d2m_bench.errors.UserError: bad input (missing or unreadable files, unknown protocol, ...),
             with a one-line message naming the file.
 
-    Example:
+    Examples:
         >>> import d2m_bench
         >>> result = d2m_bench.evaluate("demo/generated", "demo/gt")  # doctest: +SKIP
         >>> round(result.aggregate["beats_coverage"]["value"], 3)  # doctest: +SKIP

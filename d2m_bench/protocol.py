@@ -373,7 +373,7 @@ def load_protocol(name_or_path: str | os.PathLike | Protocol) -> Protocol:
     A :class:`Protocol` is returned as it is. An unknown name or a missing file raises
     :class:`~d2m_bench.errors.UserError` listing the known names.
 
-    Example:
+    Examples:
         >>> from d2m_bench import load_protocol
         >>> p = load_protocol("d2m-aistpp-2s")
         >>> p.get("audio.sample_rate"), p.get("beats.variant")

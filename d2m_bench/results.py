@@ -82,7 +82,7 @@ class EvalResult:
         warnings: Notes the run produced (also in the JSON and under the table).
         created: UTC time of the run (ISO 8601).
 
-    Example:
+    Examples:
         >>> result = d2m_bench.evaluate("demo/generated", "demo/gt")  # doctest: +SKIP
         >>> result.aggregate["beats_hit"]["value"]  # doctest: +SKIP
         >>> result.write_json("result.json")  # doctest: +SKIP

@@ -111,3 +111,22 @@ def test_public_functions_are_typed_and_documented(func):
     assert untyped == [], f"{func.__qualname__}: untyped parameters"
     assert "return" in hints, f"{func.__qualname__}: no return type"
     assert (func.__doc__ or "").strip(), f"{func.__qualname__}: no docstring"
+
+
+def test_the_metric_examples_in_docs_api_hold():
+    """The numbers docs/api.md shows, worked out by hand there."""
+    import numpy as np
+
+    from d2m_bench.metrics import beats
+    from d2m_bench.metrics.fad import frechet_audio_distance
+
+    gt = beats.event_bins([0.10, 0.52, 1.40], n=2)
+    pred = beats.event_bins([0.31], n=2)
+    assert gt.tolist() == [1, 1] and pred.tolist() == [1, 0]
+    assert beats.coverage_hit_d2m(gt, pred) == {"gt_bins": 2, "pred_bins": 1, "hit_bins": 1,
+                                                 "beats_coverage": 0.5, "beats_hit": 0.5}
+    s = beats.tolerance_scores([0.10, 0.52, 1.40], [0.12, 0.90], window=0.07)
+    assert (s["matched"], s["precision"], s["recall"]) == (1, 0.5, pytest.approx(1 / 3))
+    assert s["f_measure"] == pytest.approx(0.4)
+    x = np.random.default_rng(0).normal(size=(500, 8))
+    assert frechet_audio_distance(x, x + 0.5) == pytest.approx(8 * 0.5 ** 2, abs=1e-9)
