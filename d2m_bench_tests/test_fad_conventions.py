@@ -1,6 +1,6 @@
 """FAD equals the FAD of fadtk and of frechet-audio-distance on the same embeddings (issue 12 item 4).
 
-The two judges below are literal ports, written here, of
+The two judges are literal ports (d2m_bench_tests/helpers.py) of
 - fadtk (microsoft/fadtk, fadtk/fad.py: ``calc_embd_statistics`` and ``calc_frechet_distance``,
   which takes the eigendecomposition square root and cross-checks it with scipy's sqrtm), and
 - frechet-audio-distance (gudgud96/frechet-audio-distance, fad.py: ``calculate_embd_statistics``
@@ -15,7 +15,6 @@ import copy
 import numpy as np
 import pytest
 import torch
-from scipy import linalg
 
 from d2m_bench.audio import load_audio, write_audio
 from d2m_bench.errors import UserError
@@ -25,69 +24,10 @@ from d2m_bench.metrics.fad import frechet_audio_distance
 from d2m_bench.pairing import Pair
 from d2m_bench.protocol import load_protocol
 from d2m_bench.results import EvalResult
+from d2m_bench_tests.helpers import fadtk_score, gudgud_score
 
 tv_input = pytest.importorskip("torchvggish.vggish_input")
 tv_model = pytest.importorskip("torchvggish.torchvggish")
-
-
-# --- the judges: literal ports -----------------------------------------------------------------
-
-def fadtk_stats(embd_lst):
-    return np.mean(embd_lst, axis=0), np.cov(embd_lst, rowvar=False)
-
-
-def fadtk_frechet(mu1, cov1, mu2, cov2, eps=1e-6):
-    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
-    cov1, cov2 = np.atleast_2d(cov1), np.atleast_2d(cov2)
-    assert mu1.shape == mu2.shape and cov1.shape == cov2.shape
-    diff = mu1 - mu2
-    covmean_sqrtm, _ = linalg.sqrtm(cov1.dot(cov2), disp=False)
-    D, V = linalg.eig(cov1.dot(cov2))
-    covmean = (V * np.emath.sqrt(D)) @ linalg.inv(V)  # fadtk: scipy.sqrt, i.e. the complex-aware sqrt
-    if not np.isfinite(covmean).all():
-        offset = np.eye(cov1.shape[0]) * eps
-        covmean = linalg.sqrtm((cov1 + offset).dot(cov2 + offset))
-    if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise ValueError("Imaginary component {}".format(np.max(np.abs(covmean.imag))))
-        covmean = covmean.real
-    tr_covmean = np.trace(covmean)
-    tr_covmean_sqrtm = np.trace(covmean_sqrtm)
-    if np.iscomplexobj(tr_covmean_sqrtm) and np.abs(tr_covmean_sqrtm.imag) < 1e-3:
-        tr_covmean_sqrtm = tr_covmean_sqrtm.real
-    if not np.iscomplexobj(tr_covmean_sqrtm):
-        assert np.abs(tr_covmean - tr_covmean_sqrtm) < 1e-3
-    return diff.dot(diff) + np.trace(cov1) + np.trace(cov2) - 2 * tr_covmean
-
-
-def gudgud_stats(embd_lst):
-    if isinstance(embd_lst, list):
-        embd_lst = np.array(embd_lst)
-    return np.mean(embd_lst, axis=0), np.cov(embd_lst, rowvar=False)
-
-
-def gudgud_frechet(mu1, sigma1, mu2, sigma2, eps=1e-6):
-    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
-    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
-    assert mu1.shape == mu2.shape and sigma1.shape == sigma2.shape
-    diff = mu1 - mu2
-    covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(sigma1.shape[0]) * eps
-        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
-    if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise ValueError("Imaginary component {}".format(np.max(np.abs(covmean.imag))))
-        covmean = covmean.real
-    return diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)
-
-
-def fadtk_score(background, evaluation):
-    return float(fadtk_frechet(*fadtk_stats(background), *fadtk_stats(evaluation)))
-
-
-def gudgud_score(background, evaluation):
-    return float(gudgud_frechet(*gudgud_stats(background), *gudgud_stats(evaluation)))
 
 
 def drop_final_relu(vgg):

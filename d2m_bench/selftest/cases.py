@@ -1,0 +1,177 @@
+"""The self-test battery: fixed inputs written into a folder, one sub-folder per case.
+
+Every signal comes from a seeded generator (numpy's PCG64, stable across versions) and is
+quantised to 16-bit steps, so the same files are written on every install. The compressed
+predictions (AAC in mp4/m4a, mp3) are shipped as bytes in ``media/``: an encoder of another
+ffmpeg version would write other bytes, while the point of those cases is the decoder. The
+expected values in ``expected.json`` were computed from these inputs by the literal ports of
+the published scripts kept in the test tree (d2m_bench_tests/test_selftest_golden.py).
+"""
+from __future__ import annotations
+
+import shutil
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MEDIA = Path(__file__).parent / "media"
+MOTION_FPS = 60
+SMPL_JOINTS = 24  # Bailando's script reshapes keypoints to (-1, 24, 3)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    what: str
+    kind: str  # beats, alignment or fad
+    protocol: str = "d2m-aistpp-2s"
+    ids: tuple = ()
+    options: dict = field(default_factory=dict)
+
+
+def music(seed: int, sr: int, seconds: float, *, onsets=None, channels: int = 1) -> np.ndarray:
+    """Decaying tone bursts at random (or given) onsets over a soft sustained chord, at most
+    0.5 full scale, rounded to 16-bit steps; (channels, samples) when channels > 1."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sr))
+    t = np.arange(n) / sr
+    if onsets is None:  # sparse, so that some 1-s bins stay empty and the scores are not all 1
+        onsets = np.sort(rng.uniform(0.05, seconds - 0.1, size=int(rng.integers(1, int(seconds) + 1))))
+    fade_in = np.minimum(t / 0.3, 1.0)  # no onset at t = 0 from the chord itself
+    y = 0.03 * fade_in * sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(110, 440, size=3))
+    for onset in onsets:
+        start = int(round(onset * sr))
+        m = min(n - start, int(0.12 * sr))
+        if m <= 0:
+            continue
+        tt = np.arange(m) / sr
+        y[start:start + m] += rng.uniform(0.15, 0.35) * np.sin(2 * np.pi * rng.uniform(300, 3000) * tt) * np.exp(-tt / 0.02)
+    y = np.clip(y, -0.5, 0.5)
+    if channels > 1:  # the other channel: the same events, a little quieter and phase-shifted
+        y = np.stack([y] + [0.8 * np.roll(y, 7 * c) for c in range(1, channels)])
+    return np.round(y * 32767.0) / 32768.0
+
+
+def _write(path: Path, y, sr: int, subtype: str = "PCM_16") -> None:
+    from ..audio import write_audio
+
+    write_audio(path, np.asarray(y, dtype=np.float64), sr, subtype=subtype)
+
+
+def _pairs(folder: Path, ids, make_gt, make_pred) -> None:
+    for i, cid in enumerate(ids):
+        make_gt(folder / "gt", cid, i)
+        make_pred(folder / "pred", cid, i)
+
+
+def _shipped(name: str, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(MEDIA / name, dest)
+
+
+IDS3 = ("c1", "c2", "c3")
+AIST_IDS = ("gPO_sBM_c01_d11_mPO1_ch02_seg1", "gHO_sBM_c01_d19_mHO4_ch04_seg2")
+
+CASES = (
+    Case("wav-22k-pcm16", "wav 22.05 kHz mono 16-bit, 44032-sample predictions (D2M high)", "beats", ids=IDS3),
+    Case("wav-44k-stereo-float", "wav 44.1 kHz stereo float32, 3 s, resampled", "beats", ids=IDS3),
+    Case("wav-48k-6s", "wav 48 kHz mono, 6 s (six 1-s bins), resampled", "beats", ids=IDS3),
+    Case("aac-mp4-22k", "AAC in mp4 at 22.05 kHz (demo pages), encoder delay and padding", "beats", ids=IDS3),
+    Case("aac-m4a-48k-stereo-loris", "AAC in m4a at 48 kHz stereo, LORIS variant", "beats", protocol="loris", ids=IDS3),
+    Case("mp3-44k", "mp3 at 44.1 kHz (LAME gapless info) against 22.05-kHz wav", "beats", ids=IDS3),
+    Case("unequal-lengths", "pred 43008 vs gt 44100 samples, pred 2.99 s vs gt 2.5 s (equal bin counts)", "beats",
+         ids=IDS3),
+    Case("silent-gt", "one gt clip silent: excluded, where the script divides by zero", "beats", ids=IDS3),
+    Case("loris-shorter-pred", "LORIS: 2-s predictions against 3-s gt (gt bins truncated)", "beats",
+         protocol="loris", ids=IDS3),
+    Case("motion-beat-align", "FACT BeatAlign and Bailando BAS on 60-fps joints, 4-s music", "alignment",
+         ids=AIST_IDS),
+    Case("fad-embeddings", "FAD of two fixed embedding sets (the Frechet distance eval uses)", "fad"),
+)
+
+
+def case_seed(name: str) -> int:
+    """A seed fixed by the case's name (not its position in the battery)."""
+    return zlib.crc32(name.encode()) % 100_000
+
+
+def write_case(case: Case, root) -> Path:
+    """Write one case's inputs under ``root/<name>`` and return that folder."""
+    folder = Path(root) / case.name
+    seed = case_seed(case.name)
+    if case.name == "wav-22k-pcm16":
+        _pairs(folder, case.ids, lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 22050, 2.0), 22050),
+               lambda d, c, i: _write(d / f"{c}.wav", music(seed + 5 + i, 22050, 2.0)[:44032], 22050))
+    elif case.name == "wav-44k-stereo-float":
+        _pairs(folder, case.ids,
+               lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 44100, 3.0, channels=2), 44100, "FLOAT"),
+               lambda d, c, i: _write(d / f"{c}.wav", music(seed + 5 + i, 44100, 3.0, channels=2), 44100, "FLOAT"))
+    elif case.name == "wav-48k-6s":
+        _pairs(folder, case.ids, lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 48000, 6.0), 48000),
+               lambda d, c, i: _write(d / f"{c}.wav", music(seed + 5 + i, 48000, 6.0), 48000))
+    elif case.name == "aac-mp4-22k":
+        _pairs(folder, case.ids, lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 22050, 2.0), 22050),
+               lambda d, c, i: _shipped(f"aac-22k-{c}.mp4", d / f"{c}.mp4"))
+    elif case.name == "aac-m4a-48k-stereo-loris":
+        _pairs(folder, case.ids, lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 48000, 3.0), 48000),
+               lambda d, c, i: _shipped(f"aac-48k-stereo-{c}.m4a", d / f"{c}.m4a"))
+    elif case.name == "mp3-44k":
+        _pairs(folder, case.ids, lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 22050, 2.0), 22050),
+               lambda d, c, i: _shipped(f"mp3-44k-{c}.mp3", d / f"{c}.mp3"))
+    elif case.name == "unequal-lengths":
+        gt_len = {"c1": 44100, "c2": 55125, "c3": 44100}  # 2 s, 2.5 s, 2 s
+        pred_len = {"c1": 43008, "c2": 65930, "c3": 44032}  # 1.95 s, 2.99 s, 2 s (D2M high)
+        _pairs(folder, case.ids,
+               lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 22050, 3.0)[: gt_len[c]], 22050),
+               lambda d, c, i: _write(d / f"{c}.wav", music(seed + 5 + i, 22050, 3.0)[: pred_len[c]], 22050))
+    elif case.name == "silent-gt":
+        _pairs(folder, case.ids,
+               lambda d, c, i: _write(d / f"{c}.wav", np.zeros(44100) if c == "c2" else music(seed + i, 22050, 2.0),
+                                      22050),
+               lambda d, c, i: _write(d / f"{c}.wav", music(seed + 5 + i, 22050, 2.0), 22050))
+    elif case.name == "loris-shorter-pred":
+        _pairs(folder, case.ids, lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 22050, 3.0), 22050),
+               lambda d, c, i: _write(d / f"{c}.wav", music(seed + 5 + i, 22050, 2.0), 22050))
+    elif case.name == "motion-beat-align":
+        _motion_case(folder, case.ids, seed)
+    elif case.name == "fad-embeddings":
+        folder.mkdir(parents=True, exist_ok=True)
+        pred, gt = fad_embeddings(seed)
+        np.save(folder / "pred.npy", pred)
+        np.save(folder / "gt.npy", gt)
+    else:  # pragma: no cover - CASES and this function are edited together
+        raise ValueError(f"no writer for case {case.name}")
+    return folder
+
+
+def _motion_case(folder: Path, ids, seed: int) -> None:
+    from ..synthetic import joints_with_beats
+
+    frames = 4 * MOTION_FPS
+    for i, cid in enumerate(ids):
+        rng = np.random.default_rng(seed + i)
+        beats = np.sort(rng.choice(np.arange(15, frames - 15), size=6, replace=False))
+        joints = joints_with_beats(beats, frames=frames, joints=SMPL_JOINTS, seed=seed + i)
+        (folder / "motion").mkdir(parents=True, exist_ok=True)
+        np.save(folder / "motion" / f"{cid}.npy", joints)
+        # gt music has events on the dance's beats; the prediction on half of them, shifted 80 ms
+        _write(folder / "gt" / f"{cid}.wav", music(seed + i, 22050, 4.0, onsets=beats / MOTION_FPS), 22050)
+        shifted = beats[::2] / MOTION_FPS + 0.08
+        _write(folder / "pred" / f"{cid}.wav", music(seed + 5 + i, 22050, 4.0, onsets=shifted), 22050)
+
+
+def fad_embeddings(seed: int):
+    """(pred (300, 32), gt (260, 32)) float64: correlated Gaussian sets with different means and covariances."""
+    rng = np.random.default_rng(seed)
+    d = 32
+    mix = rng.normal(size=(d, d)) / np.sqrt(d)
+    gt = rng.normal(size=(260, d)) @ mix
+    pred = 0.2 + rng.normal(size=(300, d)) @ (mix + 0.3 * rng.normal(size=(d, d)) / np.sqrt(d))
+    return pred, gt
+
+
+def write_all(root) -> dict:
+    """Write every case under ``root``; ``{name: folder}``."""
+    return {case.name: write_case(case, root) for case in CASES}
