@@ -94,7 +94,10 @@ def per_clip_values(doc: dict, metric: str) -> dict | None:
         if found is None:
             return None
         col = found[0]
-    excluded = {e.get("id") for e in (doc.get("excluded") or {}).get("clips", []) if isinstance(e, dict)}
+    # an exclusion from a section (genre, alignment) leaves the clip in the beat metrics, and back
+    section = "genre" if metric.startswith(("genre_", "fad_")) else "alignment" if metric.startswith("beat_align") else None
+    excluded = {e.get("id") for e in (doc.get("excluded") or {}).get("clips", [])
+                if isinstance(e, dict) and e.get("section") == section}
     out = {}
     for r in doc["per_clip"]:
         v = r.get(col)
