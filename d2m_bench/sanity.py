@@ -134,12 +134,12 @@ def _listed(ids, limit=5) -> str:
 
 def sanity_section(pairs, *, progress=False) -> dict:
     """``{"status", "meta", "summary", "per_clip", "warnings"}`` for the pairs with a prediction."""
-    from tqdm import tqdm
+    from .progress import progress_bar
 
     from .audio import read_audio
 
     per_clip, envelopes, ids = {}, [], []
-    for pair in tqdm(pairs, desc="sanity", unit="pair", disable=not progress, leave=False):
+    for pair in progress_bar(pairs, desc="sanity", unit="pair", disable=not progress, leave=False):
         if pair.pred is None:
             continue
         y, sr, _ = read_audio(pair.pred, None, mix="mean")

@@ -170,3 +170,13 @@ def test_the_eval_table_aligns_any_metric_name():
     for name, cell in (("hit", "12.5%"), (long, "50.0%"), ("fad", "3.25")):
         assert rows[name].index(cell) + len(cell) == end_of_mean, lines
     assert lines[2].startswith("-" * len(long) + " ")
+
+
+def test_every_progress_bar_goes_through_the_helper():
+    """A bare tqdm would bring the carriage-return redraws back into logs."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    offenders = [str(p.relative_to(root)) for folder in ("d2m_bench", "baselines") for p in (root / folder).rglob("*.py")
+                 if p.name != "progress.py" and ("from tqdm" in p.read_text() or "import tqdm" in p.read_text())]
+    assert offenders == []
