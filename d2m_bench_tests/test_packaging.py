@@ -90,3 +90,31 @@ def test_wheel_ships_every_protocol_and_the_reported_numbers(wheel):
 def test_wheel_leaves_out_tests_and_measured_runs(wheel):
     assert not [n for n in wheel if "d2m_bench_tests" in n or n.startswith("baselines/")]
     assert not [n for n in wheel if "/runs/" in n or n.endswith("leaderboard.csv")]
+
+
+def _opencv_names(requirements):
+    import re
+
+    names = {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].strip().lower() for r in requirements}
+    return {n for n in names if n.startswith("opencv")}
+
+
+def test_video_and_pose_extras_ask_for_the_same_opencv():
+    """Two distributions providing cv2 overwrite each other's files (issue 11)."""
+    from importlib import metadata
+
+    extras = _pyproject()["project"]["optional-dependencies"]
+    video = _opencv_names(extras["video"])
+    assert len(video) == 1
+    try:
+        mediapipe = _opencv_names(metadata.requires("mediapipe") or [])
+    except metadata.PackageNotFoundError:
+        pytest.skip("mediapipe (the pose extra) is not installed: its OpenCV requirement is unknown here")
+    assert mediapipe == video
+
+
+def test_this_environment_has_one_opencv_distribution():
+    from importlib import metadata
+
+    names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
+    assert len({n for n in names if n.startswith("opencv")}) <= 1, sorted(n for n in names if "opencv" in n)
