@@ -184,9 +184,12 @@ def _aggregate(variant, beats, rows):
         return agg
     if variant == "d2m":
         bt = sum(r["gt_bins"] for r in rows)
-        agg["beats_coverage"] = metric_summary([r["beats_coverage"] for r in rows],
+        agg["beats_coverage"] = metric_summary([r["beats_coverage"] for r in rows], unit="ratio",
                                                pooled=sum(r["pred_bins"] for r in rows) / bt,
-                                               capped_mean=sum(min(r["beats_coverage"], 1.0) for r in rows) / len(rows))
+                                               capped_mean=sum(min(r["beats_coverage"], 1.0) for r in rows) / len(rows),
+                                               definition="B_g / B_t per clip (a ratio: above 1 when the prediction "
+                                                          "fills more 1-s bins than the gt), mean over clips; "
+                                                          "papers print it x100 as a percentage")
         agg["beats_hit"] = metric_summary([r["beats_hit"] for r in rows], pooled=sum(r["hit_bins"] for r in rows) / bt)
     elif variant == "loris":
         agg["loris_coverage"] = metric_summary([r["loris_coverage"] for r in rows])

@@ -162,7 +162,7 @@ def _run_row(r, i: int, path: Path, skip) -> dict | None:
         skip(path, f"{where}: unit must be text, higher_is_better true/false, n a number")
         return None
     value = _finite(r.get("value"))
-    if value is not None and unit == "fraction":  # papers print these as percentages
+    if value is not None and unit in ("fraction", "ratio"):  # papers print these as percentages (x100)
         value, unit = _finite(100.0 * value), "percent"
     if value is None:
         skip(path, f"{where}: value {r.get('value')!r:.40} is not a finite number")

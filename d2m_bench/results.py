@@ -26,8 +26,19 @@ def library_versions() -> dict:
     return {"python": platform.python_version(), **package_versions(_PACKAGES)}
 
 
+# Units shown and ranked x100, as papers print them: "fraction" lies in [0, 1]; "ratio" is a
+# quotient that can exceed 1 (Beats Coverage B_g/B_t).
+PERCENT_UNITS = ("fraction", "ratio")
+
+
 def metric_summary(values, *, pooled=None, unit="fraction", higher_is_better=True, **extra) -> dict:
-    """Macro mean with spread and the per-clip distribution of a list of per-clip scores."""
+    """Macro mean with spread and the per-clip distribution of a list of per-clip scores.
+
+    ``std`` is the sample standard deviation (ddof = 1, what LORIS prints); with one clip it
+    is undefined and null, and ``std_note`` says so. ``std_population`` is ddof = 0.
+    ``distribution`` (when at most 12 distinct values, as quantised 2-s scores are) lists
+    ``{"value": v, "count": c}`` in increasing v, with v the exact per-clip number.
+    """
     vals = [float(v) for v in values]
     n = len(vals)
     out = {"value": statistics.fmean(vals), "n": n,
@@ -35,11 +46,13 @@ def metric_summary(values, *, pooled=None, unit="fraction", higher_is_better=Tru
            "std_population": statistics.pstdev(vals),
            "median": statistics.median(vals), "min": min(vals), "max": max(vals),
            "unit": unit, "higher_is_better": higher_is_better}
+    if n == 1:
+        out["std_note"] = "null: the sample standard deviation (ddof=1) is undefined for one clip"
     if pooled is not None:
         out["pooled"] = pooled
-    distinct = Counter(round(v, 6) for v in vals)
+    distinct = Counter(vals)
     if len(distinct) <= 12:  # quantised scores (2-s clips: 0, .5, 1, 2): show them all
-        out["distribution"] = {f"{k:g}": c for k, c in sorted(distinct.items())}
+        out["distribution"] = [{"value": v, "count": c} for v, c in sorted(distinct.items())]
     out.update(extra)
     return out
 
@@ -161,14 +174,14 @@ class EvalResult:
                  f"excluded {len(self.excluded)}  pairing {self.pairing_rule}"]
         rows = []
         for name, m in self.aggregate.items():
-            pct = m.get("unit") == "fraction"
+            pct = m.get("unit") in PERCENT_UNITS
 
             def fmt(v):
                 if v is None or (isinstance(v, float) and math.isnan(v)):
                     return "-"
                 return f"{100 * v:.1f}%" if pct else f"{v:.4g}"
 
-            dist = " ".join(f"{k}:{c}" for k, c in m.get("distribution", {}).items())
+            dist = " ".join(f"{d['value']:.4g}:{d['count']}" for d in m.get("distribution", []))
             ci = m.get("ci") if isinstance(m.get("ci"), dict) else {}
             bounds = f"[{fmt(ci['percentile'][0])}, {fmt(ci['percentile'][1])}]" if ci.get("percentile") else "-"
             rows.append([name, fmt(m["value"]), bounds, fmt(m.get("std")), fmt(m.get("pooled")), m.get("n", ""), dist])

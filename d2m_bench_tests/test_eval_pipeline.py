@@ -112,7 +112,8 @@ def test_known_clicks_through_cli(tmp_path, cli):
     # pooled: sum B_g / sum B_t = (1+1+2+2)/(2+2+2+1); sum B_a / sum B_t = (1+1+2+1)/7
     assert agg["beats_coverage"]["pooled"] == pytest.approx(6 / 7)
     assert agg["beats_hit"]["pooled"] == pytest.approx(5 / 7)
-    assert agg["beats_coverage"]["distribution"] == {"0.5": 2, "1": 1, "2": 1}
+    assert agg["beats_coverage"]["distribution"] == [{"value": 0.5, "count": 2}, {"value": 1.0, "count": 1},
+                                                     {"value": 2.0, "count": 1}]
     assert agg["beats_coverage"]["capped_mean"] == pytest.approx((0.5 + 0.5 + 1 + 1) / 4)
     assert doc["protocol"]["name"] == "d2m-aistpp-2s" and len(doc["protocol"]["hash"]) == 64
     assert doc["versions"]["librosa"] == librosa.__version__ and doc["complete"] is True

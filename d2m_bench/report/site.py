@@ -52,7 +52,7 @@ def esc(v) -> str:
 def fmt(v, unit="fraction") -> str:
     if v is None or not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
         return "-"
-    return f"{100 * v:.1f}%" if unit == "fraction" else f"{v:.4g}"
+    return f"{100 * v:.1f}%" if unit in ("fraction", "ratio") else f"{v:.4g}"  # ratio: Beats Coverage, x100 as papers print
 
 
 def ci_text(ci, unit, key="percentile") -> str:
