@@ -67,8 +67,8 @@ def test_embedding_throughput(benchmark, setup):
             outputs[name] = fn()
             best[name] = min(best[name], time.perf_counter() - start)
     benchmark.pedantic(ours, rounds=1, iterations=1)
-    for a, b in zip(outputs["ours"], outputs["torchvggish"]):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    for a, b in zip(outputs["ours"], outputs["torchvggish"]):  # ours are pre-ReLU; relu = the port's output
+        np.testing.assert_allclose(emb.select(a, "relu"), b, rtol=1e-4, atol=1e-6)
     rate = {k: N_CLIPS / v for k, v in best.items()}
     speedup = rate["ours"] / rate["torchvggish"]
     speedup_ng = rate["ours"] / rate["torchvggish_no_grad"]
