@@ -25,6 +25,7 @@ import numpy as np
 from . import intervals as iv
 from .atomic import write_text
 from .errors import UserError
+from .tables import format_table
 
 CSV_COLUMNS = ["metric", "system_a", "system_b", "n", "mean_a", "mean_b", "difference", "ci_low", "ci_high",
                "ci_bca_low", "ci_bca_high", "wilcoxon_statistic", "p", "p_method", "p_holm", "significant",
@@ -50,7 +51,19 @@ def load_result(path) -> dict:
 
 
 def label(doc: dict) -> str:
-    return doc.get("system") or Path(doc.get("_path", "result")).stem
+    return doc.get("_label") or doc.get("system") or Path(doc.get("_path", "result")).stem
+
+
+def _unique_labels(docs) -> None:
+    """Two results with one system name are told apart by their file name (then by position)."""
+    names = [label(d) for d in docs]
+    for i, d in enumerate(docs):
+        if names.count(names[i]) > 1:
+            d["_label"] = f"{names[i]} ({Path(d.get('_path', '')).name or i + 1})"
+    names = [label(d) for d in docs]
+    for i, d in enumerate(docs):
+        if names.count(names[i]) > 1:
+            d["_label"] = f"{names[i]} #{i + 1}"
 
 
 def comparable_keys(doc: dict) -> dict:
@@ -161,6 +174,7 @@ def compare(docs, *, level=None, n_resamples=None, seed=None, alpha=0.05) -> dic
     """Compare every pair of results (order kept: B - A for A listed first)."""
     if len(docs) < 2:
         raise UserError("compare needs at least two results")
+    _unique_labels(docs)
     check_comparable(docs)
     ci = iv.settings((docs[0]["protocol"].get("params") or {}).get("ci"))
     ci.update({k: v for k, v in (("level", level), ("n_resamples", n_resamples), ("seed", seed)) if v is not None})
@@ -228,14 +242,14 @@ def table(doc: dict) -> str:
         if p["only_b"]:
             line += f"; only in {p['system_b']}: {', '.join(p['only_b'][:10])}" + (" ..." if len(p["only_b"]) > 10 else "")
         lines.append(line)
-    head = (f"{'metric':<26}{'A':<14}{'B':<14}{'n':>5}{'B-A':>10}  {'CI (percentile)':<21}"
-            f"{'p':>9}{'p_holm':>9}{'r_rb':>7}  better")
-    lines += [head, "-" * len(head)]
-    for r in doc["comparisons"]:
-        ci = f"[{f(r['ci_low'])}, {f(r['ci_high'])}]"
-        lines.append(f"{r['metric']:<26}{r['system_a'][:13]:<14}{r['system_b'][:13]:<14}{r['n']:>5}"
-                     f"{f(r['difference']):>10}  {ci:<21}{f(r['p'], True):>9}{f(r['p_holm'], True):>9}"
-                     f"{r['rank_biserial']:>+7.2f}  {r['better']}")
+    rows = [[r["metric"], r["system_a"], r["system_b"], r["n"], f(r["difference"]),
+             f"[{f(r['ci_low'])}, {f(r['ci_high'])}]", f(r["p"], True), f(r["p_holm"], True),
+             f"{r['rank_biserial']:+.2f}", r["better"]] for r in doc["comparisons"]]
+    if rows:
+        lines.append(format_table(rows, ["metric", "A", "B", "n", "B-A", "CI (percentile)", "p", "p_holm", "r_rb",
+                                         "better"],
+                                  align=["left", "left", "left", "right", "right", "left", "right", "right", "right",
+                                         "left"]))
     for m, why in doc["not_compared"].items():
         lines.append(f"not compared: {m} ({why})")
     return "\n".join(lines)

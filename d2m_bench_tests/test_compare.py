@@ -161,3 +161,16 @@ def test_two_demo_systems(tmp_path, cli):
         lo, hi = np.percentile(d[np.random.default_rng(0).integers(0, len(d), (2000, len(d)))].mean(axis=1), [2.5, 97.5])
         assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
         assert f"{row['difference']:+.4f}" in proc.stdout
+
+
+def test_same_system_name_twice_is_told_apart_by_file(tmp_path):
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir()
+    a = _doc(a_dir, "x", {"m1": A})
+    b_dir.mkdir()
+    b = _doc(b_dir, "x", {"m1": [v + 0.1 for v in A]})
+    b2 = b_dir / "y.json"
+    b.rename(b2)
+    doc = compare([load_result(a), load_result(b2)])
+    assert [r["system"] for r in doc["results"]] == ["x (x.json)", "x (y.json)"]
+    assert doc["comparisons"][0]["system_b"] == "x (y.json)"

@@ -180,6 +180,11 @@ def test_report_mos_and_compare_sections(reports, chromium):
     assert len(cells) == 2
     d = np.mean([1.0 - r["beats_hit"] for r in reports["demo"]["per_clip"]])
     assert float(cells[1]) == pytest.approx(d)
+    grid = chromium.execute_script(
+        "return Array.from(document.querySelector('table.matrix[data-metric=beats_hit]').tBodies[0].rows)"
+        ".map(r => Array.from(r.cells).slice(1).map(c => c.dataset.v || null))")
+    assert grid[0][0] is None and grid[1][1] is None  # demo, perfect: no system against itself
+    assert float(grid[0][1]) == pytest.approx(d) and float(grid[1][0]) == pytest.approx(-d)
 
 
 def test_leaderboard_page_groups_sorts_and_marks(reports, chromium):

@@ -240,6 +240,7 @@ def multi_html(evals) -> str:
                       + (f"; only in {esc(p['system_b'])}: {len(p['only_b'])}" if p["only_b"] else "") + "</li>"
                       for p in doc["pairing"])
     ci = doc["ci"]
+    out += _matrix_html(doc, [r["system"] for r in doc["results"]])
     return out + (f'<h2 id="compare">Paired comparison</h2><ul>{pairing}</ul>'
                   f'<p class="note">B - A per clip; {int(round(100 * ci["level"]))}% paired bootstrap CI '
                   f'({ci["n_resamples"]} resamples, seed {ci["seed"]}); Wilcoxon signed-rank, Holm over '
@@ -247,6 +248,38 @@ def multi_html(evals) -> str:
                   'red: significantly worse.</p><table class="sortable compare"><thead><tr><th class="l">metric</th>'
                   '<th class="l">A</th><th class="l">B</th><th>n</th><th>B - A</th><th>CI</th><th>p</th><th>p (Holm)</th>'
                   f'<th>r</th><th class="l">better</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _matrix_html(doc, names) -> str:
+    """Per metric, a systems x systems grid: cell (row R, column C) = mean of C - R per clip, bold
+    where Holm-significant; green where the column system is the better one."""
+    by_metric: dict = {}
+    for r in doc["comparisons"]:
+        by_metric.setdefault(r["metric"], {})[(r["system_a"], r["system_b"])] = r
+    if not by_metric:
+        return ""
+    parts = ['<h2 id="compare-matrix">Compare matrix</h2><p class="note">Cell (row R, column C): mean per-clip '
+             'difference C - R; bold = significant after Holm; green = C better, red = C worse.</p>']
+    for metric, cells in by_metric.items():
+        head = "".join(f"<th>{esc(n)}</th>" for n in names)
+        rows = []
+        for a in names:
+            tds = []
+            for b in names:
+                r, sign = cells.get((a, b)), 1
+                if r is None and (b, a) in cells:
+                    r, sign = cells[(b, a)], -1
+                if r is None:
+                    tds.append("<td>-</td>")
+                    continue
+                d = sign * r["difference"]
+                cls = "" if not r["significant"] else ("better" if r["better"] == b else "worse")
+                text = f"<b>{d:+.4f}</b>" if r["significant"] else f"{d:+.4f}"
+                tds.append(f'<td class="{cls}" data-v="{d}" title="p_holm {r["p_holm"]:.3g}">{text}</td>')
+            rows.append(f'<tr><th class="l">{esc(a)}</th>{"".join(tds)}</tr>')
+        parts.append(f'<table class="matrix" data-metric="{esc(metric)}"><caption>{esc(metric)}</caption>'
+                     f'<thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return "".join(parts)
 
 
 # ------------------------------------------------------------------ build
@@ -330,6 +363,9 @@ def _result_html(e, drawn, out) -> str:
              f'{esc(excl.get("count", 0))} excluded</p>', aggregate_table(doc)]
     for w in doc.get("warnings") or []:
         parts.append(f'<p class="note">warning: {esc(w)}</p>')
+    for name, sec in (doc.get("sections") or {}).items():
+        if isinstance(sec, dict) and sec.get("status") not in (None, "ok"):
+            parts.append(f'<p class="note">[{esc(name)}] {esc(sec.get("status"))}: {esc(sec.get("reason", ""))}</p>')
     if e["dist"]:
         parts.append("<h3>Per-clip distributions</h3>")
         for fid in e["dist"]:
