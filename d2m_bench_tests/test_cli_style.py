@@ -180,3 +180,14 @@ def test_every_progress_bar_goes_through_the_helper():
     offenders = [str(p.relative_to(root)) for folder in ("d2m_bench", "baselines") for p in (root / folder).rglob("*.py")
                  if p.name != "progress.py" and ("from tqdm" in p.read_text() or "import tqdm" in p.read_text())]
     assert offenders == []
+
+
+GROUPS = [p for p, c in COMMANDS.items() if isinstance(c, click.Group)]
+
+
+@pytest.mark.parametrize("path", GROUPS, ids=[" ".join(p) or "d2m-bench" for p in GROUPS])
+def test_a_group_without_a_command_shows_its_help(path, capsys):
+    code, out, err = _run(capsys, *path)
+    assert code in (0, 2)  # click < 8.2 exits 0 here, later versions 2
+    assert (out + err).startswith(f"Usage: {' '.join(('d2m-bench', *path))} [OPTIONS] COMMAND")
+    assert "error:" not in out + err

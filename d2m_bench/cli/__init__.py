@@ -65,7 +65,10 @@ def main(argv=None):
     except click.UsageError as exc:
         from .style import usage_error_line
 
-        click.echo(usage_error_line(exc), err=True)
+        if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):  # a bare group: its help
+            exc.show()
+        else:
+            click.echo(usage_error_line(exc), err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("d2m-bench: aborted", err=True)
