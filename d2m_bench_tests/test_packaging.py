@@ -118,3 +118,13 @@ def test_this_environment_has_one_opencv_distribution():
 
     names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
     assert len({n for n in names if n.startswith("opencv")}) <= 1, sorted(n for n in names if "opencv" in n)
+
+
+def test_benchmarks_are_not_collected_by_the_test_run():
+    """`make test` would list every benchmark as skipped; `make bench` names them itself."""
+    from fnmatch import fnmatch
+
+    patterns = _pyproject()["tool"]["pytest"]["ini_options"]["python_files"]
+    benches = list((ROOT / "d2m_bench_tests" / "benchmarks").glob("bench_*.py"))
+    assert benches and not [b.name for b in benches if any(fnmatch(b.name, p) for p in patterns)]
+    assert "-o python_files='bench_*.py'" in (ROOT / "Makefile").read_text()
