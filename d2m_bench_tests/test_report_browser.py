@@ -158,6 +158,11 @@ def test_report_genre_heat_map_alignment_and_envelopes(reports, chromium):
     assert sum(map(sum, spec["matrix"])) == len(doc["per_clip"])
     acc = np.mean([r["genre_correct"] for r in doc["per_clip"]])
     assert spec["accuracy"] == pytest.approx(acc)
+    (fad,) = _specs(chromium, "fad")
+    inf = doc["aggregate"]["fad_mfcc_chroma"]["fad_inf"]
+    assert fad["sizes"] == inf["sizes"] and fad["intercept"] == inf["value"]
+    points = chromium.execute_script(f"return document.getElementById('{fad['id']}-points').querySelectorAll('use').length")
+    assert points == len(inf["sizes"])
     aligned = _specs(chromium, "alignment")
     assert len(aligned) == len(_specs(chromium, "beats")) == 5
     rows = {r["id"]: r for r in doc["per_clip"]}

@@ -232,7 +232,32 @@ def draw_alignment(spec: dict, path: str) -> dict:
     return spec
 
 
-SVG_DRAWERS = {"distribution": draw_distribution, "genre": draw_genre, "mos": draw_mos}
+def draw_fad(spec: dict) -> str:
+    plt = _mpl()
+    fid = spec["id"]
+    fig, ax = plt.subplots(figsize=(5.5, 2.8))
+    x = 1.0 / np.asarray(spec["sizes"], float)
+    ax.plot(x, spec["fad"], "o", color=PRED, ms=4, gid=f"{fid}-points")
+    if spec["slope"] is not None and spec["intercept"] is not None:
+        xs = np.array([0.0, x.max()])
+        ax.plot(xs, spec["intercept"] + spec["slope"] * xs, color="grey", lw=1, ls="--", gid=f"{fid}-fit")
+        ax.plot([0], [spec["intercept"]], "D", color="black", ms=5, gid=f"{fid}-inf")
+    full = 1.0 / spec["n_examples"]
+    if spec["ci_percentile"]:
+        ax.plot([full, full], spec["ci_percentile"], color=GT, lw=2, gid=f"{fid}-ci")
+    ax.plot([full], [spec["value"]], "o", color=GT, ms=6, gid=f"{fid}-value")
+    ax.set_xlabel("1 / N (N = generated embeddings in the subset)")
+    ax.set_ylabel(spec["metric"])
+    ax.set_xlim(left=-0.02 * x.max())
+    r2 = f", r\u00b2 {spec['r2']:.2f}" if spec.get("r2") is not None else ""
+    ax.set_title(f"FAD {spec['value']:.4g} (blue, with CI), FAD-inf {spec['intercept']:.4g} (diamond){r2}", fontsize=9)
+    fig.tight_layout()
+    out = _svg(fig)
+    plt.close(fig)
+    return out
+
+
+SVG_DRAWERS = {"distribution": draw_distribution, "genre": draw_genre, "mos": draw_mos, "fad": draw_fad}
 PNG_DRAWERS = {"beats": draw_beats, "alignment": draw_alignment}
 
 

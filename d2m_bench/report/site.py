@@ -301,6 +301,12 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
             if spec:
                 jobs.append((spec, None))
                 entry["dist"].append(spec["id"])
+        entry["fad"] = []
+        for j, metric in enumerate(m for m in doc["aggregate"] if m.startswith("fad")):
+            spec = sp.fad_spec(doc, metric, f"{rid}-fad-{j}")
+            if spec:
+                jobs.append((spec, None))
+                entry["fad"].append(spec["id"])
         g = sp.genre_spec(doc, f"{rid}-genre")
         if g:
             jobs.append((g, None))
@@ -373,6 +379,12 @@ def _result_html(e, drawn, out) -> str:
             ci = f"; shaded: {int(round(100 * spec['ci_level']))}% percentile CI of the mean" if spec["ci_percentile"] else ""
             parts.append(figure_html(spec, svg, f"{esc(spec['metric'])}: clips per value (left) and every clip as a "
                                                 f"dot (right); line: mean{ci}"))
+    for fid in e.get("fad", []):
+        spec, svg = drawn[fid]
+        parts.append("<h3>FAD and FAD-inf</h3>" + figure_html(
+            spec, svg, "FAD of random subsets of N generated embeddings against 1/N (dots), the least-squares line "
+                       "and its intercept FAD-inf (diamond); the plain FAD of all embeddings with its bootstrap "
+                       "interval over clips (blue)"))
     if e["genre"]:
         spec, svg = drawn[e["genre"]]
         parts.append("<h3>Genre</h3>" + figure_html(

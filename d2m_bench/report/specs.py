@@ -177,3 +177,17 @@ def mos_spec(doc: dict, fig_id: str) -> dict | None:
             "n_ratings", "n_raters", "n_items")
     return {"kind": "mos", "id": fig_id, "rows": [{k: r.get(k) for k in keep} for r in rows],
             "aspects": sorted({r["aspect"] for r in rows}), "systems": list(dict.fromkeys(r["system"] for r in rows))}
+
+
+def fad_spec(doc: dict, metric: str, fig_id: str) -> dict | None:
+    """FAD-inf: FAD of generated subsets against 1/N, the fitted line, its intercept, and the
+    plain FAD with its bootstrap interval at the full set."""
+    m = doc["aggregate"].get(metric) or {}
+    inf = m.get("fad_inf")
+    if not isinstance(inf, dict) or not inf.get("sizes"):
+        return None
+    ci = m.get("ci") if isinstance(m.get("ci"), dict) else None
+    return {"kind": "fad", "id": fig_id, "metric": metric, "system": doc.get("system"),
+            "sizes": inf["sizes"], "fad": inf["fad"], "slope": inf.get("slope"), "intercept": inf.get("value"),
+            "r2": inf.get("r2"), "value": m.get("value"), "n_examples": m.get("pred_examples") or inf["sizes"][-1],
+            "ci_percentile": ci.get("percentile") if ci else None, "ci_level": ci.get("level") if ci else None}
