@@ -30,6 +30,7 @@ from ..cache import file_digest
 from ..protocol import Protocol, load_protocol
 from ..atomic import write_text
 from . import stats
+from .protocol_check import validate_mos
 from .ratings import read_ratings
 from .screening import screen
 
@@ -176,8 +177,9 @@ def aggregate(ratings_path: str | os.PathLike, *, protocol: str | os.PathLike | 
             naming the file.
     """
     proto: Protocol = load_protocol(protocol)
+    validate_mos(proto)  # every setting, before a rating is read ...
     proto = proto.with_overrides({"stats.seed": seed, "stats.bootstrap": n_boot})
-    validate_mos(proto)  # every setting, before a rating is read
+    validate_mos(proto)  # ... and the overrides from the command line
     scale = proto.section("scale")
     st = proto.section("stats")
     df = read_ratings(ratings_path, scale_min=scale.get("min", 1), scale_max=scale.get("max", 5),

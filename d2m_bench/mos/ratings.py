@@ -26,6 +26,12 @@ _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
 
 
+def _show(text: str) -> str:
+    """A cell quoted for an error message: escaped (a quoted CSV cell may hold a line break, and
+    the message must stay one line) and shortened."""
+    return repr(text[:60] + ("..." if len(text) > 60 else ""))
+
+
 def _bool(text, col, line, path):
     t = text.strip().lower()
     if t in _TRUE:
@@ -34,7 +40,7 @@ def _bool(text, col, line, path):
         return False
     if t == "":
         return None
-    raise UserError(f"line {line}: {col} must be 0/1 or true/false, got '{text}'", path)
+    raise UserError(f"line {line}: {col} must be 0/1 or true/false, got {_show(text)}", path)
 
 
 def _number(text, col, line, path):
@@ -44,9 +50,9 @@ def _number(text, col, line, path):
     try:
         v = float(t)
     except ValueError:
-        raise UserError(f"line {line}: {col} is not a number: '{text}'", path) from None
+        raise UserError(f"line {line}: {col} is not a number: {_show(text)}", path) from None
     if not math.isfinite(v):
-        raise UserError(f"line {line}: {col} is not finite: '{text}'", path)
+        raise UserError(f"line {line}: {col} is not finite: {_show(text)}", path)
     return v
 
 
@@ -74,7 +80,10 @@ def read_ratings(path, *, scale_min: float = 1, scale_max: float = 5, integer: b
             if missing:
                 raise UserError(f"line 1: missing column(s) {', '.join(missing)} (need {', '.join(REQUIRED)})", path)
             reader.fieldnames = header
-            rows, seen = [], {}
+            # Column lists, not a dict per row, and each distinct text stored once: a million
+            # ratings then take tens of MB instead of gigabytes (issue 13).
+            cols = {c: [] for c in ("line", "rater", "item", "system", "aspect", "score", *BOOLEAN, *NUMBER, *TEXT)}
+            texts: dict = {}
             for line, raw in enumerate(reader, start=2):
                 if None in raw:
                     raise UserError(f"line {line}: more fields than the header has", path)
@@ -82,40 +91,47 @@ def read_ratings(path, *, scale_min: float = 1, scale_max: float = 5, integer: b
                     raise UserError(f"line {line}: fewer fields than the header has", path)
                 if all(not (v or "").strip() for v in raw.values()):
                     continue
-                row = {"line": line}
+                values = {}
                 for c in ("rater", "item", "system", "aspect"):
                     v = raw[c].strip()
                     if not v:
                         raise UserError(f"line {line}: empty {c}", path)
-                    row[c] = v
+                    values[c] = texts.setdefault(v, v)
                 score = _number(raw["score"], "score", line, path)
                 if math.isnan(score):
                     raise UserError(f"line {line}: empty score", path)
                 _check_score(score, "score", line, path, scale_min, scale_max, integer)
-                row["score"] = score
+                values["score"] = score
                 for c in BOOLEAN:
-                    row[c] = _bool(raw.get(c) or "", c, line, path)
+                    values[c] = _bool(raw.get(c) or "", c, line, path)
                 for c in NUMBER:
-                    row[c] = _number(raw.get(c) or "", c, line, path)
-                if not math.isnan(row["expected_score"]):
-                    _check_score(row["expected_score"], "expected_score", line, path, scale_min, scale_max, integer)
-                if row["is_trap"] and math.isnan(row["expected_score"]):
+                    values[c] = _number(raw.get(c) or "", c, line, path)
+                if not math.isnan(values["expected_score"]):
+                    _check_score(values["expected_score"], "expected_score", line, path, scale_min, scale_max, integer)
+                if values["is_trap"] and math.isnan(values["expected_score"]):
                     raise UserError(f"line {line}: trap item without expected_score", path)
                 for c in TEXT:
-                    row[c] = (raw.get(c) or "").strip()
-                key = (row["rater"], row["item"], row["system"], row["aspect"])
-                if key in seen:
-                    raise UserError(f"line {line}: duplicate rating of rater {key[0]}, item {key[1]}, "
-                                    f"system {key[2]}, aspect {key[3]} (first on line {seen[key]})", path)
-                seen[key] = line
-                rows.append(row)
+                    v = (raw.get(c) or "").strip()
+                    values[c] = texts.setdefault(v, v)
+                values["line"] = line
+                for c, v in values.items():
+                    cols[c].append(v)
         except UnicodeDecodeError:
             raise UserError("not UTF-8 text", path) from None
         except csv.Error as exc:
             raise UserError(f"line {reader.line_num}: malformed CSV ({exc})", path) from None
-    if not rows:
+    if not cols["line"]:
         raise UserError("no ratings in file", path)
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(cols)
+    del cols, texts
+    key = ["rater", "item", "system", "aspect"]
+    dup = df.duplicated(key, keep="first")
+    if dup.any():
+        row = df.loc[dup.idxmax()]
+        first = df.loc[(df[key] == row[key]).all(axis=1), "line"].min()
+        name = {c: row[c] if row[c].isprintable() and len(row[c]) <= 60 else _show(row[c]) for c in key}
+        raise UserError(f"line {row['line']}: duplicate rating of rater {name['rater']}, item {name['item']}, "
+                        f"system {name['system']}, aspect {name['aspect']} (first on line {first})", path)
     df["is_trap"] = df["is_trap"].fillna(False).astype(bool)
     df["is_reference"] = df["is_reference"].fillna(False).astype(bool)
     return df

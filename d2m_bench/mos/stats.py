@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+BOOT_BYTES = 32 * 2 ** 20  # per (replicates x ratings) array in bootstrap_two_way
+
 
 def t_interval(values, *, level: float = 0.95) -> tuple[float, float]:
     """Two-sided Student-t confidence interval for the mean.
@@ -49,13 +51,12 @@ def bootstrap_two_way(scores, rater_index, item_index, *, n_boot: int = 2000, le
     if len(s) == 0:
         return {"low": math.nan, "high": math.nan, "n_boot": n_boot, "n_valid": 0, "seed": seed}
     n_r, n_i = int(ri.max()) + 1, int(ii.max()) + 1
-    rng = np.random.default_rng(seed)
-    # All counts drawn up front so the replicates do not depend on the chunk size.
-    rater_counts = rng.multinomial(n_r, np.full(n_r, 1.0 / n_r), size=n_boot).astype(np.float64)
-    item_counts = rng.multinomial(n_i, np.full(n_i, 1.0 / n_i), size=n_boot).astype(np.float64)
+    # Replicates per step: ``chunk``, fewer when the (replicates x ratings) weight matrices would
+    # outgrow BOOT_BYTES (a million ratings took 5.5 GB at 256 per step). The replicates do not
+    # depend on it: each is computed on its own, from counts drawn in the same order.
+    chunk = max(1, min(int(chunk), BOOT_BYTES // (8 * max(len(s), n_r, n_i))))
     means = []
-    for start in range(0, n_boot, chunk):
-        rc, ic = rater_counts[start:start + chunk], item_counts[start:start + chunk]
+    for rc, ic in _count_chunks(seed, n_r, n_i, n_boot, chunk):
         w = rc[:, ri] * ic[:, ii]
         tot = w.sum(axis=1)
         ok = tot > 0
@@ -65,6 +66,24 @@ def bootstrap_two_way(scores, rater_index, item_index, *, n_boot: int = 2000, le
         return {"low": math.nan, "high": math.nan, "n_boot": n_boot, "n_valid": 0, "seed": seed}
     lo, hi = np.percentile(means, [50 * (1 - level), 50 * (1 + level)])
     return {"low": float(lo), "high": float(hi), "n_boot": n_boot, "n_valid": int(len(means)), "seed": seed}
+
+
+def _count_chunks(seed, n_r: int, n_i: int, n_boot: int, chunk: int):
+    """The bootstrap's (rater counts, item counts), ``chunk`` replicates at a time, equal to drawing
+    all ``n_boot`` rater counts and then all item counts from ``default_rng(seed)`` at once.
+
+    Holding them all would take n_boot x (raters + items) floats; instead a second generator is
+    advanced past the rater draws (multinomial rows are drawn one after the other, so drawing
+    in pieces consumes the stream exactly as one call does).
+    """
+    p_r, p_i = np.full(n_r, 1.0 / n_r), np.full(n_i, 1.0 / n_i)
+    steps = [min(chunk, n_boot - start) for start in range(0, n_boot, chunk)]
+    raters, items = np.random.default_rng(seed), np.random.default_rng(seed)
+    for k in steps:
+        items.multinomial(n_r, p_r, size=k)
+    for k in steps:
+        yield (raters.multinomial(n_r, p_r, size=k).astype(np.float64),
+               items.multinomial(n_i, p_i, size=k).astype(np.float64))
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
