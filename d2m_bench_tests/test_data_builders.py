@@ -36,8 +36,9 @@ def _copy_raw(raw, tmp_path):
 
 
 def _build(raw, out, *extra):
+    # -q: on a slow machine a build passes 10 s and would print progress lines into stderr
     return run_cli("data", "build", "aistpp", "--annotations", raw / "annotations", "--music", raw / "music",
-                   "--videos", raw / "videos", "--out", out, *extra)
+                   "--videos", raw / "videos", "--out", out, "-q", *extra)
 
 
 def test_aistpp_build_contents(raw_aist, built_aist):

@@ -19,7 +19,7 @@ from ..dataset import DatasetInfo, Segment
 from ..errors import UserError
 from ..safe_pickle import load_data_pickle
 from . import store
-from .build import check_seconds, cut_audio, finish, run_jobs, start, uncovered
+from .build import check_seconds, cut_audio, finish, nonfinite, run_jobs, start, uncovered
 from .rotations import aistpp_motion_features
 from .segments import aistpp_split, parse_aist_name, video_name, windows
 from .visual import extract, get_extractor
@@ -57,8 +57,30 @@ def load_pickle(path) -> dict:
 
 def _require(data, key, path):
     if key not in data:
-        raise UserError(f"pickle lacks key '{key}' (has {sorted(data)})", path)
-    return np.asarray(data[key])
+        raise UserError(f"pickle lacks key '{key}' (has {sorted(map(str, data))})", path)
+    return _numeric(data[key], key, path)
+
+
+def _numeric(value, key, path, shape=None) -> np.ndarray:
+    """``value`` as a numeric array, or a one-line error (a string, a dict or an object array
+    in an annotation would otherwise fail deep inside numpy with a traceback). ``shape``: the
+    trailing dimensions it must have, after a leading frame axis (None = any size there)."""
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError):
+        a = None
+    if a is None or a.dtype.kind not in "iuf":
+        if not isinstance(value, (np.ndarray, list, tuple)):
+            kind = f"a {type(value).__name__}"
+        elif a is None or a.dtype.kind == "O":
+            kind = f"a {type(value).__name__} of mixed or non-numeric items"
+        else:
+            kind = f"a {a.dtype} array"
+        raise UserError(f"'{key}' holds {kind}, expected numbers", path)
+    if shape is not None and (a.ndim != len(shape) or any(w is not None and w != g for w, g in zip(shape, a.shape))):
+        want = "(" + ", ".join("N" if w is None else str(w) for w in shape) + ")"
+        raise UserError(f"'{key}' has shape {a.shape}, expected {want}", path)
+    return a
 
 
 @functools.lru_cache(maxsize=4)
@@ -91,15 +113,23 @@ def _build_sequence(job: AistJob):
     mpath = ann / "motions" / f"{seq}.pkl"
     motion = load_pickle(mpath)
     poses = _require(motion, "smpl_poses", mpath)
+    if not (poses.ndim == 2 and poses.shape[1] == 72 or poses.ndim == 3 and poses.shape[1:] == (24, 3)):
+        raise UserError(f"'smpl_poses' has shape {poses.shape}, expected (N, 72) or (N, 24, 3)", mpath)
     n = len(poses)
     wins = windows(n, fps=MOTION_FPS, seconds=job.seconds)
     if not wins:
         raise UserError(f"shorter than one segment ({n} frames < {int(MOTION_FPS * job.seconds)} at 60 fps)", mpath)
     k3path = ann / "keypoints3d" / f"{seq}.pkl"
     k3d = load_pickle(k3path)
-    joints = np.asarray(k3d.get("keypoints3d_optim", k3d.get("keypoints3d")))
+    k3key = "keypoints3d_optim" if "keypoints3d_optim" in k3d else "keypoints3d"
+    if k3key not in k3d:
+        raise UserError("pickle has neither 'keypoints3d_optim' nor 'keypoints3d'", k3path)
+    # COCO-17 (the format dataset.json declares): a pickle with other joints would be written as is.
+    joints = _numeric(k3d[k3key], k3key, k3path, shape=(None, 17, 3))
     k2path = ann / "keypoints2d" / f"{seq}.pkl"
     kp2 = _require(load_pickle(k2path), "keypoints2d", k2path)
+    if kp2.ndim != 4 or kp2.shape[2:] != (17, 3):
+        raise UserError(f"keypoints2d has shape {kp2.shape}, expected (9, N, 17, 3)", k2path)
     need = wins[-1].end_frame
     for arr, path, label in ((joints, k3path, "keypoints3d"), (kp2[0] if kp2.ndim == 4 else kp2, k2path, "keypoints2d")):
         if arr.ndim < 2 or len(arr) < need:
@@ -158,12 +188,22 @@ def _build_sequence(job: AistJob):
             dropped.add(i)
             skips.append(uncovered(ids[i], w.seconds(MOTION_FPS), vpath, "the video has no frames for part of it"))
             continue
+        arrays = {"motion": feats[w.start_frame:w.end_frame],
+                  "keypoints": cam[w.start_frame:w.end_frame:2].astype(np.float32),
+                  "joints3d": joints[w.start_frame:w.end_frame].astype(np.float32)}
+        if v is not None:
+            arrays["visual"] = v.astype(np.float32)
+        bad = nonfinite(ids[i], arrays)
+        if bad is not None:
+            dropped.add(i)
+            skips.append(bad)
+            continue
         clip, pad = cut_audio(y, job.sr, w.start_frame / MOTION_FPS, job.seconds)
         padded += pad > 0
         store.save_wav(job.out / r["audio"], clip, job.sr)
-        store.save_npy(job.out / r["motion"], feats[w.start_frame:w.end_frame])
-        store.save_npy(job.out / r["keypoints"], cam[w.start_frame:w.end_frame:2].astype(np.float32))
-        store.save_npy(job.out / r["joints3d"], joints[w.start_frame:w.end_frame].astype(np.float32))
+        for col, a in arrays.items():
+            if col != "visual":
+                store.save_npy(job.out / r[col], a)
         if v is not None:
             store.save_npy(job.out / r["visual"], v.astype(np.float32))
     stats.update(segments_resumed=sum(d and i not in dropped for i, d in enumerate(done)),
@@ -172,8 +212,12 @@ def _build_sequence(job: AistJob):
 
 
 def _rotation_features(motion, poses, path):
+    scaling = _require(motion, "smpl_scaling", path)
+    if scaling.size < 1:
+        raise UserError("'smpl_scaling' is empty", path)
     try:
-        return aistpp_motion_features(poses, _require(motion, "smpl_trans", path), _require(motion, "smpl_scaling", path))
+        with np.errstate(all="ignore"):  # a zero or NaN scale gives non-finite motion: skipped per segment
+            return aistpp_motion_features(poses, _require(motion, "smpl_trans", path), scaling)
     except ValueError as exc:
         raise UserError(str(exc), path) from None
 

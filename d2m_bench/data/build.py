@@ -40,6 +40,14 @@ def cut_audio(y, sr: int, start_s: float, seconds: float):
     return peak_normalise(clip, PEAK), max(0, pad)
 
 
+def nonfinite(item: str, arrays: dict) -> dict | None:
+    """The skip record of a segment whose arrays (name -> array) hold NaN or inf, else None."""
+    bad = [name for name, a in arrays.items() if not np.isfinite(a).all()]
+    if not bad:
+        return None
+    return {"item": item, "reason": f"non-finite values (NaN or inf) in {', '.join(bad)}"}
+
+
 def uncovered(item: str, span, video, why: str) -> dict:
     """The skip record of a segment whose window ``span`` (start_s, end_s) the video does not cover."""
     return {"item": item, "reason": f"{video}: window {span[0]:.2f}-{span[1]:.2f} s not covered ({why})"}
@@ -111,9 +119,18 @@ def finish(out, results, info: DatasetInfo, *, strict: bool, options: dict, sour
     A skip is ``{"item": name, "reason": ...}``; with ``strict`` the first one is an error.
     """
     segments, skips, stats = [], [], {}
+    first = {}
     for segs, sk, st in results:
-        segments += segs
         skips += sk
+        for seg in segs:
+            # Ids name the files and key the manifest: a second segment of the same id (a repeated
+            # line in a list or CSV) would make the dataset invalid, so it is skipped and listed.
+            if seg.segment_id in first:
+                skips.append({"item": seg.segment_id, "reason": f"duplicate segment id (also from "
+                              f"{first[seg.segment_id]}); built once"})
+                continue
+            first[seg.segment_id] = seg.sequence or seg.split
+            segments.append(seg)
         for k, v in st.items():
             stats[k] = stats.get(k, 0) + v
     if strict and skips:

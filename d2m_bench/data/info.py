@@ -22,8 +22,8 @@ def expected_shapes(info) -> dict:
 
 
 def validate(ds: Dataset) -> int:
-    """Check that every referenced file exists and has the declared shape; returns the number
-    of files checked. Raises UserError naming the first bad file."""
+    """Check that every referenced file exists, has the declared shape and holds only finite
+    numbers; returns the number of files checked. Raises UserError naming the first bad file."""
     shapes = expected_shapes(ds.info)
     n = 0
     for seg in ds.segments():
@@ -42,13 +42,20 @@ def validate(ds: Dataset) -> int:
                 if got != want:
                     raise UserError(f"audio has {got[0]} samples at {got[1]} Hz, dataset.json declares "
                                     f"{want[0]} at {want[1]} Hz", path)
+                if not store.wav_finite(path):
+                    raise UserError("audio holds non-finite samples (NaN or inf)", path)
             else:
                 got = store.npy_shape(path)
                 if got is None:
                     raise UserError("unreadable .npy", path)
-                if want is not None and not store.is_valid(path, want):
+                if want is not None and not store.shape_matches(got, want):
                     raise UserError(f"{col} has shape {got}, dataset.json declares "
                                     f"{tuple('any' if w is None else w for w in want)}", path)
+                finite = store.npy_finite(path)
+                if finite is None:
+                    raise UserError("unreadable .npy (truncated, or not plain numbers)", path)
+                if not finite:
+                    raise UserError(f"{col} holds non-finite values (NaN or inf)", path)
             n += 1
     return n
 

@@ -57,13 +57,19 @@ def openpose_frame(path) -> np.ndarray:
     """BODY_25 (25, 3) of ``people[0]`` in one OpenPose JSON (zeros when nobody was found)."""
     try:
         data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise UserError(f"OpenPose JSON holds a {type(data).__name__}, expected an object with 'people'", path)
         people = data.get("people") or []
+        if not isinstance(people, list) or not all(isinstance(p, dict) for p in people):
+            raise UserError("OpenPose JSON 'people' is not a list of objects", path)
         if not people:
             return np.zeros((25, 3), np.float32)
         kp = np.asarray(people[0]["pose_keypoints_2d"], dtype=np.float32)
     except FileNotFoundError:
         raise UserError("missing OpenPose JSON", path) from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except OSError as exc:
+        raise UserError(f"unreadable OpenPose JSON ({exc.strerror})", path) from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise UserError(f"unreadable OpenPose JSON ({exc.__class__.__name__})", path) from None
     if kp.size != 75:
         raise UserError(f"pose_keypoints_2d has {kp.size} values, expected 75 (BODY_25)", path)

@@ -68,6 +68,9 @@ def _ingest(job):
         v = _load(video).reshape(-1)
         if v.size != 2048:
             raise UserError(f"visual feature has {v.size} values, expected 2048", video)
+        for arr, path, what in ((m, motion, "motion"), (v, video, "visual feature")):
+            if not np.isfinite(arr).all():
+                raise UserError(f"{what} holds non-finite values (NaN or inf)", path)
     except UserError as exc:
         return [], [{"item": sid, "reason": str(exc)}], {}
     store.save_wav(out / rels["audio"], clip, sr)

@@ -41,6 +41,42 @@ def wav_frames(path):
         return None
 
 
+def shape_matches(shape, expected) -> bool:
+    """``shape`` (None: unreadable) against ``expected`` (None entries match any size)."""
+    if shape is None or len(shape) != len(expected):
+        return False
+    return all(e is None or e == s for e, s in zip(expected, shape))
+
+
+def npy_finite(path):
+    """True if a .npy holds only finite numbers (non-float dtypes always do), False if not, None
+    if it cannot be read as plain numbers (object arrays are not loaded: they would unpickle)."""
+    try:
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if a.dtype.kind not in "biufc":
+        return None
+    if a.dtype.kind in "fc":
+        # In blocks of rows: a memory map is then read a piece at a time.
+        flat = a.reshape(-1) if a.ndim else a.reshape(1)
+        step = 1 << 22
+        return all(bool(np.isfinite(flat[i:i + step]).all()) for i in range(0, len(flat), step))
+    return True
+
+
+def wav_finite(path) -> bool:
+    """Integer PCM cannot hold NaN or inf; float sound files are read and checked."""
+    try:
+        info = sf.info(str(path))
+        if info.subtype not in ("FLOAT", "DOUBLE"):
+            return True
+        y, _ = sf.read(str(path), dtype="float64", always_2d=True)
+    except (OSError, RuntimeError, sf.LibsndfileError):
+        return False
+    return bool(np.isfinite(y).all())
+
+
 def is_valid(path, expected, stale_before=None) -> bool:
     """``expected`` is a shape tuple for .npy (None entries match anything) or (frames, sr) for .wav.
 
@@ -55,14 +91,8 @@ def is_valid(path, expected, stale_before=None) -> bool:
             return False
     if path.suffix == ".wav":
         return wav_frames(path) == tuple(expected)
-    shape = npy_shape(path)
-    if shape is None or len(shape) != len(expected):
+    if not shape_matches(npy_shape(path), expected):
         return False
-    if not all(e is None or e == s for e, s in zip(expected, shape)):
-        return False
-    # A truncated file has a valid header but too few bytes.
-    try:
-        np.load(path, mmap_mode="r")
-    except (ValueError, OSError):
-        return False
-    return True
+    # A truncated file has a valid header but too few bytes; one holding NaN (left by an older
+    # build) is rewritten, and the rewrite then skips the segment if its source is non-finite.
+    return npy_finite(path) is True

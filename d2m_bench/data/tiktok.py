@@ -19,7 +19,7 @@ from ..cache import file_digest
 from ..dataset import DatasetInfo, Segment
 from ..errors import UserError
 from . import list_stems, store
-from .build import check_seconds, cut_audio, finish, run_jobs, start, uncovered
+from .build import check_seconds, cut_audio, finish, nonfinite, run_jobs, start, uncovered
 from .visual import extract, get_extractor
 
 POSE_FPS = 30.0
@@ -36,13 +36,14 @@ def read_annotations(path) -> list[dict]:
     """Rows of the annotation CSV with canonical keys (see ``_ALIASES``); video_id is required."""
     path = Path(path)
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheet exports start with a BOM
             reader = csv.DictReader(fh)
             fields = {f.strip().lower(): f for f in reader.fieldnames or []}
             cols = {k: next((fields[a] for a in al if a in fields), None) for k, al in _ALIASES.items()}
             if cols["video_id"] is None:
                 raise UserError(f"no video id column (one of {', '.join(_ALIASES['video_id'])})", path)
-            rows = [{k: (r.get(c) or "").strip() if c else "" for k, c in cols.items()} for r in reader]
+            rows = [{k: (r.get(c) or "").strip() if c else "" for k, c in cols.items()} | {"line": reader.line_num}
+                    for r in reader]
     except OSError as exc:
         raise UserError(f"unreadable annotation CSV ({exc.strerror})", path) from None
     except (csv.Error, UnicodeDecodeError) as exc:
@@ -135,8 +136,13 @@ def _build_video(job: TikTokJob):
             dropped.add(i)
             skips.append(uncovered(ids[i], spans[i], job.video, "the video has no frames for part of it"))
             continue
-        clip, _ = cut_audio(y, job.sr, spans[i][0], job.seconds)
         kp = pose[n * n_pose:(n + 1) * n_pose].astype(np.float32)
+        bad = nonfinite(ids[i], {"keypoints": kp} | ({} if v is None else {"visual": v}))
+        if bad is not None:  # OpenPose JSON may hold NaN (Python's json reads it)
+            dropped.add(i)
+            skips.append(bad)
+            continue
+        clip, _ = cut_audio(y, job.sr, spans[i][0], job.seconds)
         store.save_wav(job.out / r["audio"], clip, job.sr)
         store.save_npy(job.out / r["keypoints"], kp)
         store.save_npy(job.out / r["motion"], kp.reshape(n_pose, 75))
@@ -157,9 +163,17 @@ def build_tiktok(videos, annotations, out, *, openpose=None, seconds=2.0, sr=220
     rows = read_annotations(annotations)
     ext = get_extractor(visual)
     known = shipped_split()
-    jobs, skips = [], []
+    jobs, skips, first_line = [], [], {}
     for row in rows[:limit] if limit else rows:
         vid = row["video_id"]
+        if not vid:
+            skips.append({"item": f"line {row['line']}", "reason": f"{annotations}: empty video id"})
+            continue
+        if vid in first_line:  # built once, from its first row: a second would repeat every segment id
+            skips.append({"item": vid, "reason": f"{annotations}: line {row['line']} repeats the video of line "
+                                                 f"{first_line[vid]}"})
+            continue
+        first_line[vid] = row["line"]
         split = row["split"] or known.get(vid)
         if split is None:
             skips.append({"item": vid, "reason": "not in the D2M-GAN split lists (add a split column to the CSV)"})
