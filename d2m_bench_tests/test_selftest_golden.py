@@ -147,3 +147,39 @@ def test_a_difference_fails_the_command(cli, tmp_path):
     assert "1/3 cases equal" in proc.stdout and "FAILED: wav-22k-pcm16, silent-gt" in proc.stdout
     bad = cli("selftest", "--case", "nope")
     assert bad.returncode == 2 and "unknown case(s) nope" in bad.stderr
+
+
+# --- the battery has teeth: the failures issue 12 reported make their cases fail -------------
+
+def _failed(only):
+    from d2m_bench.selftest import run_selftest
+
+    return {r.case.name: r.failures for r in run_selftest(only=only) if not r.passed}
+
+
+def test_a_decoder_that_keeps_codec_padding_fails_the_compressed_cases(monkeypatch):
+    import d2m_bench.events as events
+
+    real = events.read_audio
+
+    def keeps_padding(path, sr=22050, **kw):  # the old AAC/mp3 decoding: a frame of padding at the end
+        y, rate, info = real(path, sr, **kw)
+        if str(path).endswith((".mp4", ".m4a", ".mp3")):
+            y = np.concatenate([y, np.zeros(rate * 1024 // 22050, y.dtype)])
+        return y, rate, info
+
+    monkeypatch.setattr(events, "read_audio", keeps_padding)
+    compressed = {"aac-mp4-22k", "aac-m4a-48k-stereo-loris", "mp3-44k"}
+    failed = _failed(compressed | {"wav-22k-pcm16"})
+    assert set(failed) == compressed
+    assert all(any("pred_loaded_samples" in f for f in v) for v in failed.values())
+
+
+def test_the_old_length_rule_fails_the_unequal_length_case(monkeypatch):
+    import d2m_bench.evaluation as evaluation
+
+    # before issue 12: the policy trimmed or padded the prediction whenever the lengths differed
+    monkeypatch.setattr(evaluation, "policy_reason", lambda variant, gt_n, pred_n, sr, width:
+                        "lengths differ" if gt_n != pred_n else None)
+    failed = _failed({"unequal-lengths"})
+    assert {f.split(":")[0] for f in failed["unequal-lengths"]} >= {"c1 beats_coverage", "c2 beats_coverage"}

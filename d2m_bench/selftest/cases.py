@@ -31,9 +31,10 @@ class Case:
     options: dict = field(default_factory=dict)
 
 
-def music(seed: int, sr: int, seconds: float, *, onsets=None, channels: int = 1) -> np.ndarray:
+def music(seed: int, sr: int, seconds: float, *, onsets=None, channels: int = 1, tone: float = 0.0) -> np.ndarray:
     """Decaying tone bursts at random (or given) onsets over a soft sustained chord, at most
-    0.5 full scale, rounded to 16-bit steps; (channels, samples) when channels > 1."""
+    0.5 full scale, rounded to 16-bit steps; (channels, samples) when channels > 1. ``tone``
+    adds a sustained 220-Hz sine of that amplitude (cut anywhere, it ends in a step)."""
     rng = np.random.default_rng(seed)
     n = int(round(seconds * sr))
     t = np.arange(n) / sr
@@ -41,6 +42,7 @@ def music(seed: int, sr: int, seconds: float, *, onsets=None, channels: int = 1)
         onsets = np.sort(rng.uniform(0.05, seconds - 0.1, size=int(rng.integers(1, int(seconds) + 1))))
     fade_in = np.minimum(t / 0.3, 1.0)  # no onset at t = 0 from the chord itself
     y = 0.03 * fade_in * sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(110, 440, size=3))
+    y += tone * fade_in * np.sin(2 * np.pi * 220.0 * t + 0.5)
     for onset in onsets:
         start = int(round(onset * sr))
         m = min(n - start, int(0.12 * sr))
@@ -86,7 +88,7 @@ CASES = (
     Case("silent-gt", "one gt clip silent: excluded, where the script divides by zero", "beats", ids=IDS3),
     Case("loris-shorter-pred", "LORIS: 2-s predictions against 3-s gt (gt bins truncated)", "beats",
          protocol="loris", ids=IDS3),
-    Case("motion-beat-align", "FACT BeatAlign and Bailando BAS on 60-fps joints, 4-s music", "alignment",
+    Case("motion-beat-align", "FACT BeatAlign and Bailando BAS: 4 s of 60-fps joints, 5 s of music", "alignment",
          ids=AIST_IDS),
     Case("fad-embeddings", "FAD of two fixed embedding sets (the Frechet distance eval uses)", "fad"),
 )
@@ -121,11 +123,19 @@ def write_case(case: Case, root) -> Path:
         _pairs(folder, case.ids, lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 22050, 2.0), 22050),
                lambda d, c, i: _shipped(f"mp3-44k-{c}.mp3", d / f"{c}.mp3"))
     elif case.name == "unequal-lengths":
-        gt_len = {"c1": 44100, "c2": 55125, "c3": 44100}  # 2 s, 2.5 s, 2 s
-        pred_len = {"c1": 43008, "c2": 65930, "c3": 44032}  # 1.95 s, 2.99 s, 2 s (D2M high)
+        # Where padding or trimming the prediction before detection changes the events (issue 12):
+        # c1 ends mid-tone at 43008 samples, so zero-padding it to 44100 adds a click onset near
+        # 1.95 s; c2 (2.99 s against a 2.5-s gt, both 3 bins) has an onset at 2.6 s that trimming
+        # to 2.5 s would drop; c3 is D2M-GAN high's 44032 samples.
+        gt_len = {"c1": 44100, "c2": 55125, "c3": 44100}
+        pred_len = {"c1": 43008, "c2": 65930, "c3": 44032}
+        gt_onsets = {"c1": [0.4], "c2": [0.3, 2.2], "c3": None}
+        pred_onsets = {"c1": [0.3], "c2": [0.5, 2.6], "c3": None}
         _pairs(folder, case.ids,
-               lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 22050, 3.0)[: gt_len[c]], 22050),
-               lambda d, c, i: _write(d / f"{c}.wav", music(seed + 5 + i, 22050, 3.0)[: pred_len[c]], 22050))
+               lambda d, c, i: _write(d / f"{c}.wav", music(seed + i, 22050, 3.0, onsets=gt_onsets[c])[: gt_len[c]],
+                                      22050),
+               lambda d, c, i: _write(d / f"{c}.wav", music(seed + 5 + i, 22050, 3.0, onsets=pred_onsets[c],
+                                                            tone=0.25 if c == "c1" else 0.0)[: pred_len[c]], 22050))
     elif case.name == "silent-gt":
         _pairs(folder, case.ids,
                lambda d, c, i: _write(d / f"{c}.wav", np.zeros(44100) if c == "c2" else music(seed + i, 22050, 2.0),
@@ -147,19 +157,31 @@ def write_case(case: Case, root) -> Path:
 
 
 def _motion_case(folder: Path, ids, seed: int) -> None:
+    """4 s of motion (240 frames) against 5 s of music, as AIST++ music outlasts a segment's
+    motion: mint cuts the music beats to the motion (``audio_feature[:T]``). The music clicks
+    on the id's nominal tempo with a music beat at frame T = 240, and the last kinematic beat
+    (frame 236) is nearer to it than to the beat before, so an uncut FACT score differs."""
+    from ..data.segments import parse_aist_name
     from ..synthetic import joints_with_beats
 
     frames = 4 * MOTION_FPS
     for i, cid in enumerate(ids):
         rng = np.random.default_rng(seed + i)
-        beats = np.sort(rng.choice(np.arange(15, frames - 15), size=6, replace=False))
-        joints = joints_with_beats(beats, frames=frames, joints=SMPL_JOINTS, seed=seed + i)
+        period = 60.0 * MOTION_FPS / parse_aist_name(cid).tempo_bpm  # frames per beat
+        # beat_track puts a click's beat one frame late (the onset envelope's lag): a click at
+        # T - 1 gives the music beat at frame T
+        clicks = frames - 1 - period * np.arange(-2, int(frames / period) + 1)
+        clicks = np.sort(clicks[(clicks > 10) & (clicks < 5 * MOTION_FPS - 10)])
+        kinematic = np.array([37, 83, 131, 178, 236]) + rng.integers(-4, 5, size=5) * np.array([1, 1, 1, 1, 0])
+        # made 10 frames longer and cut, so that the motion still speeds up after frame 236 and
+        # 236 is a strict minimum (argrelextrema clips its +-10 window at the last frame)
+        joints = joints_with_beats(kinematic, frames=frames + 10, joints=SMPL_JOINTS, seed=seed + i)[:frames]
         (folder / "motion").mkdir(parents=True, exist_ok=True)
         np.save(folder / "motion" / f"{cid}.npy", joints)
-        # gt music has events on the dance's beats; the prediction on half of them, shifted 80 ms
-        _write(folder / "gt" / f"{cid}.wav", music(seed + i, 22050, 4.0, onsets=beats / MOTION_FPS), 22050)
-        shifted = beats[::2] / MOTION_FPS + 0.08
-        _write(folder / "pred" / f"{cid}.wav", music(seed + 5 + i, 22050, 4.0, onsets=shifted), 22050)
+        _write(folder / "gt" / f"{cid}.wav", music(seed + i, 22050, 5.0, onsets=clicks / MOTION_FPS), 22050)
+        # the prediction: every other click 80 ms late
+        shifted = clicks / MOTION_FPS + 0.08 * (np.arange(len(clicks)) % 2)
+        _write(folder / "pred" / f"{cid}.wav", music(seed + 5 + i, 22050, 5.0, onsets=shifted), 22050)
 
 
 def fad_embeddings(seed: int):
