@@ -6,13 +6,15 @@ whatever has been imported before (a submodule of the same name would shadow it)
 """
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "evaluate", "load_protocol", "available_protocols", "aggregate"]
+__all__ = ["__version__", "evaluate", "load_protocol", "available_protocols", "aggregate", "EvalResult", "Protocol"]
 
 _LAZY = {
     "evaluate": ("evaluation", "evaluate"),
     "load_protocol": ("protocol", "load_protocol"),
     "available_protocols": ("protocol", "available_protocols"),
     "aggregate": ("mos.aggregate", "aggregate"),
+    "EvalResult": ("results", "EvalResult"),
+    "Protocol": ("protocol", "Protocol"),
 }
 
 

@@ -27,6 +27,8 @@ def test_from_import_gives_the_function_even_after_the_module_was_imported():
                   "assert evaluate is d2m_bench.evaluation.evaluate is d2m_bench.evaluate\n"
                   "assert load_protocol is d2m_bench.protocol.load_protocol\n"
                   "assert aggregate is d2m_bench.mos.aggregate.aggregate\n"
+                  "from d2m_bench import EvalResult, Protocol\n"
+                  "assert EvalResult is d2m_bench.results.EvalResult and Protocol is d2m_bench.protocol.Protocol\n"
                   "print('ok')")
     assert out.strip() == "ok"
 
