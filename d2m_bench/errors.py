@@ -8,7 +8,10 @@ class UserError(Exception):
 
     def __init__(self, message, path=None):
         self.path = None if path is None else str(path)
-        super().__init__(f"{self.path}: {message}" if self.path else message)
+        text = f"{self.path}: {message}" if self.path else str(message)
+        # One line whatever the input: a key, a file name or a value quoted from a hostile file
+        # may hold line breaks, which would let it forge extra "error" lines.
+        super().__init__(text.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 class AudioError(UserError):
