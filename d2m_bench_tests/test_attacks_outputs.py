@@ -127,3 +127,11 @@ def test_leaderboard_csv_equal_to_md(tmp_path, cli):
                "--md", tmp_path / "t")
     _refused(proc, "same file")
     assert not (tmp_path / "t").exists()
+
+
+def test_leaderboard_html_equal_to_csv(tmp_path, cli):
+    _run_file(tmp_path / "results" / "runs" / "x.json")
+    proc = cli("leaderboard", "--results", tmp_path / "results", "--no-shipped", "--csv", tmp_path / "t.csv",
+               "--html", tmp_path / "t.csv")
+    _refused(proc, "same file")
+    assert not (tmp_path / "t.csv").exists()

@@ -22,13 +22,16 @@ def leaderboard_cmd(results_dir, csv_path, md_path, shipped, strict, html_path):
     from ..leaderboard import write_leaderboard
 
     notes = []
-    rows = write_leaderboard(results_dir, csv_path, md_path, notes=notes, shipped=shipped, strict=strict)
+    if html_path is not None:
+        html_path = html_path or results_dir + "/leaderboard.html"
+    rows = write_leaderboard(results_dir, csv_path, md_path, notes=notes, shipped=shipped, strict=strict,
+                             extra_outputs={"--html": html_path})  # checked with the others, before any work
     for note in notes:
         click.echo(f"warning: {note}", err=True)
     if html_path is not None:
         from ..report.leaderboard_html import write_html
 
-        click.echo(f"wrote {write_html(rows, html_path or results_dir + '/leaderboard.html')}")
+        click.echo(f"wrote {write_html(rows, html_path)}")
     measured = sum(r["kind"] == "measured" for r in rows)
     click.echo(f"{len(rows)} rows ({measured} measured, {len(rows) - measured} reported) -> "
                f"{csv_path or results_dir + '/leaderboard.csv'}, {md_path or results_dir + '/leaderboard.md'}")
