@@ -135,3 +135,22 @@ def test_leaderboard_html_equal_to_csv(tmp_path, cli):
                "--html", tmp_path / "t.csv")
     _refused(proc, "same file")
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_mos_aggregate_output_that_is_the_ratings_csv(tmp_path, cli):
+    ratings = tmp_path / "mos_systems.csv"  # the name --out tmp_path/mos.json gives its systems table
+    ratings.write_text("rater,item,system,aspect,score\nr1,i1,A,quality,4\n")
+    before = ratings.read_bytes()
+    proc = cli("mos", "aggregate", ratings, "--out", tmp_path / "mos.json")
+    _refused(proc, "is the input RATINGS")
+    assert ratings.read_bytes() == before
+
+
+def test_survey_export_over_the_ratings_database(tmp_path, cli):
+    survey = tmp_path / "survey"
+    survey.mkdir()
+    db = survey / "ratings.sqlite"
+    db.write_bytes(b"SQLite format 3\x00 collected ratings")
+    proc = cli("survey", "export", survey, "--out", db)
+    _refused(proc, "input SURVEY")
+    assert db.read_bytes() == b"SQLite format 3\x00 collected ratings"

@@ -22,11 +22,15 @@ def aggregate_cmd(ratings, out, protocol, seed, n_boot):
 
     RATINGS is what `d2m-bench survey export` writes (one row per rating).
     """
-    from ..mos.aggregate import aggregate, write_outputs
+    from ..mos.aggregate import aggregate, output_paths, write_outputs
+    from ..outputs import check_outputs
     from ..tables import format_table
 
-    doc = aggregate(ratings, protocol=protocol, seed=seed, n_boot=n_boot)
     out = out if out is not None else ratings.parent / f"{ratings.stem}-mos"
+    # before any rating is read: never the ratings CSV or the protocol file, in a writable folder
+    check_outputs({f"output {p.name}": p for p in output_paths(out)},
+                  {"RATINGS": ratings, "--protocol": protocol if Path(protocol).is_file() else None})
+    doc = aggregate(ratings, protocol=protocol, seed=seed, n_boot=n_boot)
     paths = write_outputs(doc, out)
     s = doc["screening"]["summary"]
     click.echo(f"raters kept {s['raters_kept']}/{s['raters']}, ratings kept {s['ratings_kept']}/{s['ratings']} "

@@ -213,15 +213,20 @@ def _csv_text(rows, columns) -> str:
     return buf.getvalue()
 
 
-def write_outputs(doc: dict, out) -> list:
-    """Write ``mos.json`` and three CSVs (systems, raters, pairwise). ``out`` is a folder, or a
-    ``.json`` path whose stem names the CSVs beside it. Returns the written paths."""
+def output_paths(out) -> list:
+    """The files ``write_outputs`` writes for ``out``: mos.json and the three CSVs."""
     out = Path(out)
     if out.suffix.lower() == ".json":
         json_path, stem = out, out.with_suffix("")
     else:
         json_path, stem = out / "mos.json", out / "mos"
-    paths = [json_path, Path(f"{stem}_systems.csv"), Path(f"{stem}_raters.csv"), Path(f"{stem}_pairwise.csv")]
+    return [json_path, Path(f"{stem}_systems.csv"), Path(f"{stem}_raters.csv"), Path(f"{stem}_pairwise.csv")]
+
+
+def write_outputs(doc: dict, out) -> list:
+    """Write ``mos.json`` and three CSVs (systems, raters, pairwise). ``out`` is a folder, or a
+    ``.json`` path whose stem names the CSVs beside it. Returns the written paths."""
+    paths = output_paths(out)
     write_text(paths[0], json.dumps(doc, indent=2) + "\n")
     write_text(paths[1], _csv_text(doc["systems"], SYSTEM_COLUMNS))
     write_text(paths[2], _csv_text(doc["screening"]["raters"], RATER_COLUMNS))
