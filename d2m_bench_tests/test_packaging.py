@@ -35,10 +35,20 @@ def test_package_list_names_every_package_folder():
     listed = set(setuptools["packages"])
     on_disk = _package_dirs(ROOT / "d2m_bench", "d2m_bench") | _package_dirs(ROOT / "baselines", "d2m_bench.baselines")
     assert on_disk - listed == set(), "package folders missing from [tool.setuptools] packages"
-    # Data-only packages (mapped folders without Python source) must be mapped to a real folder.
+    # Data-only packages (folders without Python source) must still be real folders.
     mapped = setuptools["package-dir"]
     for name in listed - on_disk:
-        assert name in mapped and (ROOT / mapped[name]).is_dir(), f"{name} is listed but has no folder"
+        folder = ROOT / mapped[name] if name in mapped else ROOT.joinpath(*name.split("."))
+        assert folder.is_dir(), f"{name} is listed but has no folder"
+
+
+def test_every_data_folder_is_a_listed_package():
+    """setuptools warns "package would be ignored" (30 lines per install) for any folder inside a
+    package that is not listed, data-only folders included."""
+    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
+    folders = {".".join(d.relative_to(ROOT).parts) for d in (ROOT / "d2m_bench").rglob("*")
+               if d.is_dir() and "__pycache__" not in d.parts and any(f.is_file() for f in d.iterdir())}
+    assert folders - listed == set()
 
 
 def test_package_dir_mapping_keeps_the_repository_layout():
@@ -68,6 +78,7 @@ def wheel(tmp_path_factory):
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q",
                            "-w", str(out), str(src)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "would be ignored" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
     (whl,) = out.glob("d2m_bench-*.whl")
     with zipfile.ZipFile(whl) as zf:
         return zf.namelist()
@@ -85,6 +96,8 @@ def test_wheel_ships_every_protocol_and_the_reported_numbers(wheel):
     assert reported and {f"d2m_bench/reported/{p}" for p in reported} <= set(wheel)
     assert "d2m_bench/baselines/__init__.py" in wheel
     assert "d2m_bench/survey/static/index.html" in wheel
+    media = {f"d2m_bench/selftest/media/{p.name}" for p in (ROOT / "d2m_bench" / "selftest" / "media").iterdir()}
+    assert media and media <= set(wheel) and "d2m_bench/selftest/expected.json" in wheel
 
 
 def test_wheel_leaves_out_tests_and_measured_runs(wheel):
