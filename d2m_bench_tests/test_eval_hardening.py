@@ -151,7 +151,8 @@ def test_open_failure_is_one_line(tmp_path, monkeypatch, capsys, module):
 def test_unwritable_cache_warns_once_and_runs(tmp_path, cli):
     for i in range(4):
         write(tmp_path / "gt" / f"{i}.wav")
-        write(tmp_path / "pred" / f"{i}.wav", click_track([0.3]))
+        # distinct predictions: four copies of one signal would rightly add the sanity warning
+        write(tmp_path / "pred" / f"{i}.wav", click_track([0.3 + 0.05 * i]))
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache directory should be\n")  # fails for root too
     env = dict(os.environ, D2M_BENCH_CACHE=str(blocker))
