@@ -206,10 +206,13 @@ def fad_inf(pred, gt, *, steps=10, min_fraction=0.25, seed=0) -> dict | None:
 def per_clip_fad(pred_examples, gt_examples) -> list:
     """FAD between one clip's generated and ground-truth examples; None where a side has
     fewer than 2 examples (no covariance)."""
+    from threadpoolctl import threadpool_limits
+
     from .metrics.fad import frechet_audio_distance
 
-    return [frechet_audio_distance(p, g) if len(p) >= 2 and len(g) >= 2 else None
-            for p, g in zip(pred_examples, gt_examples)]
+    with threadpool_limits(1):
+        return [frechet_audio_distance(p, g) if len(p) >= 2 and len(g) >= 2 else None
+                for p, g in zip(pred_examples, gt_examples)]
 
 
 def fad_extras(pred_examples, gt_examples, table: dict | None) -> dict:
