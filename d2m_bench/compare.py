@@ -103,7 +103,7 @@ def per_clip_values(doc: dict, metric: str) -> dict | None:
     if col is None:
         if metric.startswith("fad") or metric == "loris_f1":
             return None
-        found = next(iter(iv._column_for(metric, m, doc["per_clip"])), None)
+        found = next(iter(iv.column_for(metric, m, doc["per_clip"])), None)
         if found is None:
             return None
         col = found[0]

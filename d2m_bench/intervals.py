@@ -235,7 +235,7 @@ def fad_extras(pred_examples, gt_examples, table: dict | None) -> dict:
 _COLUMNS = {"_precision": "precision", "_recall": "recall", "_f_measure": "f_measure"}
 
 
-def _column_for(name, metric, rows):
+def column_for(name, metric, rows):
     """The per-clip column holding ``metric``'s values: its own name, the tolerance variant's
     unprefixed name, or the genre section's 0/1 ``genre_correct`` columns."""
     cands = [name]
@@ -273,7 +273,7 @@ def add_intervals(aggregate: dict, rows: list, table: dict | None, excluded=()) 
             if len(a) == len(b) == m.get("n"):
                 m["ci"] = harmonic_mean_ci(a, b, **kw)
             continue
-        for col, vals in [*_column_for(name, m, rows), *_column_for(name, m, kept)]:
+        for col, vals in [*column_for(name, m, rows), *column_for(name, m, kept)]:
             if len(vals) == m.get("n") and math.isclose(float(np.mean(vals)), m["value"], rel_tol=1e-9, abs_tol=1e-12):
                 m["ci"] = mean_ci(vals, **kw)
                 m["ci_column"] = col
