@@ -209,8 +209,10 @@ def cache_clear(root=None, namespace=None) -> dict:
     from .errors import UserError
 
     root = Path(root or default_root())
+    if not root.exists():
+        return {"removed": 0, "kept": 0, "namespaces": []}  # nothing cached yet
     if not root.is_dir():
-        raise UserError("no cache here (not a folder)", root)
+        raise UserError("not a cache folder (a file)", root)
     if not is_tagged(root):
         raise UserError(f"not a d2m-bench cache (no {TAG_NAME} written by d2m-bench); refusing to delete "
                         "anything here. A cache made by an older d2m-bench has no tag: delete it by hand", root)
