@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 11: the wheel works outside the checkout. Build it from a copy of the working tree, install
 # it into a fresh virtual environment (never the development .venv), and from a temporary folder
-# outside the checkout run what a new user runs first. Any failure stops with "wheel-check: FAILED".
+# outside the checkout run what a new user runs first (and the selftest). Any failure stops with
+# "wheel-check: FAILED".
 #
 #   BUILD_PY  python with setuptools>=77 that builds the wheel (default: .venv/bin/python)
 #   PY        python that creates the fresh environment (default: python3)
@@ -58,6 +59,9 @@ step "protocols: $expected listed"
 "$BIN/d2m-bench" eval --pred demo/generated --gt demo/gt --out cli.json --quiet 2> eval.err \
   || { cat eval.err >&2; fail "d2m-bench eval with the default protocol"; }
 step "eval: demo set scored ($((SECONDS - START)) s)"
+
+"$BIN/d2m-bench" selftest -q > selftest.txt 2>&1 || { cat selftest.txt >&2; fail "d2m-bench selftest (shipped cases and expected numbers)"; }
+step "$(tail -n 1 selftest.txt)"
 
 "$BIN/d2m-bench" leaderboard > leaderboard.txt || fail "d2m-bench leaderboard"
 step "leaderboard: $(cat leaderboard.txt)"

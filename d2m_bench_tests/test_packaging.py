@@ -141,3 +141,20 @@ def test_benchmarks_are_not_collected_by_the_test_run():
     benches = list((ROOT / "d2m_bench_tests" / "benchmarks").glob("bench_*.py"))
     assert benches and not [b.name for b in benches if any(fnmatch(b.name, p) for p in patterns)]
     assert "-o python_files='bench_*.py'" in (ROOT / "Makefile").read_text()
+
+
+def test_ci_runs_the_wheel_check():
+    """.ci/run -> make test -> make wheel-check -> .ci/wheel_check.sh (issue 11 item 2)."""
+    import re
+
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    test_recipe = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "wheel-check" in test_recipe
+    check_recipe = re.search(r"^wheel-check:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert ".ci/wheel_check.sh" in check_recipe
+    script = (ROOT / ".ci" / "wheel_check.sh").read_text()
+    for step in ("d2m-bench\" protocols", "d2m-bench\" demo make", "d2m-bench\" eval", "d2m-bench\" leaderboard",
+                 "from d2m_bench import evaluate"):
+        assert step in script, step
+    assert "set -euo pipefail" in script and ".venv/bin/pip" not in script
