@@ -1,10 +1,23 @@
-"""Embedder registry and the cached file -> per-example embeddings step.
+"""Embedder plug-in interface, registry and the cached file -> per-example embeddings step.
 
-An embedder has ``name``, ``sample_rate``, ``dim``, ``weights_sha256``, ``cache_config()``
-(every setting that changes its output), ``meta()``, ``embed_waveforms(list) -> list of
-(n_examples, dim) float32`` and ``finalize(vectors)`` (the protocol's post-processing).
-Cached entries are keyed by the file's SHA-256 plus ``cache_config()`` (which includes the
-weights hash), in the FileCache namespace named after the embedder.
+Every embedder (VGGish, MFCC/chroma, PANNs CNN14, ...) is an object with
+
+- ``name`` (str), ``sample_rate`` (Hz it is fed at), ``hop`` (seconds between the vectors it
+  returns for one clip; ``None`` for one vector per clip), ``dim`` (length of the FD vector),
+  ``layers`` (the outputs it offers; the first is its default), ``weights_sha256`` (full hash
+  of its weights file, ``None`` when it has none): its identity;
+- ``cache_config()``: every setting that changes its cached output, the weights hash included;
+- ``meta()``: what a result records (name, weights path and hash, settings);
+- ``embed_waveforms(list of mono arrays) -> list of (n_i, cache_dim) float32``: clips are
+  passed together so that a backend can batch them;
+- ``select(rows, layer)``: one output from the cached rows; ``finalize(vectors)``: the
+  protocol's post-processing (identity but for VGGish PCA).
+
+``cache_dim`` (default ``dim``) is the row length of the cached array when several outputs
+are cached together (PANNs: embedding and logits). Cached entries are keyed by the file's
+SHA-256 plus ``cache_config()``, in the FileCache namespace named after the embedder.
+Weights files are found by ``weights.resolve`` (explicit path, environment variable, torch hub
+cache, the library's own folder) before anything is loaded.
 """
 from __future__ import annotations
 
@@ -12,7 +25,20 @@ import numpy as np
 
 from ..errors import UserError
 
-EMBEDDERS = ("vggish", "mfcc-chroma")
+# name -> (module, class, weights entry in weights.KNOWN or None, pip extra or None)
+REGISTRY = {
+    "vggish": (".vggish", "VGGishEmbedder", "vggish", None),
+    "mfcc-chroma": (".handcrafted", "MfccChromaEmbedder", None, None),
+    "panns-cnn14": (".panns", "PannsCnn14Embedder", "panns-cnn14", "panns"),
+    "panns-cnn14-16k": (".panns", "PannsCnn14Embedder", "panns-cnn14-16k", "panns"),
+}
+EMBEDDERS = tuple(REGISTRY)
+INTERFACE = ("name", "sample_rate", "hop", "dim", "layers", "weights_sha256")
+
+
+def identity(embedder) -> dict:
+    """The interface fields of an embedder (module doc), as a result records them."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k in INTERFACE for v in [getattr(embedder, k)]}
 
 
 def audio_config() -> dict:
@@ -25,31 +51,47 @@ def audio_config() -> dict:
     return {"resample": "soxr_hq", "mono": "mean", "librosa": librosa.__version__, "soxr": soxr.__version__}
 
 
-def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False) -> dict:
+def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weights=None) -> dict:
     """The files an embedder needs, found without loading anything: ``{"weights", "pca"}``
-    (paths or None). Unknown names, bad settings and missing files raise the UserError that
-    building the embedder would raise, so a run can fail before any other work."""
-    if name == "vggish":
-        from .weights import resolve, resolve_pca
+    (paths or None). ``weights``: an explicit path for this embedder's weights file (for
+    vggish, ``vggish_weights`` does the same). Unknown names, bad settings, a missing library
+    and missing files raise the UserError that building the embedder would raise, so a run
+    can fail before any other work."""
+    if name not in REGISTRY:
+        raise UserError(f"unknown embedder '{name}' (known: {', '.join(EMBEDDERS)})")
+    module, _, entry, extra = REGISTRY[name]
+    if postprocess and name != "vggish":
+        raise UserError(f"genre.postprocess applies to vggish only ({name} has no PCA)")
+    if extra:
+        import importlib.util
 
-        weights = resolve("vggish", vggish_weights)
-        return {"weights": weights, "pca": resolve_pca(weights) if postprocess else None}
-    if name == "mfcc-chroma":
-        if postprocess:
-            raise UserError("genre.postprocess applies to vggish only (mfcc-chroma has no PCA)")
+        missing = [m for m in _EXTRA_MODULES[extra] if importlib.util.find_spec(m) is None]
+        if missing:
+            raise UserError(f"the {name} embedder needs {', '.join(missing)}: pip install 'd2m-bench[{extra}]' "
+                            "(docs/genre-fad.md, Installing the backends)")
+    if entry is None:
         return {"weights": None, "pca": None}
-    raise UserError(f"unknown embedder '{name}' (known: {', '.join(EMBEDDERS)})")
+    from .weights import resolve, resolve_pca
+
+    path = resolve(entry, weights or (vggish_weights if name == "vggish" else None))
+    return {"weights": path, "pca": resolve_pca(path) if postprocess else None}
 
 
-def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=128):
-    files = resolve_embedder(name, vggish_weights=vggish_weights, postprocess=postprocess)
+_EXTRA_MODULES = {"panns": ("panns_inference", "torchlibrosa")}
+
+
+def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=None, weights=None):
+    """The embedder ``name`` with its weights loaded (``resolve_embedder`` for the arguments)."""
+    from importlib import import_module
+
+    files = resolve_embedder(name, vggish_weights=vggish_weights, postprocess=postprocess, weights=weights)
+    module, cls_name, _, _ = REGISTRY[name]
+    cls = getattr(import_module(module, __package__), cls_name)
     if name == "vggish":
-        from .vggish import VGGishEmbedder
-
-        return VGGishEmbedder(files["weights"], pca=files["pca"], postprocess=postprocess, batch_size=batch_size)
-    from .handcrafted import MfccChromaEmbedder
-
-    return MfccChromaEmbedder()
+        return cls(files["weights"], pca=files["pca"], postprocess=postprocess, batch_size=batch_size or 128)
+    if name == "mfcc-chroma":
+        return cls()
+    return cls(files["weights"], name=name, batch_size=batch_size or 16)
 
 
 def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=32) -> dict:
@@ -67,7 +109,7 @@ def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=
     for path in dict.fromkeys(map(str, paths)):
         key = cache.key(media_digest(path), config) if cache is not None else None
         hit = cache.get(key, ndim=2) if cache is not None else None
-        if hit is not None and hit.ndim == 2 and hit.shape[1] == embedder.dim:
+        if hit is not None and hit.ndim == 2 and hit.shape[1] == getattr(embedder, "cache_dim", embedder.dim):
             out[path] = hit
         else:
             todo.append((path, key))

@@ -25,6 +25,7 @@ CONFIG = {"sample_rate": SAMPLE_RATE, "example_seconds": EXAMPLE_SECONDS, "n_mfc
 class MfccChromaEmbedder:
     name = "mfcc-chroma"
     sample_rate = SAMPLE_RATE
+    hop = EXAMPLE_SECONDS  # one vector per non-overlapping 0.96-s example
     dim = 2 * (N_MFCC - 1 + 12)
     weights_sha256 = None
     layers = ("stats",)  # one output: protocols' VGGish layer settings do not apply

@@ -151,6 +151,8 @@ class VGGishEmbedder:
 
     name = "vggish"
     sample_rate = SAMPLE_RATE
+    hop = EXAMPLE_FRAMES * HOP / SAMPLE_RATE  # 0.96 s: one vector per non-overlapping example
+    dim = EMBEDDING_DIM
     layers = LAYERS
 
     def __init__(self, weights, *, pca=None, postprocess=False, batch_size=128, device="cpu"):

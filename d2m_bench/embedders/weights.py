@@ -27,6 +27,7 @@ from ..atomic import replacing
 from ..errors import UserError
 
 _RELEASE = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/"
+_ZENODO = "https://zenodo.org/record/3987831/files/"
 # sha256: the full digest of the published file (None where it is not known here).
 KNOWN = {
     "vggish": {"filename": "vggish-10086976.pth", "sha256_prefix": "10086976",
@@ -34,6 +35,15 @@ KNOWN = {
                "url": _RELEASE + "vggish-10086976.pth", "env": "D2M_BENCH_VGGISH_WEIGHTS"},
     "vggish-pca": {"filename": "vggish_pca_params-970ea276.pth", "sha256_prefix": "970ea276", "sha256": None,
                    "url": _RELEASE + "vggish_pca_params-970ea276.pth", "env": "D2M_BENCH_VGGISH_PCA"},
+    # PANNs checkpoints (Zenodo record 3987831). Their SHA-256 is not known here (no network to
+    # the record): sha256 None, so no file is called official and a download needs
+    # --expect-sha256 with a full digest. library_dir: where panns_inference itself looks.
+    "panns-cnn14": {"filename": "Cnn14_mAP=0.431.pth", "sha256_prefix": None, "sha256": None,
+                    "url": _ZENODO + "Cnn14_mAP%3D0.431.pth?download=1", "env": "D2M_BENCH_PANNS_CNN14_WEIGHTS",
+                    "library_dir": "~/panns_data"},
+    "panns-cnn14-16k": {"filename": "Cnn14_16k_mAP=0.438.pth", "sha256_prefix": None, "sha256": None,
+                        "url": _ZENODO + "Cnn14_16k_mAP%3D0.438.pth?download=1",
+                        "env": "D2M_BENCH_PANNS_CNN14_16K_WEIGHTS", "library_dir": "~/panns_data"},
 }
 
 
@@ -91,12 +101,19 @@ def candidates(name: str, explicit=None) -> list[tuple[str, Path]]:
     if os.environ.get(spec["env"]):
         out.append((f"${spec['env']}", Path(os.environ[spec["env"]]).expanduser()))
     out.append(("torch hub cache", hub_checkpoints() / spec["filename"]))
+    if spec.get("library_dir"):
+        out.append(("library default", Path(spec["library_dir"]).expanduser() / spec["filename"]))
     return out
 
 
 def _how_to_get(name: str) -> str:
     spec = KNOWN[name]
-    option = "pass --vggish-weights PATH" if name == "vggish" else "put it beside the VGGish weights"
+    if name == "vggish":
+        option = "pass --vggish-weights PATH"
+    elif name == "vggish-pca":
+        option = "put it beside the VGGish weights"
+    else:
+        option = f"pass --weights {name}=PATH"
     offline = "; offline alternative: --embedder mfcc-chroma" if name == "vggish" else ""
     return (f"{option}, set ${spec['env']}, or put {spec['filename']} in {hub_checkpoints()} "
             f"(`d2m-bench weights download {name}` fetches it from {spec['url']}){offline}")
@@ -134,6 +151,11 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
     url = url or spec["url"]
     if expect_sha256 is None and url == spec["url"]:
         expect_sha256 = spec["sha256"] or spec["sha256_prefix"]
+    if not spec["sha256"] and not spec["sha256_prefix"] and (not expect_sha256 or len(expect_sha256) != 64):
+        # Nothing pinned in the toolkit: only a full digest the user vouches for is accepted,
+        # so that what lands in the cache is exactly the file they meant.
+        raise UserError(f"no SHA-256 of {spec['filename']} is pinned in d2m-bench: pass --expect-sha256 with the "
+                        "full 64-hex digest of the file you mean to install")
     dest_dir = Path(dest_dir) if dest_dir else hub_checkpoints()
     dest = dest_dir / spec["filename"]
     if dest.is_file() and not force:
