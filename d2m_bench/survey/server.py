@@ -299,8 +299,11 @@ class SurveyServer(ThreadingHTTPServer):
         super().__init__(address, handler)
 
     def track(self, sock, *, waiting: bool) -> None:
+        """Mark a connection as waiting for (the rest of) a request, or busy answering one. The
+        waiting time counts from when it started to wait (accept, or the end of its last answer)."""
         with self._conn_lock:
-            if sock in self._conns:
+            state = self._conns.get(sock)
+            if state is not None and not (waiting and state[0]):
                 self._conns[sock] = (waiting, time.monotonic())
 
     def open_connections(self) -> int:
