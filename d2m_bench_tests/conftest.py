@@ -47,3 +47,34 @@ def chromium(tmp_path):
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="session")
+def panns_weights(tmp_path_factory):
+    """name -> a random-weight PANNs checkpoint ({"model": state_dict}, the published layout),
+    built once per session with the library's own Cnn14 (seeded). Skips without panns_inference."""
+    pytest.importorskip("torchlibrosa", reason="panns extra not installed (pip install 'd2m-bench[panns]')")
+    if __import__("importlib.util").util.find_spec("panns_inference") is None:
+        pytest.skip("panns extra not installed (pip install 'd2m-bench[panns]')")
+    import torch
+
+    from d2m_bench.embedders import panns
+
+    folder = tmp_path_factory.mktemp("panns")
+    made = {}
+
+    def make(name="panns-cnn14", seed=0):
+        if (name, seed) not in made:
+            torch.manual_seed(seed)
+            model = panns.build_model(name)
+            with torch.no_grad():  # non-trivial BatchNorm statistics, so that bn0/bn layers matter
+                for mod in model.modules():
+                    if isinstance(mod, torch.nn.BatchNorm2d):
+                        mod.running_mean.uniform_(-0.5, 0.5)
+                        mod.running_var.uniform_(0.5, 2.0)
+            path = folder / f"{name}-seed{seed}.pth"
+            torch.save({"model": model.state_dict(), "iteration": 0}, path)
+            made[(name, seed)] = path
+        return made[(name, seed)]
+
+    return make
