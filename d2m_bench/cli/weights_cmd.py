@@ -1,28 +1,38 @@
 import click
 
-_NAMES = ["vggish", "vggish-pca"]
+from ..embedders.weights import KNOWN
+
+_NAMES = list(KNOWN)  # vggish, vggish-pca, panns-cnn14, panns-cnn14-16k
 
 
 @click.group("weights")
 def weights_cmd():
-    """Locate or download embedder weights (VGGish and its PCA parameters)."""
+    """Locate or download embedder weights (VGGish and its PCA parameters, PANNs CNN14)."""
 
 
 @weights_cmd.command("list")
-@click.option("--vggish-weights", type=click.Path(), default=None, help="An explicit path to check first.")
-def list_cmd(vggish_weights):
+@click.option("--vggish-weights", type=click.Path(), default=None, help="An explicit VGGish path to check first.")
+@click.option("--weights", "explicit", multiple=True, metavar="NAME=PATH",
+              help="An explicit path to check first for NAME (repeatable), as eval's --weights.")
+def list_cmd(vggish_weights, explicit):
     """Where each file is looked for, and whether it is there."""
     from ..cache import file_digest
-    from ..embedders.weights import KNOWN, candidates, is_official
+    from ..embedders.weights import candidates, is_official, parse_assignments
 
+    paths = parse_assignments(explicit)
+    if vggish_weights:
+        paths.setdefault("vggish", vggish_weights)
     for name in _NAMES:
         spec = KNOWN[name]
-        click.echo(f"{name}: {spec['filename']} (sha256 {spec['sha256_prefix']}..., {spec['url']})")
-        for origin, path in candidates(name, vggish_weights if name == "vggish" else None):
+        pin = spec["sha256"] or (spec["sha256_prefix"] and spec["sha256_prefix"] + "...") or "not pinned"
+        click.echo(f"{name}: {spec['filename']} (sha256 {pin}, {spec['url']})")
+        for origin, path in candidates(name, paths.get(name)):
             if path.is_file():
                 digest = file_digest(path)
                 if is_official(name, digest):
                     tag = "published file"
+                elif spec["sha256"] is None and not spec["sha256_prefix"]:
+                    tag = "no published hash pinned here: recorded by its own hash"
                 elif spec["sha256"] is None and digest.startswith(spec["sha256_prefix"]):
                     tag = "name prefix matches; no full hash pinned, so not verified"
                 else:
@@ -37,17 +47,19 @@ def list_cmd(vggish_weights):
 @click.option("--dir", "dest_dir", type=click.Path(file_okay=False), default=None,
               help="Destination folder (default: the torch hub cache, $TORCH_HOME/hub/checkpoints).")
 @click.option("--url", default=None, help="Another source (http(s):// or file://); NAME 'all' uses the defaults.")
-@click.option("--expect-sha256", default=None, help="Required SHA-256 prefix (default: the published one for the default URL).")
+@click.option("--expect-sha256", default=None,
+              help="Required SHA-256 (default: the published one for the default URL); a full 64-hex digest "
+                   "is required for files without a pinned hash (the PANNs checkpoints).")
 @click.option("--force", is_flag=True, help="Download even if the file is already there.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def download_cmd(name, dest_dir, url, expect_sha256, force, quiet):
-    """Fetch NAME (vggish, vggish-pca or all) once, for machines with internet access."""
+    """Fetch NAME (or all) once, for machines with internet access; verified by SHA-256."""
     from ..embedders.weights import download
     from ..errors import UserError
 
     if name == "all" and url:
         raise UserError("--url needs a single NAME")
-    for item in _NAMES if name == "all" else [name]:
+    for item in [n for n in _NAMES if KNOWN[n]["sha256"] or KNOWN[n]["sha256_prefix"]] if name == "all" else [name]:
         info = download(item, dest_dir=dest_dir, url=url, expect_sha256=expect_sha256, force=force,
                         progress=not quiet)
         state = "already present" if info.get("existing") else f"downloaded {info['bytes']} bytes"

@@ -190,5 +190,18 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
             "existing": False}
 
 
+def parse_assignments(items) -> dict:
+    """``["panns-cnn14=/p/x.pth", ...]`` (the --weights option) -> {name: path}; names checked."""
+    out = {}
+    for item in items or ():
+        name, sep, path = str(item).partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--weights takes NAME=PATH, got '{item}'")
+        if name not in KNOWN:
+            raise UserError(f"--weights: unknown weights '{name}' (known: {', '.join(KNOWN)})")
+        out[name] = path
+    return out
+
+
 def _full_match(digest: str, expect) -> bool:
     return bool(expect) and len(expect) == 64 and digest == expect.lower()
