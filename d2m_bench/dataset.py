@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -104,22 +105,36 @@ class Dataset:
 
 def read_manifest(path) -> list[Segment]:
     path = Path(path)
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"manifest lacks columns {missing}", path)
-        out, seen = [], set()
-        for i, row in enumerate(reader, start=2):
-            sid = row["segment_id"]
-            if sid in seen:
-                raise UserError(f"duplicate segment_id '{sid}' on line {i}", path)
-            seen.add(sid)
-            try:
-                out.append(Segment(**{c: row[c] for c in COLUMNS if c not in ("start_s", "end_s")},
-                                   start_s=float(row["start_s"]), end_s=float(row["end_s"])))
-            except ValueError:
-                raise UserError(f"line {i}: start_s/end_s are not numbers", path) from None
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return _manifest_rows(csv.DictReader(fh), path)
+    except UnicodeDecodeError:
+        raise UserError("manifest is not UTF-8 text", path) from None
+    except csv.Error as exc:
+        raise UserError(f"malformed manifest CSV ({exc})", path) from None
+    except OSError as exc:
+        raise UserError(f"unreadable manifest ({exc.strerror})", path) from None
+
+
+def _manifest_rows(reader, path) -> list[Segment]:
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise UserError(f"manifest lacks columns {missing}", path)
+    out, seen = [], set()
+    for i, row in enumerate(reader, start=2):
+        if None in row or any(row[c] is None for c in COLUMNS):
+            raise UserError(f"line {i}: the row has {'more' if None in row else 'fewer'} fields than the header", path)
+        sid = row["segment_id"]
+        if sid in seen:
+            raise UserError(f"duplicate segment_id {sid!r} on line {i}", path)
+        seen.add(sid)
+        try:
+            start, end = float(row["start_s"]), float(row["end_s"])
+        except ValueError:
+            raise UserError(f"line {i}: start_s/end_s are not numbers", path) from None
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise UserError(f"line {i}: start_s/end_s are not finite", path)
+        out.append(Segment(**{c: row[c] for c in COLUMNS if c not in ("start_s", "end_s")}, start_s=start, end_s=end))
     return out
 
 

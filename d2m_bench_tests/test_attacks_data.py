@@ -206,3 +206,21 @@ def test_resume_rewrites_a_non_finite_file(raw_aist, tmp_path):
     assert _aist(raw_aist, out).returncode == 0
     assert np.isfinite(np.load(out / seg.keypoints)).all()
     _valid(out)
+
+
+@pytest.mark.parametrize("body,needle", [
+    (b"\xff\xfe\x00garbage\x80\x81", "not UTF-8"),
+    ("segment_id,split,sequence,genre,music_id,start_s,end_s,audio,motion,keypoints,joints3d,visual\n"
+     "a,test,s,,,0,2\n".encode(), "fewer fields"),
+    ("segment_id,split,sequence,genre,music_id,start_s,end_s,audio,motion,keypoints,joints3d,visual\n"
+     "a,test,s,,,nan,2,,,,,\n".encode(), "not finite"),
+])
+def test_info_on_a_damaged_manifest_is_one_line(tmp_path, body, needle):
+    from d2m_bench.dataset import DatasetInfo
+    from dataclasses import asdict
+
+    (tmp_path / "dataset.json").write_text(json.dumps(asdict(DatasetInfo(name="x"))))
+    (tmp_path / "manifest.csv").write_bytes(body)
+    r = run_cli("data", "info", tmp_path)
+    _one_line(r)
+    assert needle in r.stderr and "manifest.csv" in r.stderr
