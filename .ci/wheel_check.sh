@@ -23,7 +23,12 @@ trap 'echo "wheel-check: FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 mkdir -p "$WORK/src" "$WORK/dist" "$WORK/run"
 (cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null) \
   | tar -xf - -C "$WORK/src"
-"$BUILD_PY" -m pip wheel --no-build-isolation --no-deps -q -w "$WORK/dist" "$WORK/src" >/dev/null 2>"$WORK/build.log" \
+# Without build isolation when BUILD_PY has a new enough setuptools (fast, offline); else pip
+# fetches the build-system requirements itself.
+isolation=--no-build-isolation
+"$BUILD_PY" -c "import sys, setuptools; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" 2>/dev/null \
+  || isolation=
+"$BUILD_PY" -m pip wheel $isolation --no-deps -q -w "$WORK/dist" "$WORK/src" >/dev/null 2>"$WORK/build.log" \
   || { cat "$WORK/build.log" >&2; fail "building the wheel"; }
 WHEEL=$(ls "$WORK"/dist/d2m_bench-*.whl)
 step "built $(basename "$WHEEL") ($((SECONDS - START)) s)"
