@@ -3,15 +3,20 @@
 Each case: the build skips and lists the bad item (exit 0, or exit 2 with --strict), writes
 nothing that `data info` refuses, and `data info` itself now checks finiteness.
 """
+import csv
+import io
 import json
 import pickle
 import shutil
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from d2m_bench.data.synth import synth_aistpp, synth_tiktok
-from d2m_bench.dataset import Dataset
+from d2m_bench.dataset import COLUMNS, Dataset, read_manifest
+from d2m_bench.errors import UserError
 from d2m_bench_tests.conftest import run_cli
 
 
@@ -224,3 +229,27 @@ def test_info_on_a_damaged_manifest_is_one_line(tmp_path, body, needle):
     r = run_cli("data", "info", tmp_path)
     _one_line(r)
     assert needle in r.stderr and "manifest.csv" in r.stderr
+
+
+manifest_cells = st.one_of(st.sampled_from(["", "a", "seg1", "test", "train", "0", "2", "nan", "-inf", "1e400", "x,y"]),
+                           st.text(max_size=5))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.one_of(st.just(list(COLUMNS)), st.lists(st.sampled_from([*COLUMNS, "junk"]), max_size=13)),
+       rows=st.lists(st.lists(manifest_cells, max_size=14), max_size=6), tail=st.binary(max_size=6))
+def test_fuzz_dataset_manifest_reader(tmp_path, header, rows, tail):
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    path = tmp_path / "manifest.csv"
+    path.write_bytes(buf.getvalue().encode() + tail)
+    try:
+        segs = read_manifest(path)
+    except UserError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path))
+        return
+    ids = [s.segment_id for s in segs]
+    assert len(ids) == len(set(ids))
+    assert all(np.isfinite([s.start_s, s.end_s]).all() for s in segs)
