@@ -210,3 +210,33 @@ def test_leaderboard_reader_ranks_only_finite_numbers(runs, strict):
             assert all(isinstance(r[k], str) and r[k] for r in rows for k in ("system", "metric", "protocol"))
             assert set(_files(out)) == {out / "lb.csv", out / "lb.md"}
         assert _files(results) == before
+
+
+# --- cache entries -----------------------------------------------------------------------------
+
+@FAST
+@given(st.binary(max_size=400), st.booleans())
+def test_cache_entry_reader_gives_finite_numbers_or_a_miss(raw, as_zip):
+    """Whatever bytes sit under an entry's name (a zip holding other arrays included), get()
+    returns a finite numeric array or None (a miss), and raises nothing."""
+    import io
+    import warnings
+
+    import numpy as np
+
+    from d2m_bench.cache import FileCache
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = FileCache("fuzz", Path(tmp))
+        key = "f" * 64
+        path = cache._path(key)
+        path.parent.mkdir(parents=True)
+        if as_zip:  # a well-formed npz whose arrays are the fuzz bytes
+            buf = io.BytesIO()
+            np.savez(buf, data=np.frombuffer(raw, np.uint8), check=np.frombuffer(raw[:32], np.uint8))
+            raw = buf.getvalue()
+        path.write_bytes(raw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = cache.get(key)
+        assert got is None or (got.dtype.kind in "biuf" and np.isfinite(got).all())
