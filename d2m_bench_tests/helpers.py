@@ -334,3 +334,54 @@ def d2m_script_librosa07(ref_dir, syn_dir):
         syn, _ = librosa.load(s, res_type="kaiser_best")
         out.append(d2m_beat_scores(d2m_beat_detect_librosa07(ref), d2m_beat_detect_librosa07(syn)))
     return out
+
+
+# --- haoheliu/audioldm_eval calculate_kl / calculate_isc, Stability-AI/stable-audio-metrics passt_kld
+# (torch, as upstream; only the KL/IS arithmetic, fed with logits arrays)
+
+def audioldm_eval_kl(gen_logits, ref_logits):
+    """audioldm_eval metrics/kl.py: features_1 = generated, features_2 = target (eval.py: "Gen, target")."""
+    import torch
+    F = torch.nn.functional
+    EPS = 1e-6
+    features_1 = torch.tensor(gen_logits)
+    features_2 = torch.tensor(ref_logits)
+    kl_softmax = F.kl_div((features_1.softmax(dim=1) + EPS).log(), features_2.softmax(dim=1),
+                          reduction="sum") / len(features_1)
+    kl_sigmoid = F.kl_div((features_1.sigmoid() + EPS).log(), features_2.sigmoid(), reduction="sum") / len(features_1)
+    return float(kl_softmax), float(kl_sigmoid)
+
+
+def stable_audio_metrics_kl(gen_logits, ref_logits):
+    """stable-audio-metrics src/passt_kld.py: softmax per clip, kl_div((ref_p + 1e-6).log(), eval_p), mean over ids."""
+    import torch
+    F = torch.nn.functional
+    total, count = 0.0, 0
+    for g, r in zip(gen_logits, ref_logits):
+        ref_p = F.softmax(torch.tensor(r), dim=0)
+        eval_p = F.softmax(torch.tensor(g), dim=0)
+        total += F.kl_div((ref_p + 1e-6).log(), eval_p, reduction="sum", log_target=False)
+        count += 1
+    return float(total / count)
+
+
+def audioldm_eval_isc(logits, splits, rng_seed=2020, samples_shuffle=True):
+    import torch
+    features = torch.tensor(logits)
+    N, C = features.shape
+    if samples_shuffle:
+        rng = np.random.RandomState(rng_seed)
+        features = features[rng.permutation(N), :]
+    features = features.double()
+    p = features.softmax(dim=1)
+    log_p = features.log_softmax(dim=1)
+    scores = []
+    for i in range(splits):
+        p_chunk = p[(i * N // splits):((i + 1) * N // splits), :]
+        log_p_chunk = log_p[(i * N // splits):((i + 1) * N // splits), :]
+        q_chunk = p_chunk.mean(dim=0, keepdim=True)
+        log_q_chunk = torch.log(q_chunk)
+        kl = p_chunk * (log_p_chunk - log_q_chunk)
+        kl = kl.sum(dim=1).mean().exp().item()
+        scores.append(kl)
+    return float(np.mean(scores)), float(np.std(scores))

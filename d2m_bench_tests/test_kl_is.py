@@ -8,53 +8,9 @@ import pytest
 
 from d2m_bench.metrics import distributions as dm
 
+from .helpers import audioldm_eval_isc, audioldm_eval_kl, stable_audio_metrics_kl
+
 torch = pytest.importorskip("torch")
-F = torch.nn.functional
-
-
-# --- ports (torch, as upstream) -------------------------------------------------------------
-
-def audioldm_eval_kl(gen_logits, ref_logits):
-    """audioldm_eval metrics/kl.py: features_1 = generated, features_2 = target (eval.py: "Gen, target")."""
-    EPS = 1e-6
-    features_1 = torch.tensor(gen_logits)
-    features_2 = torch.tensor(ref_logits)
-    kl_softmax = F.kl_div((features_1.softmax(dim=1) + EPS).log(), features_2.softmax(dim=1),
-                          reduction="sum") / len(features_1)
-    kl_sigmoid = F.kl_div((features_1.sigmoid() + EPS).log(), features_2.sigmoid(), reduction="sum") / len(features_1)
-    return float(kl_softmax), float(kl_sigmoid)
-
-
-def stable_audio_metrics_kl(gen_logits, ref_logits):
-    """stable-audio-metrics src/passt_kld.py: softmax per clip, kl_div((ref_p + 1e-6).log(), eval_p), mean over ids."""
-    total, count = 0.0, 0
-    for g, r in zip(gen_logits, ref_logits):
-        ref_p = F.softmax(torch.tensor(r), dim=0)
-        eval_p = F.softmax(torch.tensor(g), dim=0)
-        total += F.kl_div((ref_p + 1e-6).log(), eval_p, reduction="sum", log_target=False)
-        count += 1
-    return float(total / count)
-
-
-def audioldm_eval_isc(logits, splits, rng_seed=2020, samples_shuffle=True):
-    features = torch.tensor(logits)
-    N, C = features.shape
-    if samples_shuffle:
-        rng = np.random.RandomState(rng_seed)
-        features = features[rng.permutation(N), :]
-    features = features.double()
-    p = features.softmax(dim=1)
-    log_p = features.log_softmax(dim=1)
-    scores = []
-    for i in range(splits):
-        p_chunk = p[(i * N // splits):((i + 1) * N // splits), :]
-        log_p_chunk = log_p[(i * N // splits):((i + 1) * N // splits), :]
-        q_chunk = p_chunk.mean(dim=0, keepdim=True)
-        log_q_chunk = torch.log(q_chunk)
-        kl = p_chunk * (log_p_chunk - log_q_chunk)
-        kl = kl.sum(dim=1).mean().exp().item()
-        scores.append(kl)
-    return float(np.mean(scores)), float(np.std(scores))
 
 
 def _logits(seed, n=12, c=527, scale=3.0):

@@ -1,0 +1,97 @@
+"""`d2m-bench eval --protocol v2m-audio` on the demo set with random-weight files of every
+available backend (VGGish, PANNs CNN14 16 kHz): FD, KL and IS sections with weights hashes,
+values equal to the fadtk / audioldm_eval / stable-audio-metrics ports on the same embeddings,
+comparable keys naming the weights."""
+import json
+
+import numpy as np
+import pytest
+
+from .helpers import audioldm_eval_isc, audioldm_eval_kl, fadtk_score, stable_audio_metrics_kl
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def vggish_random(tmp_path_factory):
+    from d2m_bench.embedders import vggish
+
+    torch.manual_seed(7)
+    path = tmp_path_factory.mktemp("vggish") / "vggish-random.pth"
+    torch.save(vggish.build_model().state_dict(), path)
+    return path
+
+
+def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random):
+    from d2m_bench.cache import file_digest
+    from d2m_bench.embedders import embed_files, get_embedder
+
+    demo = tmp_path / "demo"
+    assert cli("demo", "make", demo).returncode == 0
+    panns = panns_weights("panns-cnn14-16k")
+    out = tmp_path / "r.json"
+    proc = cli("eval", "--pred", demo / "generated", "--gt", demo / "gt", "-p", "v2m-audio", "--vggish-weights",
+               vggish_random, "--weights", f"panns-cnn14-16k={panns}", "--out", out, "-q", "--system", "demo")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    for name in ("fd", "kl", "inception"):
+        assert res["sections"][name]["status"] == "ok", res["sections"][name]
+    agg = res["aggregate"]
+    panns_sha, vggish_sha = file_digest(panns), file_digest(vggish_random)
+    assert agg["fd_panns_cnn14_16k"]["weights_sha256"] == panns_sha
+    assert agg["fd_vggish"]["weights_sha256"] == vggish_sha
+    assert "ci" in agg["fd_vggish"] and "fad_inf" in agg["fd_vggish"]  # 128-d: intervals computed
+    assert "intervals_note" in agg["fd_panns_cnn14_16k"]  # 2048-d: above fd.intervals_max_dim
+
+    # the same numbers from the ports, on embeddings of the same files and weights
+    ids = sorted(r["id"] for r in res["per_clip"])
+    gt = [demo / "gt" / f"{i}.wav" for i in ids]
+    pred = [next((demo / "generated").glob(f"{i}.*")) for i in ids]
+    pe = get_embedder("panns-cnn14-16k", weights=panns)
+    rows = embed_files(gt + pred, pe)
+    # float64 into the ports: near-equal random-weight logits make the sigmoid KL a small
+    # difference of large sums, which float32 arithmetic (the ports' upstream dtype) blurs
+    g_logits = np.concatenate([pe.select(rows[str(p)], "logits") for p in pred]).astype(np.float64)
+    r_logits = np.concatenate([pe.select(rows[str(p)], "logits") for p in gt]).astype(np.float64)
+    soft, sig = audioldm_eval_kl(g_logits, r_logits)
+    assert agg["kl_softmax_ref_to_gen_panns_cnn14_16k"]["value"] == pytest.approx(soft, rel=1e-5)
+    assert agg["kl_sigmoid_ref_to_gen_panns_cnn14_16k"]["value"] == pytest.approx(sig, rel=1e-5)
+    assert agg["kl_softmax_gen_to_ref_panns_cnn14_16k"]["value"] == pytest.approx(
+        stable_audio_metrics_kl(g_logits, r_logits), rel=1e-5)
+    assert agg["kl_sigmoid_gen_to_ref_panns_cnn14_16k"]["weights_sha256"] == panns_sha
+    assert agg["inception_score_panns_cnn14_16k"]["value"] == pytest.approx(
+        audioldm_eval_isc(g_logits, 10)[0], rel=1e-9)
+    assert agg["inception_score_gt_panns_cnn14_16k"]["value"] == pytest.approx(
+        audioldm_eval_isc(r_logits, 10)[0], rel=1e-9)
+    emb_p = np.concatenate([pe.select(rows[str(p)], "embedding") for p in pred])
+    emb_g = np.concatenate([pe.select(rows[str(p)], "embedding") for p in gt])
+    assert agg["fd_panns_cnn14_16k"]["value"] == pytest.approx(fadtk_score(emb_g, emb_p), rel=1e-4)
+    ve = get_embedder("vggish", vggish_weights=vggish_random)
+    vrows = embed_files(gt + pred, ve)
+    vp = np.concatenate([vrows[str(p)] for p in pred])
+    vg = np.concatenate([vrows[str(p)] for p in gt])
+    assert agg["fd_vggish"]["value"] == pytest.approx(fadtk_score(vg, vp), rel=1e-4)
+    # per-clip KL beside each pair, with a bootstrap CI over clips
+    assert all("kl_softmax_ref_to_gen_panns_cnn14_16k" in r for r in res["per_clip"])
+    assert "ci" in agg["kl_softmax_ref_to_gen_panns_cnn14_16k"]
+
+    board = tmp_path / "board.csv"
+    runs = tmp_path / "results" / "runs"
+    runs.mkdir(parents=True)
+    (runs / "demo.json").write_text(out.read_text())
+    assert cli("leaderboard", "--results", tmp_path / "results", "--csv", board, "--md", tmp_path / "board.md").returncode == 0
+    text = board.read_text()
+    assert f"panns-cnn14-16k:{panns_sha[:12]}:embedding" in text and f"vggish:{vggish_sha[:12]}:pre_relu" in text
+    assert f"panns-cnn14-16k:{panns_sha[:12]}:logits" in text
+
+
+def test_missing_panns_weights_fail_before_work(tmp_path, cli, vggish_random):
+    demo = tmp_path / "demo"
+    assert cli("demo", "make", demo, "--pairs", "2").returncode == 0
+    env = {**__import__("os").environ, "HOME": str(tmp_path), "TORCH_HOME": str(tmp_path / "t")}
+    env.pop("D2M_BENCH_PANNS_CNN14_16K_WEIGHTS", None)
+    out = tmp_path / "r.json"
+    proc = cli("eval", "--pred", demo / "generated", "--gt", demo / "gt", "-p", "v2m-audio", "--vggish-weights",
+               vggish_random, "--out", out, "-q", env=env)
+    assert proc.returncode == 2 and not out.exists()
+    assert "panns-cnn14-16k weights not found" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
