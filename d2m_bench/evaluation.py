@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # imported when a dataset is given: the plain path needs none
 SECTIONS = {
     "genre": "d2m_bench.genre.section:genre_section",
     "alignment": "d2m_bench.alignment.section:alignment_section",
+    "fd": "d2m_bench.audio_sections:fd_section",
+    "kl": "d2m_bench.audio_sections:kl_section",
+    "inception": "d2m_bench.audio_sections:inception_section",
 }
 
 
@@ -245,7 +248,8 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
             alignment sections (genre labels and database, motion).
         split: Split of ``data`` the clips belong to.
         options: Files for the optional sections: ``vggish_weights``, ``genre_db``, ``labels``,
-            ``motion``, ``embedder`` (the CLI options of the same names).
+            ``motion``, ``embedder`` (the CLI options of the same names); ``weights``: embedder
+            name -> weights file (``--weights NAME=PATH``).
         overrides: Dotted protocol keys to new values, e.g. ``{"beats.onset.delta": 0.1}``: a
             derived protocol whose name records them and whose hash differs.
 
@@ -281,6 +285,9 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
         from .genre.section import check_ready
 
         check_ready(pairing.pairs, proto, data=data, options=options)
+    from .audio_sections import check_ready as audio_ready  # missing backend library or weights
+
+    audio_ready(proto, options)
     workers, workers_note = cap_workers(workers)  # -j 1000 would start 1000 processes
     detector = detector_config(proto.section("beats"))  # validated above
     notes = list(pairing.notes)

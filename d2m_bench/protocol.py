@@ -24,7 +24,7 @@ COMMANDS = ("eval", "mos")
 
 # What an eval protocol may hold. Every key is used: a key the code ignores would make two
 # protocols with different hashes give the same numbers (or a typo silently do nothing).
-EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment", "ci")
+EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment", "ci", "fd", "kl", "inception")
 # Tables that change no point value (confidence-interval level, replicates, seed): echoed in
 # the result but left out of the hash, so changing them never moves a result to another group.
 UNHASHED_TABLES = ("ci",)
@@ -216,6 +216,10 @@ class _EvalCheck:
         self.ci()
         self.genre()
         self.alignment()
+        from .audio_sections import TABLES, check_table
+
+        for name in TABLES:  # FD per embedder, KL, Inception Score (protocol v2m-audio)
+            check_table(self, name, self.table(name, required=False))
 
     def genre(self):
         from .genre.section import DEFAULTS

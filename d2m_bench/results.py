@@ -118,11 +118,14 @@ class EvalResult:
         Genre metrics depend on the embedder's weights file, which is not a protocol parameter;
         the key also names the layer each metric used (FAD and retrieval may differ).
         """
+        keys = {}
         genre = self.sections.get("genre") or {}
-        if genre.get("status") != "ok":
-            return {}
-        meta = genre.get("meta") or {}
-        keys = {name: embedder_key(meta, m.get("layer")) for name, m in genre.get("aggregate", {}).items()}
+        if genre.get("status") == "ok":
+            meta = genre.get("meta") or {}
+            keys = {name: embedder_key(meta, m.get("layer")) for name, m in genre.get("aggregate", {}).items()}
+        for sec in self.sections.values():  # fd, kl, inception: each names its metrics' keys
+            if isinstance(sec, dict) and sec.get("status") == "ok":
+                keys.update(sec.get("comparable_keys") or {})
         return {name: key for name, key in keys.items() if key}
 
     def leaderboard_rows(self) -> list:

@@ -16,12 +16,14 @@ import click
 @click.option("--split", default="test", show_default=True, help="Split of --data the clips belong to.")
 @click.option("--embedder", default=None, help="Genre embedder (overrides the protocol's genre.embedder).")
 @click.option("--vggish-weights", type=click.Path(), default=None, help="Path to vggish-10086976.pth.")
+@click.option("--weights", "weights", multiple=True, metavar="NAME=PATH",
+              help="Weights file of an embedder, e.g. panns-cnn14=Cnn14_mAP=0.431.pth (repeatable).")
 @click.option("--genre-db", type=click.Path(), default=None, help="Folder of gt audio named by AIST++ sequence (genre database).")
 @click.option("--labels", type=click.Path(), default=None, help="CSV id,genre for the genre database.")
 @click.option("--motion", type=click.Path(), default=None, help="Folder of <id>.npy 3-D joints at 60 fps (alignment metrics).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_missing, no_cache, data,
-             split, embedder, vggish_weights, genre_db, labels, motion, quiet):
+             split, embedder, vggish_weights, weights, genre_db, labels, motion, quiet):
     """Score generated music against ground truth under a protocol.
 
     An existing --out or --csv file is deleted before the run starts, so that a failed run
@@ -33,12 +35,14 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     from pathlib import Path
 
     from ..errors import UserError
+    from ..embedders.weights import parse_assignments
     from ..evaluation import evaluate
     from ..outputs import check_outputs
     from ..parallel import cap_workers
 
     check_outputs({"--out": out, "--csv": csv_out}, _inputs(pred, gt, manifest, protocol, data, genre_db, labels,
                                                              motion, vggish_weights))
+    weights = parse_assignments(weights)
     workers, capped = cap_workers(workers)
     if capped:
         click.echo(f"d2m-bench: warning: {capped}", err=True)
@@ -55,7 +59,7 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
                           workers=workers, cache=not no_cache, progress=not quiet, system=system,
                           data=data, split=split, overrides={"genre.embedder": embedder},
                           options={"vggish_weights": vggish_weights, "genre_db": genre_db,
-                                   "labels": labels, "motion": motion, "embedder": embedder})
+                                   "labels": labels, "motion": motion, "embedder": embedder, "weights": weights})
     if out:
         result.write_json(out)
     if csv_out:
