@@ -1,5 +1,5 @@
 """`d2m-bench eval --protocol v2m-audio` on the demo set with random-weight files of every
-available backend (VGGish, PANNs CNN14 16 kHz): FD, KL and IS sections with weights hashes,
+available backend (VGGish, PANNs CNN14 16 kHz, EnCodec 24 kHz): FD, KL and IS sections with weights hashes,
 values equal to the fadtk / audioldm_eval / stable-audio-metrics ports on the same embeddings,
 comparable keys naming the weights."""
 import json
@@ -13,6 +13,18 @@ torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
+def encodec_random(tmp_path_factory):
+    if __import__("importlib.util").util.find_spec("encodec") is None:
+        pytest.skip("encodec extra not installed (pip install 'd2m-bench[encodec]')")
+    from d2m_bench.embedders import encodec_emb
+
+    torch.manual_seed(11)
+    path = tmp_path_factory.mktemp("encodec") / "encodec-random.th"
+    torch.save(encodec_emb.build_model().state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
 def vggish_random(tmp_path_factory):
     from d2m_bench.embedders import vggish
 
@@ -22,7 +34,7 @@ def vggish_random(tmp_path_factory):
     return path
 
 
-def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random):
+def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random, encodec_random):
     from d2m_bench.cache import file_digest
     from d2m_bench.embedders import embed_files, get_embedder
 
@@ -31,7 +43,7 @@ def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random):
     panns = panns_weights("panns-cnn14-16k")
     out = tmp_path / "r.json"
     proc = cli("eval", "--pred", demo / "generated", "--gt", demo / "gt", "-p", "v2m-audio", "--vggish-weights",
-               vggish_random, "--weights", f"panns-cnn14-16k={panns}", "--out", out, "-q", "--system", "demo")
+               vggish_random, "--weights", f"panns-cnn14-16k={panns}", "--weights", f"encodec-24k={encodec_random}", "--out", out, "-q", "--system", "demo")
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())
     for name in ("fd", "kl", "inception"):
@@ -71,6 +83,12 @@ def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random):
     vp = np.concatenate([vrows[str(p)] for p in pred])
     vg = np.concatenate([vrows[str(p)] for p in gt])
     assert agg["fd_vggish"]["value"] == pytest.approx(fadtk_score(vg, vp), rel=1e-4)
+    ee = get_embedder("encodec-24k", weights=encodec_random)
+    erows = embed_files(gt + pred, ee)
+    assert agg["fd_encodec_24k"]["weights_sha256"] == file_digest(encodec_random)
+    assert agg["fd_encodec_24k"]["value"] == pytest.approx(
+        fadtk_score(np.concatenate([erows[str(p)] for p in gt]), np.concatenate([erows[str(p)] for p in pred])),
+        rel=1e-4)
     # per-clip KL beside each pair, with a bootstrap CI over clips
     assert all("kl_softmax_ref_to_gen_panns_cnn14_16k" in r for r in res["per_clip"])
     assert "ci" in agg["kl_softmax_ref_to_gen_panns_cnn14_16k"]

@@ -1,21 +1,25 @@
 """`d2m-bench generate`: gt / VQ-VAE reconstruction / generated wavs from a D2M-GAN checkpoint."""
 import click
 
+from .train_cmd import TRUST_HELP
+
 
 @click.command("generate")
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="checkpoint.pt of a `train d2m-low/high` run.")
+              help="checkpoint.pt of a `train d2m-low/high` run or of `import d2m-gan`.")
 @click.option("--data", required=True, type=click.Path(file_okay=False, path_type=str), help="Built dataset folder.")
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default="test", show_default=True, help="Dataset split to generate.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Writes OUT/gt, OUT/recon, OUT/generated (<segment id>.wav) and OUT/provenance.json.")
 @click.option("--vqvae", type=click.Path(dir_okay=False, path_type=str),
               help="VQ-VAE file (default: the one recorded in the checkpoint).")
-@click.option("--denoise", is_flag=True, help="noisereduce the generated audio (as the released script did).")
+@click.option("--denoise/--no-denoise", default=True, show_default=True,
+              help="noisereduce the generated audio, as the released script always did (needs the 'denoise' extra); "
+                   "recorded in provenance.json.")
 @click.option("--limit", type=int, help="Only the first N segments of the split.")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--trust-checkpoint", is_flag=True, help="Allow unpickling Python objects in the VQ-VAE file.")
-@click.option("--quiet", is_flag=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--trust-checkpoint", is_flag=True, help=TRUST_HELP)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def generate_cmd(checkpoint, data, split, out, vqvae, denoise, limit, device, trust_checkpoint, quiet):
     """Generate music for every segment of a split; then score with
     `d2m-bench eval --pred OUT/generated --gt OUT/gt`."""

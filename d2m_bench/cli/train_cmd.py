@@ -3,6 +3,10 @@ import json
 
 import click
 
+TRUST_HELP = ("Allow the VQ-VAE file to hold pickled Python objects besides tensors (e.g. a Jukebox vqvae.pth.tar "
+              "that stores its hparams object); they load as inert stubs and never run. D2M-GAN vqvae_*.pt and "
+              "d2m-bench files never need it. Only for files you trust.")
+
 _COMMON = [
     click.option("--data", "data", required=True, type=click.Path(file_okay=False, path_type=str),
                  help="Built dataset folder (dataset.json + manifest.csv)."),
@@ -12,13 +16,14 @@ _COMMON = [
                  help="TOML or JSON file with any settings (see README 'train')."),
     click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.pt."),
     click.option("--size", type=click.Choice(["paper", "tiny"]), help="Model size preset (default: paper)."),
-    click.option("--steps", "max_steps", type=int, help="Stop after this many optimiser steps."),
-    click.option("--epochs", type=int, help="Stop after this many epochs."),
-    click.option("--batch-size", type=int),
-    click.option("--seed", type=int),
+    click.option("--steps", "max_steps", type=int, help="Stop after this many optimiser steps (>= 1)."),
+    click.option("--epochs", type=int, help="Stop after this many epochs (>= 1)."),
+    click.option("--batch-size", type=int,
+                 help="Global batch size; under torchrun it is split evenly across the ranks (default 16 / 4)."),
+    click.option("--seed", type=int, help="Seed for initialisation, data order and augmentation (default 0)."),
     click.option("--device", help="auto (default), cpu, cuda or cuda:N; under torchrun each rank takes its LOCAL_RANK GPU."),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any setting (repeatable)."),
-    click.option("--quiet", is_flag=True, help="No progress bar."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
 ]
 
 
@@ -29,8 +34,12 @@ def _common(fn):
 
 
 def _overrides(sets, **named):
+    from ..errors import UserError
     from ..training.config import parse_override
 
+    if named.get("max_steps") is not None and named["max_steps"] < 1:
+        # max_steps = 0 means "by epochs" in a config file; on the command line it would be a surprise.
+        raise UserError(f"--steps must be >= 1, got {named['max_steps']}")
     out = {k: v for k, v in named.items() if v is not None}
     out.update(dict(parse_override(s) for s in sets))
     return out
@@ -64,9 +73,9 @@ def _d2m(level):
     @click.option("--vqvae", "vqvae", type=click.Path(dir_okay=False, path_type=str),
                   help="Frozen VQ-VAE (from `train vqvae`, or a Jukebox / D2M-GAN vqvae_*.pt).")
     @click.option("--straight-through/--no-straight-through", default=None,
-                  help="Gradient through the codebook lookup (default on; off = released behaviour).")
-    @click.option("--trust-checkpoint", is_flag=True, default=None,
-                  help="Allow unpickling Python objects in the VQ-VAE file (official Jukebox files need it).")
+                  help="Pass the wav/mel loss gradient through the codebook lookup (default off = released "
+                       "behaviour; unstable at full weight, see st_warmup_steps / st_grad_scale in docs/train.md).")
+    @click.option("--trust-checkpoint", is_flag=True, default=None, help=TRUST_HELP)
     def cmd(data, out, config_path, resume, size, max_steps, epochs, batch_size, seed, device, sets, quiet,
             vqvae, straight_through, trust_checkpoint):
         from ..training.train_d2m import train_d2m

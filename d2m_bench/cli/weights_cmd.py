@@ -2,7 +2,7 @@ import click
 
 from ..embedders.weights import KNOWN
 
-_NAMES = list(KNOWN)  # vggish, vggish-pca, panns-cnn14, panns-cnn14-16k
+_NAMES = list(KNOWN)  # vggish, vggish-pca, panns-cnn14, panns-cnn14-16k, encodec-24k
 
 
 @click.group("weights")

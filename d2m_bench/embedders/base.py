@@ -31,6 +31,7 @@ REGISTRY = {
     "mfcc-chroma": (".handcrafted", "MfccChromaEmbedder", None, None),
     "panns-cnn14": (".panns", "PannsCnn14Embedder", "panns-cnn14", "panns"),
     "panns-cnn14-16k": (".panns", "PannsCnn14Embedder", "panns-cnn14-16k", "panns"),
+    "encodec-24k": (".encodec_emb", "EncodecEmbedder", "encodec-24k", "encodec"),
 }
 EMBEDDERS = tuple(REGISTRY)
 INTERFACE = ("name", "sample_rate", "hop", "dim", "layers", "weights_sha256")
@@ -77,7 +78,7 @@ def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weigh
     return {"weights": path, "pca": resolve_pca(path) if postprocess else None}
 
 
-_EXTRA_MODULES = {"panns": ("panns_inference", "torchlibrosa")}
+_EXTRA_MODULES = {"panns": ("panns_inference", "torchlibrosa"), "encodec": ("encodec", "einops")}
 
 
 def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=None, weights=None):

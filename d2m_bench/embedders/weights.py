@@ -44,6 +44,11 @@ KNOWN = {
     "panns-cnn14-16k": {"filename": "Cnn14_16k_mAP=0.438.pth", "sha256_prefix": None, "sha256": None,
                         "url": _ZENODO + "Cnn14_16k_mAP%3D0.438.pth?download=1",
                         "env": "D2M_BENCH_PANNS_CNN14_16K_WEIGHTS", "library_dir": "~/panns_data"},
+    # EnCodec 24 kHz: the name carries the first 8 hex of the SHA-256 (checked by the library too);
+    # the full digest is not known here. The torch hub cache is where the library itself puts it.
+    "encodec-24k": {"filename": "encodec_24khz-d7cc33bc.th", "sha256_prefix": "d7cc33bc", "sha256": None,
+                    "url": "https://dl.fbaipublicfiles.com/encodec/v0/encodec_24khz-d7cc33bc.th",
+                    "env": "D2M_BENCH_ENCODEC_24K_WEIGHTS"},
 }
 
 

@@ -1,0 +1,150 @@
+"""EnCodec (Defossez et al., TMLR 2023) encoder embeddings through the ``encodec`` library.
+
+``encodec-24k``: the 24 kHz mono model (``EncodecModel.encodec_model_24khz``, causal SEANet
+encoder, weight norm), built by the library with ``pretrained=False`` and loaded from the file
+the toolkit resolved (``encodec_24khz-d7cc33bc.th``; the 8 hex digits are the start of its
+SHA-256, which the library checks too). The embedding is the encoder's continuous output
+before quantisation, 128 values per frame of 320 samples (13.3 ms, 75 Hz): fadtk's
+``encodec-emb`` family. The 24 kHz model has no segmenting or normalisation, so a whole clip
+goes through the encoder at once, as ``model.encoder(x)`` does in the library.
+
+Why a stand-in ``torchaudio`` while importing: ``encodec/utils.py`` imports torchaudio at the
+top for ``convert_audio`` (resampling) and ``save_audio``, two functions this backend never
+calls (d2m-bench decodes and resamples itself). torchaudio cannot be installed here without
+replacing torch, so, only when it is absent, ``encodec`` is imported with a placeholder module
+under that name whose every attribute raises ImportError; the placeholder is removed from
+``sys.modules`` right after, so no other code sees it.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+
+import numpy as np
+
+from ..errors import UserError
+from .base import audio_config
+
+SAMPLE_RATE = 24000
+FRAME = 320  # encoder stride (ratios 8, 5, 4, 2)
+DIM = 128
+LAYERS = ("encoder",)
+
+
+def library_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("encodec")
+    except PackageNotFoundError:
+        return "absent"
+
+
+def _absent(name):
+    if name.startswith("__"):  # introspection (hasattr(m, "__file__")) must see a plain missing attribute
+        raise AttributeError(name)
+    raise ImportError(f"torchaudio.{name}: torchaudio is not installed; d2m-bench never calls the encodec "
+                      "functions that use it (convert_audio, save_audio)")
+
+
+def encodec_module():
+    """``import encodec``, with the torchaudio placeholder of the module doc when torchaudio is absent."""
+    if "encodec" in sys.modules:
+        return sys.modules["encodec"]
+    if importlib.util.find_spec("encodec") is None:
+        raise UserError("the encodec-24k embedder needs encodec and einops: pip install 'd2m-bench[encodec]' "
+                        "(docs/genre-fad.md, Installing the backends)")
+    placeholder = None
+    if "torchaudio" not in sys.modules and importlib.util.find_spec("torchaudio") is None:
+        placeholder = types.ModuleType("torchaudio")
+        placeholder.__getattr__ = _absent
+        sys.modules["torchaudio"] = placeholder
+    try:
+        return importlib.import_module("encodec")
+    except ImportError as exc:
+        raise UserError(f"encodec cannot be imported ({exc}); pip install 'd2m-bench[encodec]'") from None
+    finally:
+        if placeholder is not None and sys.modules.get("torchaudio") is placeholder:
+            del sys.modules["torchaudio"]
+
+
+def build_model():
+    """The library's 24 kHz EnCodec model with random initial weights (``pretrained=False``)."""
+    return encodec_module().EncodecModel.encodec_model_24khz(pretrained=False)
+
+
+class EncodecEmbedder:
+    """Per-frame EnCodec encoder outputs, (n_frames, 128) float32 per clip."""
+
+    name = "encodec-24k"
+    sample_rate = SAMPLE_RATE
+    hop = FRAME / SAMPLE_RATE
+    dim = DIM
+    layers = LAYERS
+
+    def __init__(self, weights, *, name="encodec-24k", batch_size=16, device="cpu"):
+        import torch
+
+        from ..cache import file_digest
+        from .weights import load_weights
+
+        self.weights_path = str(weights)
+        self.weights_sha256 = file_digest(weights)
+        state = load_weights(weights)
+        if not isinstance(state, dict):
+            raise UserError("not a state dict", weights)
+        self.model = build_model()
+        try:
+            self.model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "mismatch"
+            raise UserError(f"not an encodec-24k state dict ({first})", weights) from None
+        self.model.eval().to(device)
+        self.device = device
+        self.batch_size = int(batch_size)
+        self._torch = torch
+
+    def cache_config(self) -> dict:
+        return {"embedder": self.name, "sample_rate": SAMPLE_RATE, "output": "encoder", "frame": FRAME,
+                "weights_sha256": self.weights_sha256, "audio": audio_config(),
+                "library": "encodec " + library_version(), "version": 1}
+
+    def meta(self) -> dict:
+        from .weights import is_official
+
+        return {"embedder": self.name, "weights": self.weights_path, "weights_sha256": self.weights_sha256,
+                "weights_official": is_official(self.name, self.weights_sha256), "postprocess": "none",
+                "dim": self.dim, "hop": self.hop, "sample_rate": SAMPLE_RATE,
+                "library": "encodec " + library_version(), "layers": list(self.layers)}
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))[:, None].to(self.device)
+            return self.model.encoder(x).transpose(1, 2).cpu().numpy()  # (N, frames, 128)
+
+    def embed_waveforms(self, waveforms) -> list:
+        """Per-clip (n_frames, 128) float32; clips of one length share a batch. A clip shorter
+        than one frame is zero-padded to one frame."""
+        clips = [np.asarray(y, dtype=np.float32) for y in waveforms]
+        clips = [np.pad(y, (0, FRAME - len(y))) if len(y) < FRAME else y for y in clips]
+        out = [None] * len(clips)
+        by_length = {}
+        for i, y in enumerate(clips):
+            by_length.setdefault(len(y), []).append(i)
+        for idx in by_length.values():
+            for start in range(0, len(idx), self.batch_size):
+                chunk = idx[start:start + self.batch_size]
+                for i, frames in zip(chunk, self._forward(np.stack([clips[i] for i in chunk]))):
+                    out[i] = np.ascontiguousarray(frames, dtype=np.float32)
+        return out
+
+    def select(self, per_example, layer: str) -> np.ndarray:
+        if layer != "encoder":
+            raise UserError(f"unknown encodec-24k layer '{layer}' (encoder)")
+        return per_example
+
+    def finalize(self, vectors):
+        return np.asarray(vectors, dtype=np.float64)
