@@ -17,6 +17,8 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[all,pose]'
+	# encodec declares torchaudio (a torch build of its own): installed without it (docs/genre-fad.md)
+	$(BIN)/pip install -q --no-deps encodec==0.1.1
 	touch $(STAMP)
 
 # The demo (default protocol, no dataset) needs neither torch nor any extra but `report` (matplotlib).
