@@ -82,7 +82,7 @@ def test_every_pair_trains_and_generates(assets, tmp_path, kind, level):
     assert g["code_len"] == (344 if level == "high" else 1378)
     assert g["genre_dim"] == (16 if kind == "aistpp" else 0)
     assert (g["motion_frames"], g["motion_dim"]) == ((120, 219) if kind == "aistpp" else (60, 75))
-    prov = generate(run / "checkpoint.pt", assets["data"][kind], tmp_path / "gen", progress=False)
+    prov = generate(run / "checkpoint.pt", assets["data"][kind], tmp_path / "gen", progress=False, denoise=False)
     samples = 44032 if level == "high" else 44096
     ids = sorted(prov["segments"])
     for part, n in (("gt", 44100), ("recon", samples), ("generated", samples)):
@@ -176,10 +176,10 @@ def test_ddp_two_gloo_processes_match_single_process(assets, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     data = assets["data"]["aistpp"]
-    # 2 ranks x batch 1 average the same per-clip gradients as 1 process x batch 2 (same clips:
-    # DistributedSampler deals one permutation round-robin).
+    # batch_size is the global batch: 2 ranks x 1 clip average the same per-clip gradients as 1
+    # process x batch 2 (same clips: DistributedSampler deals one permutation round-robin).
     mp.spawn(_ddp_worker, args=(2, port, str(data), str(tmp_path / "ddp"),
-                                _tiny(assets, "high", max_steps=2, batch_size=1, device="cpu")), nprocs=2, join=True)
+                                _tiny(assets, "high", max_steps=2, batch_size=2, device="cpu")), nprocs=2, join=True)
     train_d2m(data, tmp_path / "single", overrides=_tiny(assets, "high", max_steps=2, batch_size=2), progress=False)
     ddp = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=True)
     single = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=True)
@@ -249,7 +249,8 @@ def test_checkpoint_round_trip_reproduces_the_live_model_output(assets, sampled_
 
     # The step-1 sample was written by the in-memory generator; generate rebuilds it from checkpoint.pt.
     live = next((sampled_run / "samples" / "step_0000001" / "generated").glob("*.wav"))
-    generate(sampled_run / "checkpoint.pt", assets["data"]["aistpp"], tmp_path / "gen", limit=1, progress=False)
+    generate(sampled_run / "checkpoint.pt", assets["data"]["aistpp"], tmp_path / "gen", limit=1, progress=False,
+             denoise=False)
     again, _ = sf.read(str(tmp_path / "gen" / "generated" / live.name), dtype="int16")
     before, _ = sf.read(str(live), dtype="int16")
     assert np.abs(before).max() > 0 and np.array_equal(before, again)
@@ -270,7 +271,7 @@ def test_vqvae_path_is_stored_absolute_for_generate_and_resume_elsewhere(assets,
     assert torch.load(run / "checkpoint.pt", weights_only=True)["vqvae"] == stored
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # "models/vq.pt" no longer resolves from here
-    prov = generate(run / "checkpoint.pt", data, tmp_path / "gen", limit=1, progress=False)
+    prov = generate(run / "checkpoint.pt", data, tmp_path / "gen", limit=1, progress=False, denoise=False)
     assert prov["vqvae"] == stored and len(list((tmp_path / "gen" / "generated").glob("*.wav"))) == 1
     assert train_d2m(data, run, overrides={"max_steps": 2}, resume=True, progress=False)["step"] == 2
 

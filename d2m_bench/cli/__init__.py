@@ -20,6 +20,7 @@ COMMANDS = {
     "cache": ("cache_cmd", "cache_cmd", "Inspect or clear the per-file cache (onsets, embeddings)."),
     "train": ("train_cmd", "train_cmd", "Train the reference D2M-GAN (VQ-VAE, d2m-low, d2m-high)."),
     "generate": ("generate_cmd", "generate_cmd", "Write gt / reconstruction / generated wavs from a D2M-GAN checkpoint."),
+    "import": ("import_cmd", "import_cmd", "Turn released D2M-GAN / Jukebox weights into runs generate and train accept."),
     "survey": ("survey_cmd", "survey_cmd", "Build and serve the MOS listening test; export its ratings."),
     "weights": ("weights_cmd", "weights_cmd", "Locate or download embedder weights (VGGish, its PCA)."),
     "mos": ("mos_cmd", "mos_cmd", "Aggregate MOS ratings: rater screening, CIs, pairwise tests, agreement."),

@@ -28,6 +28,22 @@ def multispectral_loss(x, y, *, n_ffts=(2048, 1024, 512), hops=(240, 120, 50), w
     return total / len(n_ffts)
 
 
+def multispectral_norm(x, y, *, n_ffts=(2048, 1024, 512), hops=(240, 120, 50), wins=(1200, 600, 240)):
+    """Jukebox ``multispectral_loss``: per example, ||S_r(x) - S_r(y)||_F averaged over the
+    resolutions r; shape (N,). Jukebox divides its batch mean by the data's spec bandwidth."""
+    total = 0.0
+    for n_fft, hop, win in zip(n_ffts, hops, wins):
+        diff = stft_magnitude(x, n_fft=n_fft, hop=hop, win=win) - stft_magnitude(y, n_fft=n_fft, hop=hop, win=win)
+        total = total + diff.pow(2).flatten(1).sum(-1).sqrt()
+    return total / len(n_ffts)
+
+
+def linf_loss(x, y, k: int):
+    """Jukebox ``linf``: mean of the k largest squared errors of each example (k capped at its length)."""
+    residual = (x - y).pow(2).reshape(x.shape[0], -1)
+    return residual.topk(min(k, residual.shape[1]), dim=1).values.mean()
+
+
 class LogMel(nn.Module):
     """log10 mel magnitude spectrogram as in D2M-GAN's ``Audio2Mel`` (MelGAN front end).
 

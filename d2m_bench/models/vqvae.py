@@ -43,6 +43,8 @@ class VQVAEConfig:
     multispectral: float = 1.0
     recons_l1: float = 0.0
     recons_l2: float = 1.0
+    recons_linf: float = 0.0  # Jukebox lmix_linf (0.02 in its vqvae hparams; the trainer's default)
+    linf_k: int = 2048
     spec_n_fft: tuple = (2048, 1024, 512)
     spec_hop: tuple = (240, 120, 50)
     spec_win: tuple = (1200, 600, 240)
@@ -105,24 +107,33 @@ class VQVAE(nn.Module):
     def decode(self, z, level: int):
         return self.decode_features(self.dequantise(z, level), level)
 
-    def lookup(self, x, level: int, *, straight_through: bool = True):
+    def lookup(self, x, level: int, *, straight_through: bool = False, grad_scale: float = 1.0):
         """Nearest-codebook vectors of generator features ``x`` (N, emb, T) at ``level``.
 
+        Default: the lookup is a constant, as in the released D2M-GAN code (computed under
+        no_grad, so losses on the decoded audio do not train the generator).
         ``straight_through``: forward value is the codebook vector, gradient passes to ``x``
-        unchanged (x + sg(q - x)). Off: the lookup is a constant (the released D2M-GAN code
-        computes it under no_grad, so losses on the decoded audio do not train the generator).
+        times ``grad_scale`` (x_s + sg(q - x_s) with x_s = s x + sg((1 - s) x)).
         """
         block = self.bottleneck.level_blocks[level]
         with torch.no_grad():
             q = block.decode(block.encode(x))
-        return x + (q - x).detach() if straight_through else q
+        if not straight_through:
+            return q
+        if grad_scale != 1.0:
+            x = grad_scale * x + ((1.0 - grad_scale) * x).detach()
+        return x + (q - x).detach()
 
-    def forward(self, x):
+    def forward(self, x, bandwidth: dict | None = None):
         """Training pass (Jukebox VQVAE.forward): returns (loss, metrics, per-level reconstructions).
 
-        loss = sum_l [l1 * L1 + l2 * L2 + multispectral * MS-STFT](x, x_hat_l) + commit * sum_l commit_l.
-        Unlike Jukebox the terms are not divided by the data "bandwidth" statistics.
+        loss = sum_l [l1 * L1 + l2 * L2 + linf * Linf + multispectral * MS](x, x_hat_l) + commit * sum_l commit_l.
+        With ``bandwidth`` ({"l1", "l2", "spec"} statistics of the training audio) this is Jukebox's
+        loss: L1 / bw_l1, L2 and Linf / bw_l2, MS = per-example Frobenius STFT distance / bw_spec.
+        Without it: unnormalised L1 / L2 / Linf and the scale-free RMS form of MS.
         """
+        from .losses import linf_loss, multispectral_norm
+
         c = self.config
         xs = self.encode_continuous(x)
         zs, qs, commits, bn_metrics = self.bottleneck(xs)
@@ -130,12 +141,20 @@ class VQVAE(nn.Module):
         recon_loss = x.new_zeros(())
         spec_loss = x.new_zeros(())
         metrics = {}
+        bw = bandwidth or {"l1": 1.0, "l2": 1.0, "spec": 1.0}
+        spec_kw = dict(n_ffts=c.spec_n_fft, hops=c.spec_hop, wins=c.spec_win)
         for level, x_hat in enumerate(recons):
             l1 = (x_hat - x).abs().mean()
             l2 = ((x_hat - x) ** 2).mean()
-            ms = multispectral_loss(x.squeeze(1), x_hat.squeeze(1), n_ffts=c.spec_n_fft, hops=c.spec_hop,
-                                    wins=c.spec_win) if c.multispectral else x.new_zeros(())
-            recon_loss = recon_loss + c.recons_l1 * l1 + c.recons_l2 * l2
+            if not c.multispectral:
+                ms = x.new_zeros(())
+            elif bandwidth:
+                ms = multispectral_norm(x.squeeze(1), x_hat.squeeze(1), **spec_kw).mean() / bw["spec"]
+            else:
+                ms = multispectral_loss(x.squeeze(1), x_hat.squeeze(1), **spec_kw)
+            linf = linf_loss(x_hat, x, c.linf_k) if c.recons_linf else x.new_zeros(())
+            recon_loss = recon_loss + (c.recons_l1 * l1 / bw["l1"] + c.recons_l2 * l2 / bw["l2"]
+                                       + c.recons_linf * linf / bw["l2"])
             spec_loss = spec_loss + ms
             metrics[f"l1_l{level + 1}"] = float(l1.detach())
             metrics[f"spec_l{level + 1}"] = float(ms.detach())
@@ -161,6 +180,7 @@ class VQVAE(nn.Module):
 
 
 VQVAE_FORMAT = "d2m-bench-vqvae/1"
+VQVAE_TRAIN_FORMAT = "d2m-bench-vqvae-train/1"  # training.train_vqvae.CKPT_FORMAT
 
 
 def save_vqvae(model: VQVAE, path, extra: dict | None = None) -> None:
@@ -183,10 +203,19 @@ def load_vqvae(path, *, config: VQVAEConfig | None = None, map_location="cpu", t
     from ..training.checkpoint import torch_load
 
     obj = torch_load(path, map_location=map_location, trust=trust)
-    ours = isinstance(obj, dict) and obj.get("format") == VQVAE_FORMAT
-    if ours:
+    fmt = obj.get("format") if isinstance(obj, dict) else None
+    ours = fmt in (VQVAE_FORMAT, VQVAE_TRAIN_FORMAT)
+    if fmt == VQVAE_FORMAT:
         config = VQVAEConfig.from_dict(obj["config"])
         state = obj["model"]
+    elif fmt == VQVAE_TRAIN_FORMAT:
+        # `train vqvae`'s checkpoint.pt (an easy mistake for vqvae.pt) holds the same model.
+        known = {f.name for f in fields(VQVAEConfig)}
+        config = VQVAEConfig.from_dict({k: v for k, v in obj["config"].items() if k in known})
+        state = obj["model"]
+    elif isinstance(fmt, str) and fmt.startswith("d2m-bench-"):
+        raise UserError(f"this is a {fmt} file, not a VQ-VAE; pass the vqvae.pt of a `train vqvae` run (or one "
+                        "written by `import vqvae`)", path)
     else:
         state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
         if not isinstance(state, dict):
@@ -197,7 +226,8 @@ def load_vqvae(path, *, config: VQVAEConfig | None = None, map_location="cpu", t
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0:3]
-        raise UserError(f"VQ-VAE weights do not fit the Jukebox layout ({' '.join(first)[:300]})", path) from None
+        hint = "" if ours else " (for a d2m-bench run pass its vqvae.pt; other files need the Jukebox `vqvae` hparams)"
+        raise UserError(f"VQ-VAE weights do not fit the Jukebox layout ({' '.join(first)[:300]}){hint}", path) from None
     if ours and obj.get("ema"):
         model.load_ema_state(obj["ema"])
     else:

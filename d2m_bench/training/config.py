@@ -7,6 +7,7 @@ JSON; tables are flattened, so ``[loss] lambda_wav = 40`` and ``lambda_wav = 40`
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -18,7 +19,7 @@ class D2MTrainConfig:
     level: str = "high"  # high = VQ-VAE level 2 (344 x 64 codes), low = level 1 (1378 x 64)
     size: str = "paper"  # "paper" or "tiny" (see SIZE_PRESETS); explicit values override the preset
     seed: int = 0
-    batch_size: int = 16
+    batch_size: int = 16  # global batch (split across DDP ranks), as the released single-GPU 16
     epochs: int = 3000  # released script: 3000 (its --epochs flag was ignored; here it is honoured)
     max_steps: int = 0  # > 0 stops after this many optimiser steps
     num_workers: int = 0
@@ -30,7 +31,12 @@ class D2MTrainConfig:
     lr_d: float = 1e-4
     beta1: float = 0.5
     beta2: float = 0.9
-    straight_through: bool = True  # False = released behaviour (wav/mel losses carry no gradient)
+    # Released behaviour: the lookup runs under no_grad, so the wav/mel terms train nothing.
+    # True passes their gradient to the codes (x + sg(q - x)); unstable at full weight (docs/deviations.md),
+    # hence the ramp and the gradient scale below.
+    straight_through: bool = False
+    st_warmup_steps: int = 0  # straight-through only: wav/mel weights ramp linearly from 0 over these steps
+    st_grad_scale: float = 1.0  # straight-through only: factor on the gradient the lookup passes to the codes
     lambda_adv: float = 1.0
     lambda_fm: float = 3.0
     lambda_code_cont: float = 5.0  # L1 to the gt continuous encoder output (released code)
@@ -70,7 +76,7 @@ class VQVAETrainConfig:
     max_steps: int = 0
     num_workers: int = 0
     drop_last: bool = True
-    augment: bool = True
+    augment: bool = False  # Jukebox has no gain augmentation; True = random gain U(gain_min, gain_max)
     gain_min: float = 0.3
     gain_max: float = 1.0
     sample_length: int = 44032  # random crop; must be a multiple of the largest hop (128)
@@ -78,6 +84,8 @@ class VQVAETrainConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     clip: float = 1.0  # gradient-norm clip (Jukebox opt default)
+    lr_warmup: int = 100  # Jukebox: lr x min(step / lr_warmup, 1), step counted from 0; 0 = none
+    bandwidth_norm: bool = True  # Jukebox: losses divided by the data's l2 / spec "bandwidth" statistics
     log_every: int = 1
     save_every: int = 1000
     device: str = "auto"
@@ -96,6 +104,8 @@ class VQVAETrainConfig:
     multispectral: float = 1.0
     recons_l1: float = 0.0
     recons_l2: float = 1.0
+    recons_linf: float = 0.02  # Jukebox lmix_linf: mean of the linf_k largest squared errors per clip
+    linf_k: int = 2048
 
 
 # "tiny" keeps every shape rule of the paper model but shrinks channels so CPU tests take seconds.
@@ -187,9 +197,70 @@ def resolve(cls, *layers: dict):
                 values[name] = list(v)
             else:
                 values[name] = str(v)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"setting {name}: cannot use value {v!r}") from None
-    return cls(**values)
+    cfg = cls(**values)
+    validate(cfg)
+    return cfg
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+# name -> (lowest, highest, lowest allowed?): a number outside is a UserError before any work.
+_RANGES = {
+    D2MTrainConfig: {
+        "seed": (0, None, True), "batch_size": (1, None, True), "epochs": (1, None, True),
+        "max_steps": (0, None, True), "num_workers": (0, None, True), "gain_min": (0, None, False),
+        "gain_max": (0, None, False), "lr_g": (0, None, False), "lr_d": (0, None, False),
+        "beta1": (0, 1, True), "beta2": (0, 1, True), "st_warmup_steps": (0, None, True),
+        "st_grad_scale": (0, None, True), "lambda_adv": (0, None, True), "lambda_fm": (0, None, True),
+        "lambda_code_cont": (0, None, True), "lambda_code_quant": (0, None, True), "lambda_wav": (0, None, True),
+        "lambda_mel": (0, None, True), "mel_n_fft": (1, None, True), "mel_hop": (1, None, True),
+        "mel_n_mels": (1, None, True), "num_d": (1, None, True), "ndf": (1, None, True),
+        "n_layers_d": (1, None, True), "downsamp_factor": (1, None, True), "d_width": (0, None, False),
+        "g_width": (0, None, False), "motion_len": (1, None, True), "motion_feat": (1, None, True),
+        "genre_dim": (0, None, True), "fused_len": (-1, None, True), "res_blocks": (0, None, True),
+        "sigma": (0, None, False), "log_every": (1, None, True), "save_every": (0, None, True),
+        "sample_every": (0, None, True), "n_samples": (0, None, True),
+    },
+    VQVAETrainConfig: {
+        "seed": (0, None, True), "batch_size": (1, None, True), "epochs": (1, None, True),
+        "max_steps": (0, None, True), "num_workers": (0, None, True), "gain_min": (0, None, False),
+        "gain_max": (0, None, False), "sample_length": (1, None, True), "lr": (0, None, False),
+        "beta1": (0, 1, True), "beta2": (0, 1, True), "clip": (0, None, True), "lr_warmup": (0, None, True),
+        "log_every": (1, None, True), "save_every": (0, None, True), "levels": (1, None, True),
+        "emb_width": (1, None, True), "l_bins": (1, None, True), "l_mu": (0, 1, True), "width": (1, None, True),
+        "depth": (1, None, True), "dilation_growth_rate": (1, None, True), "commit": (0, None, True),
+        "multispectral": (0, None, True), "recons_l1": (0, None, True), "recons_l2": (0, None, True),
+        "recons_linf": (0, None, True), "linf_k": (1, None, True),
+    },
+}
+
+
+def _range_text(lo, hi, lo_ok) -> str:
+    text = f"{'>=' if lo_ok else '>'} {lo}"
+    return text + (f" and < {hi}" if hi is not None else "")
+
+
+def validate(cfg) -> None:
+    """Finite numbers in range, known choices, consistent lists: one-line UserError otherwise."""
+    for name, (lo, hi, lo_ok) in _RANGES[type(cfg)].items():
+        v = getattr(cfg, name)
+        ok = _finite(v) and (v >= lo if lo_ok else v > lo) and (hi is None or v < hi)
+        if not ok:
+            raise UserError(f"setting {name}: must be a finite number {_range_text(lo, hi, lo_ok)}, got {v!r}")
+    if cfg.gain_min > cfg.gain_max:
+        raise UserError(f"setting gain_min ({cfg.gain_min}) must not exceed gain_max ({cfg.gain_max})")
+    if isinstance(cfg, D2MTrainConfig):
+        if cfg.level not in ("high", "low"):
+            raise UserError(f"setting level: must be 'high' or 'low', got {cfg.level!r}")
+        return
+    for name in ("downs_t", "strides_t", "multipliers"):
+        v = getattr(cfg, name)
+        if len(v) != cfg.levels or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v):
+            raise UserError(f"setting {name}: must be {cfg.levels} whole numbers >= 1 (one per level), got {v!r}")
 
 
 def save_config(config, path) -> None:

@@ -124,16 +124,24 @@ class Position:
         return {"step": self.step, "epoch": self.epoch, "batch_pos": self.batch_pos}
 
 
+def rank_batch(cfg, ctx) -> int:
+    """This process's share of the global ``batch_size`` (DDP splits it evenly over the ranks)."""
+    if cfg.batch_size % ctx.world:
+        raise UserError(f"batch_size {cfg.batch_size} does not split evenly over {ctx.world} processes "
+                        "(batch_size is the global batch)")
+    return cfg.batch_size // ctx.world
+
+
 def total_steps(train_set: ClipDataset, cfg, ctx) -> int:
     """Steps of the whole run: ``cfg.max_steps`` when set, else ``cfg.epochs`` full epochs.
 
     A split too small for one batch per process is a UserError; trainers ask before they build
     models or write anything in the run folder.
     """
-    per_epoch = len(epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=0, rank=ctx.rank,
+    per_epoch = len(epoch_batches(len(train_set), rank_batch(cfg, ctx), seed=cfg.seed, epoch=0, rank=ctx.rank,
                                   world=ctx.world, drop_last=cfg.drop_last))
     if per_epoch == 0:
-        raise UserError(f"train split has {len(train_set)} clips: fewer than one batch of {cfg.batch_size} per process",
+        raise UserError(f"train split has {len(train_set)} clips: fewer than one batch of {cfg.batch_size}",
                         train_set.dataset.root)
     return cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * per_epoch
 
@@ -146,7 +154,7 @@ def training_batches(train_set: ClipDataset, cfg, ctx, pos: Position, total: int
     """
     while pos.step < total and pos.epoch < cfg.epochs:
         train_set.set_epoch(pos.epoch)
-        batches = epoch_batches(len(train_set), cfg.batch_size, seed=cfg.seed, epoch=pos.epoch, rank=ctx.rank,
+        batches = epoch_batches(len(train_set), rank_batch(cfg, ctx), seed=cfg.seed, epoch=pos.epoch, rank=ctx.rank,
                                 world=ctx.world, drop_last=cfg.drop_last)
         for batch in make_loader(train_set, batches[pos.batch_pos:], cfg.num_workers):
             pos.step += 1

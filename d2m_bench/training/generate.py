@@ -60,9 +60,24 @@ def _clip(wav) -> np.ndarray:
     return np.clip(wav.reshape(-1).float().cpu().numpy(), -1.0, 1.0)
 
 
-def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=None, denoise: bool = False,
+def require_denoiser() -> None:
+    """One-line UserError with the install hint when noisereduce is missing (before any work)."""
+    from importlib.util import find_spec
+
+    if find_spec("noisereduce") is None:
+        raise UserError("denoising (the released default) needs noisereduce: pip install 'd2m-bench[denoise]', "
+                        "or pass --no-denoise")
+
+
+def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=None, denoise: bool = True,
              limit: int | None = None, device: str = "auto", trust: bool = False, progress: bool = True) -> dict:
-    """Load a ``train d2m-*`` checkpoint and write gt / recon / generated wavs; returns the provenance."""
+    """Load a ``train d2m-*`` (or ``import d2m-gan``) checkpoint and write gt / recon / generated wavs.
+
+    ``denoise`` (default, as the released generate script): noisereduce on the generated audio
+    only; gt and recon are never denoised. Returns the provenance.
+    """
+    if denoise:
+        require_denoiser()
     from ..dataset import Dataset
     from ..models.generator import D2MGenerator, GeneratorConfig
     from .checkpoint import torch_load
@@ -96,7 +111,8 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
         "n_clips": len(ids), "sample_rate": dataset.sr, "subtype": "PCM_16",
         "gt_samples": dataset.length, "model_samples": gcfg.code_len * vqvae.hop_lengths[level],
         "denoise": {"applied": denoise, "tool": "noisereduce", "version": _version("noisereduce") if denoise else None,
-                    "applied_to": "generated" if denoise else None},
+                    "applied_to": "generated" if denoise else None,
+                    "call": "noisereduce.reduce_noise(y=y, sr=sr)" if denoise else None},
         "straight_through_training": cfg["straight_through"], "seconds": round(time.time() - t0, 3),
         "segments": ids,
     }

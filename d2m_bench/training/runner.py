@@ -84,13 +84,79 @@ def rng_state() -> dict:
     return state
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> str | None:
+    """Restore the RNG states saved by :func:`rng_state`; returns a note when not all fit.
+
+    CUDA generators are per device: a run saved with 4 visible GPUs and resumed with 1 restores
+    device 0's state and reports the other 3 (resuming on more GPUs than saved leaves the extra
+    devices at their fresh seeds, also reported). A note, not an error: only bit-for-bit
+    reproduction of CUDA randomness is lost.
+    """
     torch.set_rng_state(state["torch"])
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    saved = list(state.get("cuda") or [])
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for index in range(min(len(saved), visible)):
+        torch.cuda.set_rng_state(saved[index], index)
+    if saved and len(saved) != visible:
+        return (f"CUDA RNG states: {len(saved)} saved, {visible} device(s) visible; restored "
+                f"{min(len(saved), visible)}, so CUDA randomness is not bit-for-bit that of the saved run")
+    return None
+
+
+class TrainingInterrupted(UserError):
+    """SIGINT / SIGTERM during training, after the checkpoint was written (exit 128 + signal)."""
+
+    def __init__(self, signum: int, step: int, path):
+        import signal
+
+        self.exit_code = 128 + signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name} after step {step}; checkpoint written, "
+                         "continue with --resume", path)
+
+
+class StopSignals:
+    """Turns SIGINT / SIGTERM into a request to stop after the current step (main thread only).
+
+    Under DDP the request is shared (all-reduce MAX), so every rank stops at the same step and
+    none is left waiting in a collective.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self):
+        self.signum = 0
+        self._old = {}
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                sig = getattr(signal, name)
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+    def requested(self, ctx: "Dist") -> int:
+        """The signal number to stop for (0: carry on); the same on every rank."""
+        if ctx.world > 1:
+            flag = torch.tensor([self.signum], dtype=torch.int64, device=ctx.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            return int(flag.item())
+        return self.signum
 
 
 class StepLog:

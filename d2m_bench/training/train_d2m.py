@@ -8,11 +8,14 @@ the ground truth's continuous encoder features at the level, then one generator 
     + lambda_mel * L1(logmel(dec(q(x))), logmel(gt))
 
 with Adam(1e-4, betas (0.5, 0.9)) for both. The VQ-VAE is frozen (eval mode, no EMA updates).
-Fixes (see README "train"): straight-through lookup (flag), drop_last, seeds + resume, honoured
-epochs/paths/devices, DDP, TikTok-low shapes, no test augmentation.
+Defaults are the released behaviour (the lookup carries no gradient, so the wav/mel terms train
+nothing); fixes (docs/deviations.md "Training"): opt-in straight-through lookup, drop_last, seeds +
+resume, a checkpoint on SIGINT/SIGTERM, honoured epochs/paths/devices, DDP with a global batch,
+TikTok-low shapes, no test augmentation.
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -77,16 +80,25 @@ def _batch_to(batch, device, has_genre):
     return audio, motion, visual, genre
 
 
-def decode_codes(vqvae, codes, level: int, *, straight_through: bool):
+def decode_codes(vqvae, codes, level: int, *, straight_through: bool, grad_scale: float = 1.0):
     """Generator codes -> (quantised codes, waveform (B, 1, code_len * hop))."""
-    q = vqvae.lookup(codes, level, straight_through=straight_through)
+    q = vqvae.lookup(codes, level, straight_through=straight_through, grad_scale=grad_scale)
     if straight_through:
         return q, vqvae.decode_features(q, level)
     with torch.no_grad():
         return q, vqvae.decode_features(q, level)
 
 
-def train_step(batch, *, G, D, vqvae, mel, optG, optD, cfg: D2MTrainConfig, level: int, has_genre: bool, device):
+def wav_mel_weight(cfg: D2MTrainConfig, step: int) -> float:
+    """Factor on lambda_wav / lambda_mel at optimiser step ``step`` (1-based): the straight-through
+    ramp min(1, step / st_warmup_steps); 1 without straight-through (the terms train nothing then)."""
+    if not cfg.straight_through or cfg.st_warmup_steps <= 0:
+        return 1.0
+    return min(1.0, step / cfg.st_warmup_steps)
+
+
+def train_step(batch, *, G, D, vqvae, mel, optG, optD, cfg: D2MTrainConfig, level: int, has_genre: bool, device,
+               step: int = 1):
     audio, motion, visual, genre = _batch_to(batch, device, has_genre)
     n = audio.shape[0]
     codes = G(motion, visual, genre)
@@ -112,12 +124,13 @@ def train_step(batch, *, G, D, vqvae, mel, optG, optD, cfg: D2MTrainConfig, leve
     fm = feature_matching_loss(real_d, fake_g)
     code_cont = F.l1_loss(codes, gt_cont)
     code_quant = F.l1_loss(codes, gt_quant)
-    _, wav = decode_codes(vqvae, codes, level, straight_through=cfg.straight_through)
+    _, wav = decode_codes(vqvae, codes, level, straight_through=cfg.straight_through, grad_scale=cfg.st_grad_scale)
     target = audio[..., :wav.shape[-1]]
     wav_l1 = F.l1_loss(wav, target)
     mel_l1 = F.l1_loss(mel(wav), mel(target))
+    ramp = wav_mel_weight(cfg, step)
     loss_g = (cfg.lambda_adv * adv + cfg.lambda_fm * fm + cfg.lambda_code_cont * code_cont
-              + cfg.lambda_code_quant * code_quant + cfg.lambda_wav * wav_l1 + cfg.lambda_mel * mel_l1)
+              + cfg.lambda_code_quant * code_quant + ramp * (cfg.lambda_wav * wav_l1 + cfg.lambda_mel * mel_l1))
     optG.zero_grad(set_to_none=True)
     loss_g.backward()
     optG.step()
@@ -219,13 +232,20 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
     mel = LogMel(sr=train_set.sr, n_fft=cfg.mel_n_fft, hop=cfg.mel_hop, win=cfg.mel_n_fft,
                  n_mels=cfg.mel_n_mels).to(ctx.device)
     pos = Position()
+    notes = list(state.get("notes", [])) if state is not None else []
     if state is not None:
         G.load_state_dict(state["generator"])
         D.load_state_dict(state["discriminator"])
-        optG.load_state_dict(state["optG"])
-        optD.load_state_dict(state["optD"])
+        # `import d2m-gan` without optG.pt / optD.pt / RNG state: fresh Adam moments, seeded RNG.
+        for opt, key in ((optG, "optG"), (optD, "optD")):
+            if state.get(key) is not None:
+                opt.load_state_dict(state[key])
         pos = Position.from_state(state)
-        runner.set_rng_state(state["rng"])
+        note = runner.set_rng_state(state["rng"]) if state.get("rng") is not None else None
+        if note:
+            notes.append(f"resumed at step {pos.step}: {note}")
+            if ctx.main:
+                print(f"d2m-bench: warning: {note}", file=sys.stderr)
     if ctx.world > 1:
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         G_train, D_train = DDP(G, device_ids=ids), DDP(D, device_ids=ids)
@@ -241,31 +261,44 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
             atomic_save({"format": CKPT_FORMAT, **pos.to_state(),
                          "config": asdict(cfg), "generator_config": gcfg.to_dict(), "dataset": train_set.info.name,
                          "vqvae": cfg.vqvae, "generator": G.state_dict(), "discriminator": D.state_dict(),
-                         "optG": optG.state_dict(), "optD": optD.state_dict(), "rng": runner.rng_state()}, ckpt_path)
+                         "optG": optG.state_dict(), "optD": optD.state_dict(), "rng": runner.rng_state(),
+                         "notes": notes, **({"imported": state["imported"]} if state and "imported" in state else {})},
+                        ckpt_path)
 
     last = {}
-    for batch in training_batches(train_set, cfg, ctx, pos, total):
-        t0 = time.perf_counter()
-        G_train.train()
-        D_train.train()
-        last = train_step(batch, G=G_train, D=D_train, vqvae=vqvae, mel=mel, optG=optG, optD=optD, cfg=cfg,
-                          level=level, has_genre=has_genre, device=ctx.device)
-        if ctx.world > 1:
-            last = mean_over_ranks(last, ctx.device)
-        last["seconds"] = time.perf_counter() - t0
-        if pos.step % cfg.log_every == 0:
-            log.log(pos.step, pos.epoch, last)
-        bar.update(1)
-        bar.set_postfix(d=f"{last['loss_d']:.3f}", g=f"{last['loss_g']:.3f}")
-        if cfg.save_every and pos.step % cfg.save_every == 0:
-            save()
-        if ctx.main and cfg.sample_every and pos.step % cfg.sample_every == 0:
-            from .generate import write_generations
+    with runner.StopSignals() as stop:
+        for batch in training_batches(train_set, cfg, ctx, pos, total):
+            last = _step(batch, G_train, D_train, vqvae, mel, optG, optD, cfg, level, has_genre, ctx, pos)
+            if pos.step % cfg.log_every == 0:
+                log.log(pos.step, pos.epoch, last)
+            bar.update(1)
+            bar.set_postfix(d=f"{last['loss_d']:.3f}", g=f"{last['loss_g']:.3f}")
+            signum = stop.requested(ctx)
+            if signum or (cfg.save_every and pos.step % cfg.save_every == 0):
+                save()
+            if signum:
+                bar.close()
+                log.close()
+                raise runner.TrainingInterrupted(signum, pos.step, ckpt_path)
+            if ctx.main and cfg.sample_every and pos.step % cfg.sample_every == 0:
+                from .generate import write_generations
 
-            write_generations(G, vqvae, test_set, run_dir / "samples" / f"step_{pos.step:07d}", level=level,
-                              has_genre=has_genre, device=ctx.device, parts=("generated",))
+                write_generations(G, vqvae, test_set, run_dir / "samples" / f"step_{pos.step:07d}", level=level,
+                                  has_genre=has_genre, device=ctx.device, parts=("generated",))
     save()
     bar.close()
     log.close()
     return {"step": pos.step, "epoch": pos.epoch, "run_dir": str(run_dir), "last": last,
             "checkpoint": str(ckpt_path)}
+
+
+def _step(batch, G_train, D_train, vqvae, mel, optG, optD, cfg, level, has_genre, ctx, pos):
+    t0 = time.perf_counter()
+    G_train.train()
+    D_train.train()
+    last = train_step(batch, G=G_train, D=D_train, vqvae=vqvae, mel=mel, optG=optG, optD=optD, cfg=cfg,
+                      level=level, has_genre=has_genre, device=ctx.device, step=pos.step)
+    if ctx.world > 1:
+        last = mean_over_ranks(last, ctx.device)
+    last["seconds"] = time.perf_counter() - t0
+    return last
