@@ -80,3 +80,35 @@ def test_wrong_state_dict(tmp_path):
     torch.save({"encoder.x": torch.zeros(1)}, bad)
     with pytest.raises(UserError, match="not an encodec-24k state dict"):
         get_embedder("encodec-24k", weights=bad)
+
+
+def test_genre_retrieval_with_encodec(encodec_weights, tmp_path):
+    """Any registered embedder plugs into the genre section: predictions are byte copies of
+    train clips (distance 0 whatever the weights), one of another genre: accuracy 3/4."""
+    import shutil
+
+    from d2m_bench.dataset import Dataset
+    from d2m_bench.evaluation import EvalContext
+    from d2m_bench.genre.section import genre_section
+    from d2m_bench.pairing import Pair
+    from d2m_bench.protocol import load_protocol
+    from d2m_bench.synthetic import make_tiny_dataset
+
+    root = make_tiny_dataset(tmp_path / "ds", n_train=10, n_test=4)
+    data = Dataset(root)
+    train = {s.genre: root / s.audio for s in data.segments("train")}
+    test = data.segments("test")
+    (tmp_path / "pred").mkdir()
+    pairs = []
+    for s in test:
+        shutil.copy(train[s.genre], root / s.audio)
+        pred = tmp_path / "pred" / f"{s.segment_id}.wav"
+        shutil.copy(train["gBR"] if s is test[-1] else train[s.genre], pred)
+        pairs.append(Pair(id=s.segment_id, gt=root / s.audio, pred=pred))
+    proto = load_protocol("d2m-aistpp-2s").with_overrides({"genre.embedder": "encodec-24k"})
+    res = genre_section(pairs, proto, EvalContext(data=data, options={"weights": {"encodec-24k": str(encodec_weights)}}))
+    agg = res["aggregate"]
+    assert agg["genre_accuracy_encodec_24k"]["value"] == 0.75
+    assert agg["genre_accuracy_gt_ceiling_encodec_24k"]["value"] == 1.0
+    assert agg["genre_accuracy_encodec_24k"]["layer"] == "encoder" and agg["fad_encodec_24k"]["layer"] == "encoder"
+    assert res["meta"]["weights_sha256"] == __import__("d2m_bench.cache", fromlist=["x"]).file_digest(encodec_weights)

@@ -149,7 +149,8 @@ def check_ready(pairs, protocol, *, data=None, options=None) -> None:
     options = options or {}
     skipped, _ = _plan(pairs, p, data, options)
     if skipped is None:
-        resolve_embedder(p["embedder"], vggish_weights=options.get("vggish_weights"), postprocess=p["postprocess"])
+        resolve_embedder(p["embedder"], vggish_weights=options.get("vggish_weights"), postprocess=p["postprocess"],
+                         weights=(options.get("weights") or {}).get(p["embedder"]))
 
 
 def genre_section(pairs, protocol, ctx) -> dict:
@@ -163,7 +164,8 @@ def genre_section(pairs, protocol, ctx) -> dict:
     from ..embedders import embed_files, get_embedder
     from ..embedders.base import clip_vectors
 
-    embedder = get_embedder(p["embedder"], vggish_weights=options.get("vggish_weights"), postprocess=p["postprocess"])
+    embedder = get_embedder(p["embedder"], vggish_weights=options.get("vggish_weights"), postprocess=p["postprocess"],
+                            weights=(options.get("weights") or {}).get(p["embedder"]))
     cache = FileCache(embedder.name, enabled=ctx.cache)
     paths = [e[1] for e in entries] + [q.pred for q, _ in queries] + [q.gt for q, _ in queries]
     emb = embed_files(paths, embedder, cache=cache, progress=ctx.progress)
@@ -172,7 +174,7 @@ def genre_section(pairs, protocol, ctx) -> dict:
         return layer if layer in embedder.layers else embedder.layers[0]
 
     def vectors(files, layer=p["layer"]):
-        per_example = [embedder.finalize(embedder.select(emb[str(f)], layer)) for f in files]
+        per_example = [embedder.finalize(embedder.select(emb[str(f)], layer_name(layer))) for f in files]
         v = clip_vectors(per_example, pooling=p["pooling"])
         if p["distance"] == "cosine":  # cosine ranking = Euclidean ranking of unit vectors
             v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), np.finfo(float).tiny)
