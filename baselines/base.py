@@ -136,9 +136,16 @@ def check_out(out: Path, ctx: RunContext, force: bool) -> list[Path]:
     root = ctx.dataset.root.resolve()
     if out.resolve().is_relative_to(root):
         raise UserError(f"output folder is inside the dataset {root}; choose a folder outside it", out)
+    ids = {s.segment_id for s in ctx.segments}
+    from d2m_bench.outputs import check_output_folder
+
+    # --force deletes <id>.wav, midi/<id>.mid and provenance.json: never an input (--upstream
+    # given as OUT/midi, a soundfont named provenance.json, links into the dataset).
+    check_output_folder("--out", out, {"--data": ctx.dataset.root, "--upstream": ctx.upstream,
+                                       "--soundfont": ctx.soundfont},
+                        claims=[f"{i}.wav" for i in sorted(ids)] + ["midi", "provenance.json"])
     if not out.is_dir():
         return []
-    ids = {s.segment_id for s in ctx.segments}
     # Exactly the files eval would pair: anything else in OUT cannot become an extra id.
     foreign = sorted(p.name for p in out.iterdir() if is_media(p) and not (p.suffix == ".wav" and p.stem in ids))
     if foreign:

@@ -216,10 +216,14 @@ def csv_text(doc: dict) -> str:
     return buf.getvalue()
 
 
-def write_outputs(doc: dict, out) -> list:
+def write_outputs(doc: dict, out, inputs=()) -> list:
+    """compare.json and compare.csv in ``out``; ``inputs`` (the result files) are never overwritten."""
+    from .outputs import check_output_folder
+
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError("--out must be a folder", out)
+    check_output_folder("--out", out, {"RESULTS": list(inputs)}, claims=("compare.json", "compare.csv"))
     paths = [out / "compare.json", out / "compare.csv"]
     write_text(paths[0], json.dumps(doc, indent=2, allow_nan=False) + "\n")
     write_text(paths[1], csv_text(doc))

@@ -7,7 +7,7 @@ generated counterpart keeps, moves or drops those onsets in a known way (kind li
 from __future__ import annotations
 
 import csv
-import shutil
+import re
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +34,52 @@ def _variant(kind, onsets, rng, seconds):
     return np.asarray(random_onsets(rng, seconds))
 
 
+FIELDS = ["id", "kind", "gt_onsets", "pred_onsets"]
+_ID = re.compile(r"clip\d{3,}")
+
+
+def own_files(out: Path) -> list:
+    """The files an earlier ``make_demo`` wrote in ``out`` (its manifest.csv and the clips it
+    lists), which ``--force`` may delete; UserError for a folder holding anything else where
+    the set goes (gt/, generated/: eval would score it) or with no demo manifest at all.
+    Files beside the set (results of eval, a report) are left alone."""
+    if not out.is_dir():
+        raise UserError("exists and is not a folder", out)
+    if not any(out.iterdir()):
+        return []
+    manifest = out / "manifest.csv"
+    try:
+        with open(manifest, newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            ids = [row[0] for row in reader if row]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        header, ids = None, []
+    if header != FIELDS or not all(_ID.fullmatch(i) for i in ids):
+        raise UserError("--force: folder has no demo manifest.csv, so it was not written by `d2m-bench demo make`; "
+                        "nothing deleted; give a new or empty folder", out)
+    own = [manifest]
+    for sub in ("gt", "generated"):
+        if not (out / sub).exists():
+            continue
+        if (out / sub).is_symlink() or not (out / sub).is_dir():
+            raise UserError(f"--force: {sub} is not a folder the demo wrote; nothing deleted", out / sub)
+        mine = {f"{i}.wav" for i in ids}
+        foreign = sorted(p.name for p in (out / sub).iterdir() if p.name not in mine or not p.is_file())
+        if foreign:
+            raise UserError(f"--force: {sub}/ holds {len(foreign)} files the demo did not write "
+                            f"({', '.join(foreign[:3])}); nothing deleted", out / sub)
+        own += [p for p in (out / sub).iterdir()]
+    return own
+
+
 def make_demo(out, *, n=12, seconds=2.0, sr=22050, seed=0, force=False) -> Path:
     out = Path(out)
     if out.exists():
         if not force:
             raise UserError("exists (use --force to rebuild)", out)
-        shutil.rmtree(out)
+        for path in own_files(out):
+            path.unlink()
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):

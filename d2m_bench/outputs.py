@@ -105,3 +105,57 @@ def check_outputs(outputs: dict, inputs: dict | None = None, *, writable: bool =
             if ident in inside:
                 raise UserError(f"{label} is {inside[ident]}, a file of the input {in_label} ({folder}); "
                                 "refusing to overwrite it", path)
+
+
+def check_output_folder(label: str, out, inputs: dict | None = None, *, claims=None) -> None:
+    """Refuse, before any work, an output FOLDER whose writing or clearing would reach an input.
+
+    ``claims``: the names directly inside ``out`` that the command writes, replaces or deletes
+    (files or folders; everything below a claimed folder counts); None: the whole folder.
+    ``inputs``: label -> a file, a folder or a list of them; None entries skipped.
+
+    Refused: ``out`` exists and is not a folder; ``out`` is an input folder (a command writing
+    there would mix its files with the input's, e.g. ``generate --out`` the dataset root); an
+    input at or below a claimed path (``--force`` clearing ``OUT/stimuli`` that holds a system's
+    clips); a file below a claimed path that is an input file or a file of an input folder,
+    through any link (same path after resolving, or same inode). Outputs merely beside or
+    inside an input folder stay allowed, as in ``check_outputs``.
+    """
+    if out is None:
+        return
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{label} exists and is not a folder", out)
+    root = _resolved(out)
+    claimed = [root] if claims is None else [_resolved(out / name) for name in claims]
+    items = []
+    for in_label, value in (inputs or {}).items():
+        if value is None:
+            continue
+        for item in (value if isinstance(value, (list, tuple, set)) else [value]):
+            if item is not None and str(item) != "":
+                items.append((in_label, Path(item)))
+    for in_label, item in items:
+        real = _resolved(item)
+        if real == root and not item.is_file():
+            raise UserError(f"{label} is the input {in_label} ({item}); give a folder of its own", out)
+        for c in claimed:
+            if real == c or real.is_relative_to(c):
+                what = "it" if c == root else f"{c.name} in it"
+                raise UserError(f"{label} holds the input {in_label} ({item}), which writing {what} would "
+                                "overwrite or delete; give another folder", out)
+    # Links: a claimed path (or something below it) that is an input file under another name.
+    below = {}
+    for c in claimed:
+        if c.is_dir():
+            below.update(_files_under(c))
+        elif (ident := _ident(c)) is not None:
+            below.setdefault(ident, c)
+    if not below:
+        return
+    for in_label, item in items:
+        files = _files_under(item) if item.is_dir() else {_ident(item): item}
+        for ident, path in files.items():
+            if ident is not None and ident in below:
+                raise UserError(f"{label} holds {below[ident]}, which is {path} of the input {in_label} "
+                                "(a link); refusing to overwrite it", out)

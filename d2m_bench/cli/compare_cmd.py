@@ -23,9 +23,13 @@ def compare_cmd(results, out, level, resamples, seed, alpha, quiet):
     """
     from ..compare import compare, load_result, table, write_outputs
 
+    if out:  # before the bootstrap: a result file named compare.json in OUT would be overwritten
+        from ..outputs import check_output_folder
+
+        check_output_folder("--out", out, {"RESULTS": list(results)}, claims=("compare.json", "compare.csv"))
     doc = compare([load_result(p) for p in results], level=level, n_resamples=resamples, seed=seed, alpha=alpha)
     if not quiet:
         click.echo(table(doc))
     if out:
-        paths = write_outputs(doc, out)
+        paths = write_outputs(doc, out, results)
         click.echo("wrote " + ", ".join(map(str, paths)))

@@ -29,6 +29,19 @@ def _common(f):
     return f
 
 
+# What a build writes or replaces in --out: the dataset layout (see dataset.py) and its records.
+_DATASET_NAMES = ("audio", "motion", "keypoints", "joints3d", "visual", "dataset.json", "manifest.csv",
+                  ".manifest.previous.csv", ".build.json")
+
+
+def _check_out(out, **inputs):
+    """--out must not be an input folder nor hold an input where the dataset's files go."""
+    from ..outputs import check_output_folder
+
+    check_output_folder("--out", out, {f"--{k.replace('_', '-')}": v for k, v in inputs.items()},
+                        claims=_DATASET_NAMES)
+
+
 def _report(out, result):
     segments, skips, stats = result
     counts = {}
@@ -102,6 +115,7 @@ def build_aistpp_cmd(annotations, music, videos, splits, camera, segment_seconds
     """AIST++ official layout -> 2-s segments (D2M-GAN ids <video>_seg<k>)."""
     from ..data.aistpp import build_aistpp
 
+    _check_out(out, annotations=annotations, music=music, videos=videos, visual_dir=visual_dir)
     _report(out, build_aistpp(annotations, out, music=music, videos=videos, splits=splits, camera=camera,
                               seconds=segment_seconds, visual=visual, visual_dir=visual_dir,
                               drop_ignored=drop_ignored, strict=strict, workers=workers, progress=not quiet, limit=limit))
@@ -122,6 +136,7 @@ def build_tiktok_cmd(videos, annotations, openpose, segment_seconds, visual, vis
     """TikTok dance-music videos + annotation CSV -> 2-s segments with BODY_25 pose."""
     from ..data.tiktok import build_tiktok
 
+    _check_out(out, videos=videos, annotations=annotations, openpose=openpose, visual_dir=visual_dir)
     _report(out, build_tiktok(videos, annotations, out, openpose=openpose, seconds=segment_seconds, visual=visual,
                               visual_dir=visual_dir, strict=strict, workers=workers, progress=not quiet, limit=limit))
 
@@ -136,6 +151,7 @@ def _release(kind):
     def cmd(root, splits, out, strict, workers, limit, quiet):
         from ..data.release import build_release
 
+        _check_out(out, root=root)
         _report(out, build_release(root, out, kind=kind, splits=splits, strict=strict, workers=workers,
                                    progress=not quiet, limit=limit))
 

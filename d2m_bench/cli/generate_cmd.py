@@ -23,8 +23,11 @@ from .train_cmd import TRUST_HELP
 def generate_cmd(checkpoint, data, split, out, vqvae, denoise, limit, device, trust_checkpoint, quiet):
     """Generate music for every segment of a split; then score with
     `d2m-bench eval --pred OUT/generated --gt OUT/gt`."""
+    from ..outputs import check_output_folder
     from ..training.generate import generate
 
+    check_output_folder("--out", out, {"--checkpoint": checkpoint, "--data": data, "--vqvae": vqvae},
+                        claims=("gt", "recon", "generated", "provenance.json"))
     prov = generate(checkpoint, data, out, split=split, vqvae_path=vqvae, denoise=denoise, limit=limit,
                     device=device, trust=trust_checkpoint, progress=not quiet)
     click.echo(f"wrote {prov['n_clips']} clips x (gt, recon, generated) to {out}")

@@ -45,6 +45,18 @@ def _overrides(sets, **named):
     return out
 
 
+# What a run writes in --out; an input there (or --out the dataset itself) would be overwritten.
+_RUN_NAMES = ("config.json", "losses.csv", "checkpoint.pt", "vqvae.pt", "samples", "tb")
+
+
+def _check_run_folder(out, resume, **inputs):
+    from ..outputs import check_output_folder
+
+    if resume:
+        inputs.pop("config", None)  # --resume reads and rewrites OUT/config.json by design
+    check_output_folder("--out", out, {f"--{k}": v for k, v in inputs.items()}, claims=_RUN_NAMES)
+
+
 def _file(path):
     from ..training.config import read_config_file
 
@@ -62,6 +74,7 @@ def vqvae_cmd(data, out, config_path, resume, size, max_steps, epochs, batch_siz
     """Train a Jukebox-layout VQ-VAE from scratch on the dataset's train music."""
     from ..training.train_vqvae import train_vqvae
 
+    _check_run_folder(out, resume, data=data, config=config_path)
     summary = train_vqvae(data, out, config_file=_file(config_path), resume=resume, progress=not quiet,
                           overrides=_overrides(sets, size=size, max_steps=max_steps, epochs=epochs,
                                                batch_size=batch_size, seed=seed, device=device))
@@ -80,6 +93,7 @@ def _d2m(level):
             vqvae, straight_through, trust_checkpoint):
         from ..training.train_d2m import train_d2m
 
+        _check_run_folder(out, resume, data=data, config=config_path, vqvae=vqvae)
         summary = train_d2m(data, out, config_file=_file(config_path), resume=resume, progress=not quiet,
                             overrides=_overrides(sets, level=level, size=size, max_steps=max_steps, epochs=epochs,
                                                  batch_size=batch_size, seed=seed, device=device, vqvae=vqvae,

@@ -44,6 +44,24 @@ def _blob_frames(speed_curve, size=64, seed=0):
         yield img
 
 
+SYNTH_MARKER = ".d2m-bench-synth"  # a folder holding it was filled by `data synth`: it may be refilled
+
+
+def claim_folder(out: Path) -> None:
+    """The miniature uses real sequence and video names: written over a real raw dataset it would
+    replace real annotation files. So ``out`` must be new, empty, or an earlier miniature; it is
+    marked before the first file is written, so a killed run can be rerun."""
+    from ..errors import UserError
+
+    if out.exists() and not out.is_dir():
+        raise UserError("exists and is not a folder", out)
+    if out.is_dir() and any(out.iterdir()) and not (out / SYNTH_MARKER).is_file():
+        raise UserError("folder is not empty and was not written by `d2m-bench data synth` (its files could be "
+                        "replaced by synthetic ones); give a new or empty folder", out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SYNTH_MARKER).write_text("written by d2m-bench data synth; the folder may be rewritten by it\n")
+
+
 def synth_aistpp(out, *, n_train=3, n_test=2, segments=(3, 2), remainder=37, sr=44100, seed=0):
     """Write the raw AIST++ miniature into ``out`` and return it.
 
@@ -51,6 +69,7 @@ def synth_aistpp(out, *, n_train=3, n_test=2, segments=(3, 2), remainder=37, sr=
     ``segments[i % len(segments)]`` full 2-s windows plus ``remainder`` frames.
     """
     out = Path(out)
+    claim_folder(out)
     ann = out / "annotations"
     rng = np.random.default_rng(seed)
     chosen = {"train": shipped_list("crossmodal_train.txt")[:n_train],
@@ -98,6 +117,7 @@ def synth_tiktok(out, *, n_train=2, n_test=1, segments=(3, 2), seconds_extra=0.6
     from . import list_stems
 
     out = Path(out)
+    claim_folder(out)
     pick = []
     for name, count in (("tiktok_audio_train_segment.txt", n_train), ("tiktok_audio_test_segment.txt", n_test)):
         vids = list(dict.fromkeys(s.rsplit("_seg", 1)[0] for s in list_stems(name)))

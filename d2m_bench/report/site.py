@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import __version__
 from ..atomic import write_text
 from ..errors import UserError
+from ..outputs import check_output_folder
 from . import specs as sp
 from .figures import draw_all
 
@@ -291,6 +292,11 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
     if not evals and not mos:
         raise UserError("give at least one eval result or mos.json")
     out = Path(out)
+    # An earlier report's img/ and audio/ are deleted: none of the inputs or clips may live there.
+    clip_audio = [r[k] for d in evals for r in d["per_clip"] if isinstance(r, dict)
+                  for k in ("gt", "pred") if isinstance(r.get(k), str) and r[k]]
+    check_output_folder("--out", out, {"INPUTS": [Path(p) for p in inputs], "clip audio": clip_audio},
+                        claims=("index.html", "img", "audio", MARKER))
     prepare_out(out)
     jobs, plan = [], []  # plan: what goes where on the page, filled once the figures are drawn
     for k, doc in enumerate(evals):

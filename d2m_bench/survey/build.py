@@ -180,6 +180,11 @@ def _build_survey(systems, videos, out, *, n_raters, per_rater, seed, reference,
     if n_raters < 1:
         raise UserError("--raters must be at least 1")
     _check_replaceable(out, force)
+    from ..outputs import check_output_folder
+
+    # --force removes stimuli/ and static/: a system's or the video folder there would go with them.
+    check_output_folder("--out", out, {f"--systems {n}": d for n, d in systems} | {"--videos": videos},
+                        claims=("survey.json", "stimuli", "static", "ratings.sqlite"))
     if trap_method == "auto":
         trap_method = "espeak-ng" if media.espeak_available() else "beep"
     if trap_method == "espeak-ng" and not media.espeak_available():
