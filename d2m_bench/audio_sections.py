@@ -92,6 +92,27 @@ def check_ready(protocol, options=None) -> None:
     for name in _needed(protocol):
         resolve_embedder(name, vggish_weights=options.get("vggish_weights"),
                          weights=(options.get("weights") or {}).get(name))
+    if protocol.section("fd").get("enabled"):
+        for name, layer in _params(protocol, "fd")["layers"].items():
+            offered = embedder_class(name).layers
+            if layer not in offered:
+                raise UserError(f"fd.layers.{name} = '{layer}' is not an output of {name} ({', '.join(offered)})",
+                                protocol.source or protocol.name)
+    for table in ("kl", "inception"):
+        if protocol.section(table).get("enabled"):
+            name = _params(protocol, table)["classifier"]
+            if "logits" not in embedder_class(name).layers:
+                raise UserError(f"{table}.classifier = '{name}' has no label logits", protocol.source or protocol.name)
+
+
+def embedder_class(name):
+    """The class registered for ``name`` (its ``layers`` are known without loading weights)."""
+    from importlib import import_module
+
+    from .embedders.base import REGISTRY
+
+    module, cls, _, _ = REGISTRY[name]
+    return getattr(import_module(module, "d2m_bench.embedders"), cls)
 
 
 _EMBEDDERS = {}  # (name, weights option) -> embedder: the sections of one run share a loaded network
