@@ -275,3 +275,25 @@ def test_folder_check_through_links_and_ordinary_use(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match="not a folder"):
         check_output_folder("--out", tmp_path / "file", {}, claims=None)
+
+
+def test_import_d2m_gan_into_the_folder_of_the_released_files(tmp_path, cli):
+    """Released files kept as weights/{mencoder,netG,vqvae}.pt and imported with --out weights:
+    the import replaced the released vqvae.pt with its converted copy."""
+    torch = pytest.importorskip("torch")
+    from d2m_bench.models.generator import D2MGenerator, GeneratorConfig
+    from d2m_bench.models.vqvae import VQVAE
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.manual_seed(0)
+    torch.save(VQVAE().state_dict(), weights / "vqvae.pt")  # a bare Jukebox state dict, as released
+    G = D2MGenerator(GeneratorConfig(level="high", width=1 / 32, motion_len=64, motion_feat=64, genre_dim=16,
+                                     res_blocks=1, emb_width=64, code_len=344))
+    torch.save(G.mencoder.state_dict(), weights / "mencoder.pt")
+    torch.save(G.generator.state_dict(), weights / "netG.pt")
+    before = _snapshot(weights)
+    proc = cli("import", "d2m-gan", "--mencoder", weights / "mencoder.pt", "--netg", weights / "netG.pt",
+               "--vqvae", weights / "vqvae.pt", "--level", "high", "--dataset", "aistpp", "--out", weights)
+    _refused(proc, "holds the input --vqvae", "vqvae.pt in it")
+    assert _snapshot(weights) == before
