@@ -35,7 +35,7 @@ def vggish_random(tmp_path_factory):
 
 
 def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random, encodec_random):
-    from d2m_bench.cache import file_digest
+    from d2m_bench.cache import FileCache, file_digest
     from d2m_bench.embedders import embed_files, get_embedder
 
     demo = tmp_path / "demo"
@@ -55,12 +55,13 @@ def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random, encod
     assert "ci" in agg["fd_vggish"] and "fad_inf" in agg["fd_vggish"]  # 128-d: intervals computed
     assert "intervals_note" in agg["fd_panns_cnn14_16k"]  # 2048-d: above fd.intervals_max_dim
 
-    # the same numbers from the ports, on embeddings of the same files and weights
+    # the same numbers from the ports, on embeddings of the same files and weights (read from the
+    # cache eval wrote: that they equal the libraries' outputs is test_embedders_panns/_encodec's job)
     ids = sorted(r["id"] for r in res["per_clip"])
     gt = [demo / "gt" / f"{i}.wav" for i in ids]
     pred = [next((demo / "generated").glob(f"{i}.*")) for i in ids]
     pe = get_embedder("panns-cnn14-16k", weights=panns)
-    rows = embed_files(gt + pred, pe)
+    rows = embed_files(gt + pred, pe, cache=FileCache(pe.name))
     # float64 into the ports: near-equal random-weight logits make the sigmoid KL a small
     # difference of large sums, which float32 arithmetic (the ports' upstream dtype) blurs
     g_logits = np.concatenate([pe.select(rows[str(p)], "logits") for p in pred]).astype(np.float64)
@@ -79,12 +80,12 @@ def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random, encod
     emb_g = np.concatenate([pe.select(rows[str(p)], "embedding") for p in gt])
     assert agg["fd_panns_cnn14_16k"]["value"] == pytest.approx(fadtk_score(emb_g, emb_p), rel=1e-4)
     ve = get_embedder("vggish", vggish_weights=vggish_random)
-    vrows = embed_files(gt + pred, ve)
+    vrows = embed_files(gt + pred, ve, cache=FileCache(ve.name))
     vp = np.concatenate([vrows[str(p)] for p in pred])
     vg = np.concatenate([vrows[str(p)] for p in gt])
     assert agg["fd_vggish"]["value"] == pytest.approx(fadtk_score(vg, vp), rel=1e-4)
     ee = get_embedder("encodec-24k", weights=encodec_random)
-    erows = embed_files(gt + pred, ee)
+    erows = embed_files(gt + pred, ee, cache=FileCache(ee.name))
     assert agg["fd_encodec_24k"]["weights_sha256"] == file_digest(encodec_random)
     assert agg["fd_encodec_24k"]["value"] == pytest.approx(
         fadtk_score(np.concatenate([erows[str(p)] for p in gt]), np.concatenate([erows[str(p)] for p in pred])),
