@@ -385,3 +385,39 @@ def audioldm_eval_isc(logits, splits, rng_seed=2020, samples_shuffle=True):
         kl = kl.sum(dim=1).mean().exp().item()
         scores.append(kl)
     return float(np.mean(scores)), float(np.std(scores))
+
+
+# --- survey inputs (MOS survey tests, browser test, survey benchmark) ---
+
+def write_video(path, *, seconds=1.0, fps=25, size=48, seed=0):
+    """A small H.264 clip of moving noise (no audio)."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        s.options = {"preset": "ultrafast"}
+        for _ in range(int(seconds * fps)):
+            img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+SURVEY_SR = 22050
+
+
+def make_inputs(root: Path, systems=("gt", "d2m", "cmt"), segments=4, seconds=1.0):
+    """Videos seg{k}.mp4 and per-system tones (system-specific pitch) seg{k}.wav."""
+    from d2m_bench.audio import write_audio
+
+    for k in range(segments):
+        write_video(root / "videos" / f"seg{k}.mp4", seconds=seconds, seed=k)
+        t = np.arange(int(seconds * SURVEY_SR)) / SURVEY_SR
+        for j, name in enumerate(systems):
+            write_audio(root / name / f"seg{k}.wav", 0.3 * np.sin(2 * np.pi * (220 * (j + 1) + 10 * k) * t), SURVEY_SR)
+    return [f"{n}={root / n}" for n in systems], root / "videos"

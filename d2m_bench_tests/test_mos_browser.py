@@ -11,7 +11,7 @@ from d2m_bench.survey.build import build_survey
 from d2m_bench.survey.export import export_ratings
 from d2m_bench.survey.server import serve_in_thread
 
-from .test_mos_survey import make_inputs
+from .helpers import make_inputs
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

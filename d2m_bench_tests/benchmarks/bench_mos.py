@@ -14,7 +14,7 @@ from d2m_bench.mos.aggregate import aggregate
 from d2m_bench.survey.build import build_survey
 from d2m_bench.survey.loadcheck import simulate_raters
 from d2m_bench.survey.server import serve_in_thread
-from d2m_bench_tests.test_mos_survey import make_inputs
+from d2m_bench_tests.helpers import make_inputs
 
 RATERS = 200
 
