@@ -21,8 +21,13 @@ trap 'echo "wheel-check: FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # A copy of the tree, so that a stale build/ folder in the checkout cannot leak into the wheel.
 mkdir -p "$WORK/src" "$WORK/dist" "$WORK/run"
-(cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null) \
-  | tar -xf - -C "$WORK/src"
+if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  (cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null) \
+    | tar -xf - -C "$WORK/src"
+else  # an unpacked archive: what the build reads
+  (cd "$ROOT" && tar --exclude=__pycache__ -cf - pyproject.toml README.md LICENSE d2m_bench baselines protocols \
+    results/reported) | tar -xf - -C "$WORK/src"
+fi
 # Without build isolation when BUILD_PY has a new enough setuptools (fast, offline); else pip
 # fetches the build-system requirements itself.
 isolation=--no-build-isolation
