@@ -34,6 +34,7 @@ def assets(tmp_path_factory):
 def test_defaults_are_the_released_behaviour():
     d2m, vq = D2MTrainConfig(), VQVAETrainConfig()
     assert d2m.straight_through is False  # released: the lookup runs under no_grad
+    assert (d2m.st_grad_scale, d2m.st_warmup_steps) == (0.01, 0)  # the opt-in form that did not diverge
     assert (d2m.batch_size, d2m.lr_g, d2m.lr_d, d2m.beta1, d2m.beta2) == (16, 1e-4, 1e-4, 0.5, 0.9)
     assert (d2m.lambda_code_cont, d2m.lambda_code_quant, d2m.lambda_wav, d2m.lambda_mel) == (5, 8, 40, 15)
     # Jukebox `vqvae` hparams + opt defaults: lmix l2 1 + linf 0.02 (k 2048), bandwidth-normalised

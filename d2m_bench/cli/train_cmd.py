@@ -86,8 +86,8 @@ def _d2m(level):
     @click.option("--vqvae", "vqvae", type=click.Path(dir_okay=False, path_type=str),
                   help="Frozen VQ-VAE (from `train vqvae`, or a Jukebox / D2M-GAN vqvae_*.pt).")
     @click.option("--straight-through/--no-straight-through", default=None,
-                  help="Pass the wav/mel loss gradient through the codebook lookup (default off = released "
-                       "behaviour; unstable at full weight, see st_warmup_steps / st_grad_scale in docs/train.md).")
+                  help="Pass the wav/mel loss gradient through the codebook lookup, scaled by st_grad_scale "
+                       "(0.01; at 1 it diverged in tests). Default off = released behaviour (docs/train.md).")
     @click.option("--trust-checkpoint", is_flag=True, default=None, help=TRUST_HELP)
     def cmd(data, out, config_path, resume, size, max_steps, epochs, batch_size, seed, device, sets, quiet,
             vqvae, straight_through, trust_checkpoint):
