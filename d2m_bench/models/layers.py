@@ -18,6 +18,18 @@ def init_plain_convs(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
 
 
+def init_torch_zero_bias(module: nn.Module) -> None:
+    """Opt-in generator init (``g_init = "torch-zero-bias"``): plain convs back to torch's default
+    draw, every bias zero. The biases of the released init outweigh the narrow convs' signal, so a
+    tiny generator's output barely depends on its input, and released settings did not train it to."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv1d) and not is_parametrized(m):
+            m.reset_parameters()
+    for name, p in module.named_parameters():
+        if name.endswith("bias"):
+            nn.init.zeros_(p)
+
+
 class ResnetBlock(nn.Module):
     """MelGAN residual block: shortcut(x) + conv1(lrelu(conv3_d(pad_d(lrelu(x))))), weight-normed."""
 

@@ -58,6 +58,10 @@ class D2MTrainConfig:
     fused_len: int = -1
     res_blocks: int = 4
     sigma: float = 100.0
+    # "released": plain convs N(0, 0.02) as MelGAN/D2M-GAN weights_init. "torch-zero-bias" (fix,
+    # opt-in): torch's default conv init and every generator bias zero; at tiny width the released
+    # init leaves outputs input-independent (relative spread across clips ~1e-7), docs/train.md.
+    g_init: str = "released"
     log_every: int = 1
     save_every: int = 1000
     sample_every: int = 1000
@@ -204,6 +208,9 @@ def resolve(cls, *layers: dict):
     return cfg
 
 
+G_INITS = ("released", "torch-zero-bias")
+
+
 def _finite(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
@@ -256,6 +263,8 @@ def validate(cfg) -> None:
     if isinstance(cfg, D2MTrainConfig):
         if cfg.level not in ("high", "low"):
             raise UserError(f"setting level: must be 'high' or 'low', got {cfg.level!r}")
+        if cfg.g_init not in G_INITS:
+            raise UserError(f"setting g_init: must be one of {', '.join(G_INITS)}, got {cfg.g_init!r}")
         return
     for name in ("downs_t", "strides_t", "multipliers"):
         v = getattr(cfg, name)

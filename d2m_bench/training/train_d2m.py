@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from ..models.discriminator import MultiScaleDiscriminator
 from ..models.generator import D2MGenerator, GeneratorConfig
+from ..models.layers import init_torch_zero_bias
 from ..models.losses import LogMel, feature_matching_loss, hinge_d_loss, hinge_g_loss
 from ..models.vqvae import load_vqvae
 from . import runner
@@ -226,6 +227,8 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.json")
     G = D2MGenerator(gcfg).to(ctx.device)
+    if cfg.g_init == "torch-zero-bias" and state is None:
+        init_torch_zero_bias(G)
     D = build_discriminator(cfg).to(ctx.device)
     optG = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     optD = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
