@@ -1,6 +1,10 @@
 """Learning shown: on a set whose music is a function of the motion, a tiny D2M-GAN run becomes
 input-dependent, places onsets by the motion, and beats predicting zeros; the same checks fail
 when the motion is cut (zeroed), i.e. for an input-independent model."""
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -109,19 +113,31 @@ LEARN = {"size": "tiny", "level": "high", "g_init": "torch-zero-bias", "lr_g": 5
          "sample_every": 0, "save_every": 0}
 
 
+def _train_case(root: str, zero_motion: bool) -> None:
+    """One training run in a process of its own, on one thread (these convs are too small to gain
+    from threads); the two cases run side by side, one per core."""
+    torch.set_num_threads(1)
+    root = Path(root)
+    data = make_motion_music_set(root / "data", zero_motion=zero_motion)
+    save_vqvae(hand_set_codec(), root / "vq.pt")
+    train_d2m(data, root / "run", overrides={**LEARN, "vqvae": str(root / "vq.pt")}, progress=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    roots = {m: tmp_path_factory.mktemp(f"learn-{m}") for m in ("true", "zeroed")}
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = [pool.submit(_train_case, str(root), m == "zeroed") for m, root in roots.items()]
+        for job in jobs:
+            job.result()
+    return roots
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("motion", ["true", "zeroed"])
-def test_tiny_run_learns_motion_to_music_and_a_motionless_one_does_not(tmp_path, motion):
-    data = make_motion_music_set(tmp_path / "data", zero_motion=motion == "zeroed")
-    vq = hand_set_codec()
-    save_vqvae(vq, tmp_path / "vq.pt")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # these convs are too small to gain from threads; on a shared CPU they lose
-    try:
-        train_d2m(data, tmp_path / "run", overrides={**LEARN, "vqvae": str(tmp_path / "vq.pt")}, progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    f = learning_figures(tmp_path / "run", data, vq)  # held-out test clips
+def test_tiny_run_learns_motion_to_music_and_a_motionless_one_does_not(trained, motion):
+    root = trained[motion]
+    f = learning_figures(root / "run", root / "data", hand_set_codec())  # held-out test clips
     # An input-independent model has spread 0 and equal hits on true and shuffled motion, and
     # under L1 no constant beats zeros on these mostly-silent codes.
     learned = [f["spread"] > 1e-2, f["hit"] > f["hit_shuffled"], f["code_l1"] < 0.8 * f["code_l1_zeros"]]
