@@ -184,7 +184,7 @@ def rank(rewards, width: int):
     beam, then to the lower state. No explicit rule reproduces upstream's machine-dependent
     order well: against a literal port of upstream's loop on random dances, this one and the
     alternatives tried (reverse order, lexicographic) agree with it in 7-42% of dances, the
-    rest being upstream's mirror image or another melody of similar correlation (README).
+    rest being upstream's mirror image or another melody of similar correlation (docs/baselines.md).
     """
     r = np.round(np.asarray(rewards, dtype=np.float64), TIE_DECIMALS)
     return np.argsort(-r, kind="stable")[:width]

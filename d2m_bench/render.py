@@ -24,7 +24,7 @@ import soundfile as sf
 from .errors import UserError
 
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-# SHA-256 of that file in Debian's fluid-soundfont-gm 3.1-5.3, the soundfont the README pins.
+# SHA-256 of that file in Debian's fluid-soundfont-gm 3.1-5.3, the soundfont docs/baselines.md pins.
 # Another file still renders (a user may have reasons), but its runs say soundfont_pinned: false.
 PINNED_SHA256 = "74594e8f4250680adf590507a306655a299935343583256f3b722c48a1bc1cb0"
 # FluidSynth's own default master gain; recorded in provenance so renders can be reproduced.

@@ -13,7 +13,7 @@ _COMMON = [
     click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=str),
                  help="Run folder: config.json, losses.csv, checkpoint.pt, samples/."),
     click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=str),
-                 help="TOML or JSON file with any settings (see README 'train')."),
+                 help="TOML or JSON file with any settings (see docs/train.md)."),
     click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.pt."),
     click.option("--size", type=click.Choice(["paper", "tiny"]), help="Model size preset (default: paper)."),
     click.option("--steps", "max_steps", type=int, help="Stop after this many optimiser steps (>= 1)."),
