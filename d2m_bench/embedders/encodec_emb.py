@@ -88,7 +88,7 @@ class EncodecEmbedder:
         import torch
 
         from ..cache import file_digest
-        from .weights import load_weights
+        from .weights import load_state_strict, load_weights
 
         self.weights_path = str(weights)
         self.weights_sha256 = file_digest(weights)
@@ -96,11 +96,7 @@ class EncodecEmbedder:
         if not isinstance(state, dict):
             raise UserError("not a state dict", weights)
         self.model = build_model()
-        try:
-            self.model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-            raise UserError(f"not an encodec-24k state dict ({first})", weights) from None
+        load_state_strict(self.model, state, weights, "an encodec-24k")
         self.model.eval().to(device)
         self.device = device
         self.batch_size = int(batch_size)

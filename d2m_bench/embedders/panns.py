@@ -105,7 +105,7 @@ class PannsCnn14Embedder:
         import torch
 
         from ..cache import file_digest
-        from .weights import load_weights
+        from .weights import load_state_strict, load_weights
 
         if name not in SETTINGS:
             raise UserError(f"unknown PANNs setting '{name}' ({', '.join(SETTINGS)})")
@@ -116,11 +116,7 @@ class PannsCnn14Embedder:
         self.weights_sha256 = file_digest(weights)
         state = state_dict_of(load_weights(weights), weights)
         self.model = build_model(name)
-        try:
-            self.model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-            raise UserError(f"not a {name} state dict ({first})", weights) from None
+        load_state_strict(self.model, state, weights, f"a {name}")
         self.model.eval().to(device)
         self.device = device
         self.batch_size = int(batch_size)

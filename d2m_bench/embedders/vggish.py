@@ -159,6 +159,7 @@ class VGGishEmbedder:
         import torch
 
         from ..cache import file_digest
+        from .weights import load_state_strict
 
         self.weights_path = str(weights)
         self.weights_sha256 = file_digest(weights)
@@ -166,12 +167,7 @@ class VGGishEmbedder:
         if not isinstance(state, dict):
             raise UserError("not a state dict", weights)
         self.model = build_model()
-        try:
-            self.model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-            raise UserError(f"not a VGGish state dict ({first}; expected the layout of vggish-10086976.pth)",
-                            weights) from None
+        load_state_strict(self.model, state, weights, "a VGGish", "; expected the layout of vggish-10086976.pth")
         self.model.eval().to(device)
         self.device = device
         self.batch_size = int(batch_size)

@@ -91,6 +91,16 @@ def load_weights(path):
         raise UserError(f"unreadable weights file ({exc.__class__.__name__}: {first})", path) from None
 
 
+def load_state_strict(model, state, path, what: str, hint: str = "") -> None:
+    """``model.load_state_dict(state, strict=True)``; a layout mismatch becomes one line naming
+    the file, ``not <what> state dict (<torch's first line><hint>)``, instead of torch's key dump."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "mismatch"
+        raise UserError(f"not {what} state dict ({first}{hint})", path) from None
+
+
 def hub_checkpoints() -> Path:
     import torch.hub
 
