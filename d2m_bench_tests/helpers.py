@@ -421,3 +421,17 @@ def make_inputs(root: Path, systems=("gt", "d2m", "cmt"), segments=4, seconds=1.
         for j, name in enumerate(systems):
             write_audio(root / name / f"seg{k}.wav", 0.3 * np.sin(2 * np.pi * (220 * (j + 1) + 10 * k) * t), SURVEY_SR)
     return [f"{n}={root / n}" for n in systems], root / "videos"
+
+
+def write_click_pairs(root, stems, sr=22050):
+    """For each stem, ``root/gt/<stem>.wav`` (2 s, clicks at 0.3 s and 1.3 s) and
+    ``root/pred/<stem>.wav`` (the 0.3 s click only): a valid eval input whose scores are known."""
+    import soundfile as sf
+
+    from d2m_bench.synthetic import click_track
+
+    for stem in stems:
+        for role, times in (("gt", [0.3, 1.3]), ("pred", [0.3])):
+            path = Path(root) / role / f"{stem}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(path), click_track(times, sr=sr, duration=2.0), sr)

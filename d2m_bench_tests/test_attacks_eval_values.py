@@ -5,21 +5,16 @@ import re
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 
 from d2m_bench.resources import shipped_dir
-from d2m_bench.synthetic import click_track
+from d2m_bench_tests.helpers import write_click_pairs
 
 SR = 22050
 
 
 @pytest.fixture
 def clips(tmp_path):
-    for i in range(4):
-        for role, times in (("gt", [0.3, 1.3]), ("pred", [0.3])):
-            path = tmp_path / role / f"c{i}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(str(path), click_track(times, sr=SR, duration=2.0), SR)
+    write_click_pairs(tmp_path, [f"c{i}" for i in range(4)], sr=SR)
     return tmp_path
 
 

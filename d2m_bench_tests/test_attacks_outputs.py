@@ -5,20 +5,15 @@ import os
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 
-from d2m_bench.synthetic import click_track
+from d2m_bench_tests.helpers import write_click_pairs
 
 SR = 22050
 
 
 @pytest.fixture
 def clips(tmp_path):
-    for i in range(2):
-        for role, times in (("gt", [0.3, 1.3]), ("pred", [0.3])):
-            path = tmp_path / role / f"clip00{i}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(str(path), click_track(times, sr=SR, duration=2.0), SR)
+    write_click_pairs(tmp_path, [f"clip00{i}" for i in range(2)], sr=SR)
     manifest = tmp_path / "m.csv"
     manifest.write_text("id,gt,pred\n" + "".join(f"c{i},gt/clip00{i}.wav,pred/clip00{i}.wav\n" for i in range(2)))
     return tmp_path
