@@ -116,20 +116,13 @@ def test_leaderboard_output_that_is_a_run_file(tmp_path, cli, option):
     assert run.read_bytes() == before
 
 
-def test_leaderboard_csv_equal_to_md(tmp_path, cli):
+@pytest.mark.parametrize("other, name", [("--md", "t"), ("--html", "t.csv")])
+def test_leaderboard_csv_equal_to_other_output(tmp_path, cli, other, name):
     _run_file(tmp_path / "results" / "runs" / "x.json")
-    proc = cli("leaderboard", "--results", tmp_path / "results", "--no-shipped", "--csv", tmp_path / "t",
-               "--md", tmp_path / "t")
+    proc = cli("leaderboard", "--results", tmp_path / "results", "--no-shipped", "--csv", tmp_path / name,
+               other, tmp_path / name)
     _refused(proc, "same file")
-    assert not (tmp_path / "t").exists()
-
-
-def test_leaderboard_html_equal_to_csv(tmp_path, cli):
-    _run_file(tmp_path / "results" / "runs" / "x.json")
-    proc = cli("leaderboard", "--results", tmp_path / "results", "--no-shipped", "--csv", tmp_path / "t.csv",
-               "--html", tmp_path / "t.csv")
-    _refused(proc, "same file")
-    assert not (tmp_path / "t.csv").exists()
+    assert not (tmp_path / name).exists()
 
 
 def test_mos_aggregate_output_that_is_the_ratings_csv(tmp_path, cli):
