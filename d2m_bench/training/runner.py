@@ -159,6 +159,18 @@ class StopSignals:
         return self.signum
 
 
+def save_or_stop(stop: StopSignals, ctx: "Dist", cfg, step: int, save, ckpt_path, bar, log) -> None:
+    """After a step: save on the save_every schedule or when a stop was asked for; on a stop,
+    close the bar and log and raise only after the save, so --resume finds this step's checkpoint."""
+    signum = stop.requested(ctx)
+    if signum or (cfg.save_every and step % cfg.save_every == 0):
+        save()
+    if signum:
+        bar.close()
+        log.close()
+        raise TrainingInterrupted(signum, step, ckpt_path)
+
+
 class StepLog:
     """Per-step losses: ``losses.csv`` (always) and TensorBoard scalars when tensorboard is installed.
 

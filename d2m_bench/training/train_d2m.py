@@ -276,13 +276,7 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
                 log.log(pos.step, pos.epoch, last)
             bar.update(1)
             bar.set_postfix(d=f"{last['loss_d']:.3f}", g=f"{last['loss_g']:.3f}")
-            signum = stop.requested(ctx)
-            if signum or (cfg.save_every and pos.step % cfg.save_every == 0):
-                save()
-            if signum:
-                bar.close()
-                log.close()
-                raise runner.TrainingInterrupted(signum, pos.step, ckpt_path)
+            runner.save_or_stop(stop, ctx, cfg, pos.step, save, ckpt_path, bar, log)
             if ctx.main and cfg.sample_every and pos.step % cfg.sample_every == 0:
                 from .generate import write_generations
 

@@ -162,13 +162,7 @@ def train_vqvae(data_root, run_dir, *, overrides=None, config_file=None, resume=
                     log.log(pos.step, pos.epoch, metrics)
                 bar.update(1)
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}")
-                signum = stop.requested(ctx)
-                if signum or (cfg.save_every and pos.step % cfg.save_every == 0):
-                    save()
-                if signum:
-                    bar.close()
-                    log.close()
-                    raise runner.TrainingInterrupted(signum, pos.step, ckpt_path)
+                runner.save_or_stop(stop, ctx, cfg, pos.step, save, ckpt_path, bar, log)
         save()
         bar.close()
         log.close()
