@@ -435,3 +435,18 @@ def write_click_pairs(root, stems, sr=22050):
             path = Path(root) / role / f"{stem}.wav"
             path.parent.mkdir(parents=True, exist_ok=True)
             sf.write(str(path), click_track(times, sr=sr, duration=2.0), sr)
+
+
+def race(runs: dict, rounds: int, n_clips: int):
+    """Clips per second of each callable in ``runs`` over ``n_clips`` clips, best of ``rounds``, and
+    each one's output. Rounds alternate between the callables because the machine is shared: a
+    busy spell then slows one round of each rather than every round of one."""
+    import time
+
+    best, outputs = {k: float("inf") for k in runs}, {}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            outputs[name] = fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {k: n_clips / v for k, v in best.items()}, outputs

@@ -14,6 +14,8 @@ import time
 import numpy as np
 import pytest
 
+from d2m_bench_tests.helpers import race
+
 torch = pytest.importorskip("torch")
 
 N_CLIPS = 16
@@ -28,13 +30,7 @@ def _waves(sr, seconds=2.0, n=N_CLIPS):
 
 
 def _race(runs):
-    best, outputs = {k: float("inf") for k in runs}, {}
-    for _ in range(ROUNDS):
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            outputs[name] = fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return {k: N_CLIPS / v for k, v in best.items()}, outputs
+    return race(runs, ROUNDS, N_CLIPS)
 
 
 def test_panns_against_audiotagging(benchmark, panns_weights, tmp_path, monkeypatch):

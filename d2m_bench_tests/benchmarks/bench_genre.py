@@ -24,6 +24,7 @@ import torch
 
 from d2m_bench.embedders.vggish import VGGishEmbedder
 from d2m_bench.metrics.retrieval import nearest_neighbours
+from d2m_bench_tests.helpers import race
 
 tv_input = pytest.importorskip("torchvggish.vggish_input")
 tv_model = pytest.importorskip("torchvggish.torchvggish")
@@ -60,16 +61,10 @@ def test_embedding_throughput(benchmark, setup):
     ref(tv_input.waveform_to_examples(waves[0], 16000))  # first-call set-up outside the timing
     emb.embed_waveforms(waves[:2])
     # The machine is shared: rounds alternate between the three and the best round counts.
-    best, outputs = {k: float("inf") for k in runs}, {}
-    for _ in range(ROUNDS):
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            outputs[name] = fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+    rate, outputs = race(runs, ROUNDS, N_CLIPS)
     benchmark.pedantic(ours, rounds=1, iterations=1)
     for a, b in zip(outputs["ours"], outputs["torchvggish"]):  # ours are pre-ReLU; relu = the port's output
         np.testing.assert_allclose(emb.select(a, "relu"), b, rtol=1e-4, atol=1e-6)
-    rate = {k: N_CLIPS / v for k, v in best.items()}
     speedup = rate["ours"] / rate["torchvggish"]
     speedup_ng = rate["ours"] / rate["torchvggish_no_grad"]
     print(f"\nembedding clips/s (best of {ROUNDS}): ours {rate['ours']:.1f}, torchvggish per clip "
