@@ -450,3 +450,18 @@ def race(runs: dict, rounds: int, n_clips: int):
             outputs[name] = fn()
             best[name] = min(best[name], time.perf_counter() - start)
     return {k: n_clips / v for k, v in best.items()}, outputs
+
+
+def save_tiny_vqvae(path):
+    """A seeded tiny VQ-VAE (width 8, 64 bins) saved to ``path``; its codebooks are spread with
+    N(0, 0.05) so that distinct codes decode to distinct audio in trainer tests."""
+    import torch
+
+    from d2m_bench.models.vqvae import VQVAE, VQVAEConfig, save_vqvae
+
+    torch.manual_seed(0)
+    vq = VQVAE(VQVAEConfig(width=8, depth=1, l_bins=64, emb_width=16, multipliers=(1, 1, 1)))
+    for block in vq.bottleneck.level_blocks:
+        block.k.normal_(0, 0.05)
+        block.restore_k()
+    save_vqvae(vq, path)

@@ -10,10 +10,11 @@ import torch
 from d2m_bench.errors import UserError
 from d2m_bench.models.discriminator import MultiScaleDiscriminator
 from d2m_bench.models.generator import D2MGenerator, GeneratorConfig
-from d2m_bench.models.vqvae import VQVAE, VQVAEConfig, save_vqvae
+from d2m_bench.models.vqvae import VQVAE, VQVAEConfig
 from d2m_bench.synthetic import make_tiny_dataset
 from d2m_bench.training.runner import read_losses
 from d2m_bench.training.train_d2m import train_d2m
+from d2m_bench_tests.helpers import save_tiny_vqvae
 
 PAIRS = [("aistpp", "high"), ("aistpp", "low"), ("tiktok", "high"), ("tiktok", "low")]
 
@@ -22,12 +23,7 @@ PAIRS = [("aistpp", "high"), ("aistpp", "low"), ("tiktok", "high"), ("tiktok", "
 def assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("d2m")
     data = {kind: make_tiny_dataset(root / kind, kind=kind, n_train=2, n_test=2) for kind in ("aistpp", "tiktok")}
-    torch.manual_seed(0)
-    vq = VQVAE(VQVAEConfig(width=8, depth=1, l_bins=64, emb_width=16, multipliers=(1, 1, 1)))
-    for block in vq.bottleneck.level_blocks:
-        block.k.normal_(0, 0.05)
-        block.restore_k()
-    save_vqvae(vq, root / "vqvae.pt")
+    save_tiny_vqvae(root / "vqvae.pt")
     return {"data": data, "vqvae": str(root / "vqvae.pt")}
 
 

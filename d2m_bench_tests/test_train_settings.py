@@ -13,21 +13,17 @@ import pytest
 import torch
 
 from d2m_bench.errors import UserError
-from d2m_bench.models.vqvae import VQVAE, VQVAEConfig, load_vqvae, save_vqvae
+from d2m_bench.models.vqvae import VQVAE, VQVAEConfig, load_vqvae
 from d2m_bench.synthetic import make_tiny_dataset
 from d2m_bench.training.config import D2MTrainConfig, VQVAETrainConfig, resolve
+from d2m_bench_tests.helpers import save_tiny_vqvae
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("settings")
     data = make_tiny_dataset(root / "data", kind="aistpp", n_train=2, n_test=1)
-    torch.manual_seed(0)
-    vq = VQVAE(VQVAEConfig(width=8, depth=1, l_bins=64, emb_width=16, multipliers=(1, 1, 1)))
-    for block in vq.bottleneck.level_blocks:
-        block.k.normal_(0, 0.05)
-        block.restore_k()
-    save_vqvae(vq, root / "vqvae.pt")
+    save_tiny_vqvae(root / "vqvae.pt")
     return {"data": data, "vqvae": str(root / "vqvae.pt")}
 
 
