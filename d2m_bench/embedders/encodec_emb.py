@@ -10,17 +10,15 @@ goes through the encoder at once, as ``model.encoder(x)`` does in the library.
 
 Why a stand-in ``torchaudio`` while importing: ``encodec/utils.py`` imports torchaudio at the
 top for ``convert_audio`` (resampling) and ``save_audio``, two functions this backend never
-calls (d2m-bench decodes and resamples itself). torchaudio cannot be installed here without
-replacing torch, so, only when it is absent, ``encodec`` is imported with a placeholder module
-under that name whose every attribute raises ImportError; the placeholder is removed from
-``sys.modules`` right after, so no other code sees it.
+calls (d2m-bench decodes and resamples itself). torchaudio cannot always be installed beside the
+user's torch, so, only when it is absent, ``encodec`` is imported under ``stand_ins`` (an inert
+torchaudio whose every object raises ImportError when used; gone from ``sys.modules`` after).
 """
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import sys
-import types
 
 import numpy as np
 
@@ -42,32 +40,24 @@ def library_version() -> str:
         return "absent"
 
 
-def _absent(name):
-    if name.startswith("__"):  # introspection (hasattr(m, "__file__")) must see a plain missing attribute
-        raise AttributeError(name)
-    raise ImportError(f"torchaudio.{name}: torchaudio is not installed; d2m-bench never calls the encodec "
-                      "functions that use it (convert_audio, save_audio)")
+_TORCHAUDIO_WHY = ("torchaudio is not installed; d2m-bench never calls the encodec functions that use it "
+                   "(convert_audio, save_audio)")
 
 
 def encodec_module():
-    """``import encodec``, with the torchaudio placeholder of the module doc when torchaudio is absent."""
+    """``import encodec``, with the torchaudio stand-in of the module doc when torchaudio is absent."""
+    from .stand_ins import stand_ins
+
     if "encodec" in sys.modules:
         return sys.modules["encodec"]
     if importlib.util.find_spec("encodec") is None:
         raise UserError("the encodec-24k embedder needs encodec and einops: pip install 'd2m-bench[encodec]' "
                         "(docs/genre-fad.md, Installing the backends)")
-    placeholder = None
-    if "torchaudio" not in sys.modules and importlib.util.find_spec("torchaudio") is None:
-        placeholder = types.ModuleType("torchaudio")
-        placeholder.__getattr__ = _absent
-        sys.modules["torchaudio"] = placeholder
     try:
-        return importlib.import_module("encodec")
+        with stand_ins({"torchaudio": _TORCHAUDIO_WHY}):
+            return importlib.import_module("encodec")
     except ImportError as exc:
         raise UserError(f"encodec cannot be imported ({exc}); pip install 'd2m-bench[encodec]'") from None
-    finally:
-        if placeholder is not None and sys.modules.get("torchaudio") is placeholder:
-            del sys.modules["torchaudio"]
 
 
 def build_model():
