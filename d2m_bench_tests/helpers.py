@@ -465,3 +465,28 @@ def save_tiny_vqvae(path):
         block.k.normal_(0, 0.05)
         block.restore_k()
     save_vqvae(vq, path)
+
+
+def write_hf_snapshot(cache_root, repo_id: str, files: dict, revision: str = "0123456789abcdef0123456789abcdef01234567"):
+    """A Hugging Face hub cache entry laid out as huggingface_hub writes it: blobs named by the
+    content's SHA-256, ``snapshots/<revision>/<name>`` links to them and ``refs/main``.
+    ``files``: name -> bytes or a path whose bytes are copied. Returns the snapshot folder."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    repo = Path(cache_root) / ("models--" + repo_id.replace("/", "--"))
+    snap = repo / "snapshots" / revision
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    snap.mkdir(parents=True, exist_ok=True)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    for name, data in files.items():
+        data = data if isinstance(data, bytes) else Path(data).read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        link = snap / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        os.symlink(os.path.relpath(blob, snap), link)
+    return snap

@@ -50,6 +50,30 @@ KNOWN = {
                     "url": "https://dl.fbaipublicfiles.com/encodec/v0/encodec_24khz-d7cc33bc.th",
                     "env": "D2M_BENCH_ENCODEC_24K_WEIGHTS"},
 }
+# Hugging Face repositories (folders; d2m_bench.embedders.hf_weights). hf_files: what a snapshot
+# holds and the folder digest covers; hf_required: alternatives of which one must be present.
+# The tokenizer/text-model repos are named as laion_clap names them in its from_pretrained calls.
+_HF = "https://huggingface.co/"
+_WEIGHTS_FILES = ["model.safetensors", "pytorch_model.bin"]
+_BPE = ["config.json", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json"]
+for _name, _repo, _files, _required in (
+        ("mert-v1-95m", "m-a-p/MERT-v1-95M", ["config.json", "preprocessor_config.json", "*.py", *_WEIGHTS_FILES],
+         [["config.json"], ["preprocessor_config.json"], _WEIGHTS_FILES]),
+        ("mert-v1-330m", "m-a-p/MERT-v1-330M", ["config.json", "preprocessor_config.json", "*.py", *_WEIGHTS_FILES],
+         [["config.json"], ["preprocessor_config.json"], _WEIGHTS_FILES]),
+        ("roberta-base", "roberta-base", [*_BPE, *_WEIGHTS_FILES],
+         [["config.json"], ["vocab.json"], ["merges.txt"], _WEIGHTS_FILES]),
+        ("bert-base-uncased", "bert-base-uncased", ["config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json"],
+         [["config.json"], ["vocab.txt"]]),
+        ("bart-base", "facebook/bart-base", _BPE, [["config.json"], ["vocab.json"], ["merges.txt"]])):
+    KNOWN[_name] = {"hf_repo": _repo, "hf_files": _files, "hf_required": _required, "revision": None,
+                    "filename": _repo + "/", "sha256_prefix": None, "sha256": None, "url": _HF + _repo,
+                    "env": "D2M_BENCH_" + _name.upper().replace("-", "_").replace(".", "_")}
+
+
+def is_folder(name: str) -> bool:
+    """True for entries that are Hugging Face repository folders rather than one file."""
+    return "hf_repo" in KNOWN.get(name, {})
 
 
 def is_official(name: str, sha256) -> bool:
@@ -108,8 +132,12 @@ def hub_checkpoints() -> Path:
 
 
 def candidates(name: str, explicit=None) -> list[tuple[str, Path]]:
-    """(origin, path) in lookup order for a known file."""
+    """(origin, path) in lookup order for a known file (a folder for Hugging Face entries)."""
     spec = KNOWN[name]
+    if is_folder(name):
+        from . import hf_weights
+
+        return hf_weights.candidates(name, spec, explicit)
     out = []
     if explicit:
         out.append(("option", Path(explicit).expanduser()))
@@ -135,7 +163,12 @@ def _how_to_get(name: str) -> str:
 
 
 def resolve(name: str, explicit=None) -> Path:
-    """Path of a known weights file, or UserError in one line saying where to put it."""
+    """Path of a known weights file (folder for Hugging Face entries), or UserError in one line
+    saying where to put it."""
+    if is_folder(name):
+        from . import hf_weights
+
+        return hf_weights.resolve(name, KNOWN[name], explicit)
     if explicit and not Path(explicit).expanduser().is_file():
         raise UserError(f"{name} weights not found (no such file): {_how_to_get(name)}", explicit)
     for _, path in candidates(name, explicit):
@@ -151,7 +184,19 @@ def resolve_pca(weights_path) -> Path:
     return resolve("vggish-pca")
 
 
-def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=False, progress=False) -> dict:
+def digest(name: str, path) -> str:
+    """The identity of a resolved weights path: the file's SHA-256, or a folder entry's digest."""
+    if is_folder(name):
+        from . import hf_weights
+
+        return hf_weights.folder_digest(KNOWN[name], path)
+    from ..cache import file_digest
+
+    return file_digest(path)
+
+
+def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=False, progress=False,
+             revision=None) -> dict:
     """Fetch a known file into ``dest_dir`` (default: the torch hub cache), atomically.
 
     The SHA-256 must start with ``expect_sha256`` (default: the full pinned digest, or the
@@ -163,6 +208,15 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
     if name not in KNOWN:
         raise UserError(f"unknown weights '{name}' (known: {', '.join(KNOWN)})")
     spec = KNOWN[name]
+    if is_folder(name):
+        from . import hf_weights
+
+        if url:
+            raise UserError(f"{name} comes from the Hugging Face repository {spec['hf_repo']}: --url does not apply")
+        return hf_weights.download(name, spec, dest_dir=dest_dir, revision=revision, expect_sha256=expect_sha256,
+                                   force=force, progress=progress)
+    if revision:
+        raise UserError(f"--revision applies to Hugging Face entries only, not {name}")
     url = url or spec["url"]
     if expect_sha256 is None and url == spec["url"]:
         expect_sha256 = spec["sha256"] or spec["sha256_prefix"]
