@@ -32,6 +32,7 @@ REGISTRY = {
     "panns-cnn14": (".panns", "PannsCnn14Embedder", "panns-cnn14", "panns"),
     "panns-cnn14-16k": (".panns", "PannsCnn14Embedder", "panns-cnn14-16k", "panns"),
     "encodec-24k": (".encodec_emb", "EncodecEmbedder", "encodec-24k", "encodec"),
+    "passt-s-f128-p16-s10": (".passt", "PasstEmbedder", "passt-s-f128-p16-s10", "passt"),
 }
 EMBEDDERS = tuple(REGISTRY)
 INTERFACE = ("name", "sample_rate", "hop", "dim", "layers", "weights_sha256")
@@ -78,7 +79,8 @@ def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weigh
     return {"weights": path, "pca": resolve_pca(path) if postprocess else None}
 
 
-_EXTRA_MODULES = {"panns": ("panns_inference", "torchlibrosa"), "encodec": ("encodec", "einops")}
+_EXTRA_MODULES = {"panns": ("panns_inference", "torchlibrosa"), "encodec": ("encodec", "einops"),
+                  "passt": ("hear21passt",)}
 
 
 def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=None, weights=None):

@@ -49,6 +49,12 @@ KNOWN = {
     "encodec-24k": {"filename": "encodec_24khz-d7cc33bc.th", "sha256_prefix": "d7cc33bc", "sha256": None,
                     "url": "https://dl.fbaipublicfiles.com/encodec/v0/encodec_24khz-d7cc33bc.th",
                     "env": "D2M_BENCH_ENCODEC_24K_WEIGHTS"},
+    # PaSST-S SWA (what hear21passt.base.get_basic_model and stable-audio-metrics' passt_kld load): the
+    # library's own download URL for architecture passt_s_swa_p16_128_ap476; no digest known here.
+    "passt-s-f128-p16-s10": {"filename": "passt-s-f128-p16-s10-ap.476-swa.pt", "sha256_prefix": None, "sha256": None,
+                             "url": "https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/"
+                                    "passt-s-f128-p16-s10-ap.476-swa.pt",
+                             "env": "D2M_BENCH_PASST_WEIGHTS"},
 }
 # Hugging Face repositories (folders; d2m_bench.embedders.hf_weights). hf_files: what a snapshot
 # holds and the folder digest covers; hf_required: alternatives of which one must be present.
