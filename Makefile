@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[all,pose]'
 	# encodec declares torchaudio (a torch build of its own): installed without it (docs/genre-fad.md)
 	$(BIN)/pip install -q --no-deps encodec==0.1.1
+	# hear21passt declares timm (which imports torchvision) and torchaudio: installed without them
+	$(BIN)/pip install -q --no-deps hear21passt==0.0.26
+	# torchaudio's wheel, downloaded and never installed: test_embedders_passt reads its kaldi.py as
+	# the reference of d2m-bench's mel-bank port (the test skips, saying so, when the wheel is absent)
+	$(BIN)/pip download -q --no-deps --only-binary=:all: torchaudio==2.11.1 -d $(VENV)/reference \
+	  || echo "torchaudio wheel not downloaded: the PaSST mel-bank reference test will skip"
 	touch $(STAMP)
 
 # The demo (default protocol, no dataset) needs neither torch nor any extra but `report` (matplotlib).

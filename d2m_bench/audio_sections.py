@@ -9,7 +9,8 @@ calls the pure metric functions (``metrics.fad``, ``metrics.distributions``):
   ``[fd.layers]``, default: the embedder's first output), with the bootstrap CI and FAD-inf of
   ``d2m_bench.intervals`` where the dimension is at most ``intervals_max_dim`` (each replicate
   is an eigendecomposition of a dim x dim matrix).
-- ``[kl]``: KL divergence of the ``classifier``'s label distributions, pred and gt paired by id,
+- ``[kl]``: KL divergence of the ``classifier``'s label distributions (any embedder with a
+  ``logits`` output: PANNs CNN14, PaSST), pred and gt paired by id,
   one metric per convention (softmax, sigmoid) and direction (ref_to_gen = audioldm_eval,
   gen_to_ref = stable-audio-metrics), named ``kl_<convention>_<direction>_<classifier>``.
 - ``[inception]``: Inception Score of the generated clips' label distributions (and of the
@@ -59,7 +60,7 @@ def check_table(check, name: str, table: dict) -> None:
                 check.fail(f"fd.layers.{e} = {layer!r} must be text")
         check.number("fd.intervals_max_dim", p["intervals_max_dim"], integer=True, strict=False)
         return
-    check.choice(f"{name}.classifier", p["classifier"], [e for e in EMBEDDERS if e.startswith("panns")])
+    check.choice(f"{name}.classifier", p["classifier"], classifiers())
     if name == "kl":
         for key, options in (("conventions", CONVENTIONS), ("directions", DIRECTIONS)):
             if not isinstance(p[key], list) or not p[key]:
@@ -72,6 +73,23 @@ def check_table(check, name: str, table: dict) -> None:
         check.boolean("inception.shuffle", p["shuffle"])
         check.boolean("inception.gt_reference", p["gt_reference"])
         check.number("inception.seed", p["seed"], integer=True, strict=False, maximum=2 ** 32 - 1)
+
+
+def classifiers() -> list:
+    """The registered embedders whose class offers a ``logits`` output (PANNs CNN14, PaSST, ...):
+    the label distributions of ``[kl]`` and ``[inception]``. Classes are imported, no weights loaded;
+    a backend module that cannot even be imported offers nothing."""
+    from .embedders.base import EMBEDDERS
+
+    out = []
+    for name in EMBEDDERS:
+        try:
+            layers = getattr(embedder_class(name), "layers", ())
+        except ImportError:
+            continue
+        if "logits" in layers:
+            out.append(name)
+    return out
 
 
 def _needed(protocol) -> list:

@@ -490,3 +490,87 @@ def write_hf_snapshot(cache_root, repo_id: str, files: dict, revision: str = "01
             link.unlink()
         os.symlink(os.path.relpath(blob, snap), link)
     return snap
+
+# --- Stability-AI/stable-audio-metrics src/passt_kld.py (return_probabilities, passt_kld) and
+# pyloudnorm's normalize.peak, ported literally (the .cuda() moves dropped); the model passed in
+# is hear21passt's PasstBasicWrapper, called per window as there. return_probabilities is split in
+# two (file -> samples, samples -> probabilities) so that a test can feed arrays; no line changed.
+
+def pyloudnorm_peak(data, target):
+    """pyloudnorm.normalize.peak."""
+    current_peak = np.max(np.abs(data))
+    gain = np.power(10.0, target / 20.0) / current_peak
+    output = gain * data
+    return output
+
+
+def stable_audio_metrics_probabilities_of(model, audio, window_size=10, overlap=5, collect="mean"):
+    """return_probabilities after its librosa.load: audio is mono at 32 kHz."""
+    import contextlib
+    import functools
+
+    import torch
+    F = torch.nn.functional
+    SAMPLING_RATE = 32000
+    audio = pyloudnorm_peak(audio, -1.0)
+    step_size = int((window_size - overlap) * SAMPLING_RATE)
+    probabilities = []
+    for i in range(0, max(step_size, len(audio) - step_size), step_size):
+        window = audio[i:i + int(window_size * SAMPLING_RATE)]
+        if len(window) < int(window_size * SAMPLING_RATE):
+            if len(window) > int(window_size * SAMPLING_RATE * 0.15):
+                tmp = np.zeros(int(window_size * SAMPLING_RATE))
+                tmp[:len(window)] = window
+                window = tmp
+        audio_wave = torch.from_numpy(window.astype(np.float32)).unsqueeze(0)
+        with open(os.devnull, "w") as f, contextlib.redirect_stdout(f):
+            old_stft = torch.stft  # _patch_passt_stft
+            torch.stft = functools.partial(torch.stft, return_complex=False)
+            try:
+                with torch.no_grad():
+                    logits = model(audio_wave)
+                    probabilities.append(torch.squeeze(logits))
+            finally:
+                torch.stft = old_stft
+    probabilities = torch.stack(probabilities)
+    if collect == "mean":
+        probabilities = torch.mean(probabilities, dim=0)
+    elif collect == "max":
+        probabilities, _ = torch.max(probabilities, dim=0)
+    return F.softmax(probabilities, dim=0).squeeze().cpu()
+
+
+def stable_audio_metrics_return_probabilities(model, audio_path, collect="mean"):
+    audio, _ = librosa.load(audio_path, sr=32000, mono=True)
+    return stable_audio_metrics_probabilities_of(model, audio, collect=collect)
+
+
+def stable_audio_metrics_passt_kld(model, ids, eval_path, ref_path, extension=".wav", collect="mean"):
+    """passt_kld with ref_path (no stored reference probabilities, no skipped ids)."""
+    import torch
+    F = torch.nn.functional
+    ref_p = {}
+    for id in ids:
+        ref_p[id] = stable_audio_metrics_return_probabilities(model, os.path.join(ref_path, str(id) + extension),
+                                                              collect=collect)
+    passt_kl = 0
+    count = 0
+    for id in ids:
+        eval_p = stable_audio_metrics_return_probabilities(model, os.path.join(eval_path, str(id) + extension),
+                                                           collect=collect)
+        passt_kl += F.kl_div((ref_p[id] + 1e-6).log(), eval_p, reduction="sum", log_target=False)
+        count += 1
+    return passt_kl / count if count > 0 else 0
+
+
+def save_passt_weights(path, seed=0):
+    """A seeded random PaSST-S network (the library's get_model, published architecture) saved as
+    the published checkpoint is: a plain state dict. Returns ``path``."""
+    import torch
+
+    from d2m_bench.embedders import passt
+
+    torch.manual_seed(seed)
+    net = passt.build_net()
+    torch.save(net.state_dict(), path)
+    return path
