@@ -104,12 +104,18 @@ def _needed(protocol) -> list:
 
 def check_ready(protocol, options=None) -> None:
     """Raise now what building the embedders would raise (missing library or weights)."""
-    from .embedders.base import resolve_embedder
+    from .embedders.base import EMBEDDERS, resolve_embedder
 
     options = options or {}
+    for name in options.get("trust_remote_code") or ():
+        if name not in EMBEDDERS or not getattr(embedder_class(name), "remote_code_capable", False):
+            capable = [e for e in EMBEDDERS if getattr(embedder_class(e), "remote_code_capable", False)]
+            raise UserError(f"--trust-remote-code: '{name}' is not an embedder whose weights folder can hold model code "
+                            f"({', '.join(capable)})")
     for name in _needed(protocol):
         resolve_embedder(name, vggish_weights=options.get("vggish_weights"),
-                         weights=(options.get("weights") or {}).get(name))
+                         weights=(options.get("weights") or {}).get(name),
+                         trust_remote_code=name in (options.get("trust_remote_code") or ()))
     if protocol.section("fd").get("enabled"):
         for name, layer in _params(protocol, "fd")["layers"].items():
             offered = embedder_class(name).layers
@@ -136,15 +142,18 @@ def embedder_class(name):
 _EMBEDDERS = {}  # (name, weights option) -> embedder: the sections of one run share a loaded network
 
 
-def _embedder(name, options):
+def _embedder(name, options, layer=None):
     from .embedders import get_embedder
 
     explicit = (options.get("weights") or {}).get(name) or (options.get("vggish_weights") if name == "vggish" else None)
-    key = (name, str(explicit))
+    trusted = name in (options.get("trust_remote_code") or ())
+    layer = layer if getattr(embedder_class(name), "layer_at_build", False) else None  # MERT caches one layer
+    key = (name, str(explicit), trusted, layer)
     if key not in _EMBEDDERS:
         _EMBEDDERS.clear()  # one run's networks at a time: CNN14 alone holds 80 M parameters
         _EMBEDDERS[key] = get_embedder(name, vggish_weights=options.get("vggish_weights"),
-                                       weights=(options.get("weights") or {}).get(name))
+                                       weights=(options.get("weights") or {}).get(name), layer=layer,
+                                       trust_remote_code=trusted)
     return _EMBEDDERS[key]
 
 
@@ -154,11 +163,11 @@ def _scored(pairs):
     return kept, excluded
 
 
-def _embed(name, pairs, ctx):
+def _embed(name, pairs, ctx, layer=None):
     from .cache import FileCache
     from .embedders import embed_files
 
-    emb = _embedder(name, ctx.options or {})
+    emb = _embedder(name, ctx.options or {}, layer)
     cache = FileCache(emb.name, enabled=ctx.cache)
     rows = embed_files([p.pred for p in pairs] + [p.gt for p in pairs], emb, cache=cache, progress=ctx.progress)
     return emb, rows
@@ -176,7 +185,7 @@ def fd_section(pairs, protocol, ctx) -> dict:
     pairs, excluded = _scored(pairs)
     aggregate, metas, keys = {}, {}, {}
     for name in p["embedders"]:
-        emb, rows = _embed(name, pairs, ctx)
+        emb, rows = _embed(name, pairs, ctx, p["layers"].get(name))
         layer = p["layers"].get(name, emb.layers[0])
         if layer not in emb.layers:
             raise UserError(f"fd.layers.{name} = '{layer}' is not an output of {name} ({', '.join(emb.layers)})",

@@ -249,7 +249,9 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
         split: Split of ``data`` the clips belong to.
         options: Files for the optional sections: ``vggish_weights``, ``genre_db``, ``labels``,
             ``motion``, ``embedder`` (the CLI options of the same names); ``weights``: embedder
-            name -> weights file (``--weights NAME=PATH``).
+            name -> weights file (``--weights NAME=PATH``); ``trust_remote_code``: embedder names
+            whose weights folder may run the model code it ships (``--trust-remote-code NAME``,
+            MERT; refused otherwise).
         overrides: Dotted protocol keys to new values, e.g. ``{"beats.onset.delta": 0.1}``: a
             derived protocol whose name records them and whose hash differs.
 

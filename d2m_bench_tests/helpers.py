@@ -574,3 +574,139 @@ def save_passt_weights(path, seed=0):
     net = passt.build_net()
     torch.save(net.state_dict(), path)
     return path
+
+
+
+# MERT-v1-95M as published (m-a-p/MERT-v1-95M config.json; yizhilll/MERT scripts/hf_config/mert_base.json):
+# the HuBERT-base layout at 24 kHz (conv strides 5 x 2^6 = 320 samples, 75 frames/s).
+MERT_95M_CONFIG = {
+    "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+    "hidden_act": "gelu", "layer_norm_eps": 1e-5, "conv_dim": [512] * 7, "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+    "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_bias": False, "feat_extract_norm": "group",
+    "feat_extract_activation": "gelu", "do_stable_layer_norm": False, "feat_proj_layer_norm": True,
+    "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16, "mask_time_prob": 0.05,
+    "hidden_dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.1, "feat_proj_dropout": 0.1,
+    "layerdrop": 0.1,
+}
+
+
+# Thin variant for fast tests: the same hidden size, layers, heads and conv strides (so the same
+# layer names, dimension and 75 Hz frames), narrow conv channels, feed-forward and positional conv.
+MERT_95M_THIN = {**MERT_95M_CONFIG, "conv_dim": [32] * 7, "intermediate_size": 64, "num_conv_pos_embeddings": 16}
+
+
+def save_mert_folder(folder, *, seed=0, do_normalize=True, custom_code=False, thin=False):
+    """A seeded random-weight MERT-v1-95M-sized folder as save_pretrained writes it (HubertModel,
+    model.safetensors + config.json) with a Wav2Vec2FeatureExtractor preprocessor_config.json at
+    24 kHz (``thin``: MERT_95M_THIN). ``custom_code``: the config names its own code instead
+    (auto_map, model_type "tiny_mert", two small files: a HubertConfig and a HubertModel
+    subclass), as the published MERT folders do; the weights are the same. Returns the folder."""
+    import json
+
+    import torch
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    HubertModel(HubertConfig(**(MERT_95M_THIN if thin else MERT_95M_CONFIG))).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=24000, padding_value=0.0, do_normalize=do_normalize,
+                             return_attention_mask=True).save_pretrained(folder)
+    if custom_code:
+        (folder / "configuration_tiny_mert.py").write_text(
+            "from transformers import HubertConfig\n\n\nclass TinyMertConfig(HubertConfig):\n"
+            "    model_type = \"tiny_mert\"\n")
+        (folder / "modeling_tiny_mert.py").write_text(
+            "from transformers import HubertModel\n\nfrom .configuration_tiny_mert import TinyMertConfig\n\n\n"
+            "class TinyMertModel(HubertModel):\n    config_class = TinyMertConfig\n")
+        config = json.loads((folder / "config.json").read_text())
+        config.update(model_type="tiny_mert", architectures=["TinyMertModel"],
+                      auto_map={"AutoConfig": "configuration_tiny_mert.TinyMertConfig",
+                                "AutoModel": "modeling_tiny_mert.TinyMertModel"})
+        (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+class FadtkMERTModel:
+    """fadtk's MERTModel (microsoft/fadtk, fadtk/model_loader.py), ported literally for the MERT
+    parity tests: ``load_model`` and ``_get_embedding`` as published, the hub id replaced by a local
+    folder and the device fixed to the CPU. ``layer`` indexes the stacked hidden states (a slice
+    gives all of them from one forward pass). fadtk's ``get_embedding`` then stores the result as
+    float16; d2m-bench keeps float32, so the tests compare ``_get_embedding``."""
+
+    def __init__(self, folder, layer=12, limit_minutes=6):
+        import torch
+
+        self.sr = 24000
+        self.huggingface_id = str(folder)
+        self.layer = layer
+        self.limit = limit_minutes * 60 * self.sr
+        self.device = torch.device("cpu")
+
+    def load_model(self):
+        from transformers import AutoModel, Wav2Vec2FeatureExtractor
+
+        self.model = AutoModel.from_pretrained(self.huggingface_id, trust_remote_code=True)
+        self.processor = Wav2Vec2FeatureExtractor.from_pretrained(self.huggingface_id, trust_remote_code=True)
+        self.model.to(self.device)
+
+    def _get_embedding(self, audio):
+        import torch
+
+        if audio.shape[0] > self.limit:
+            audio = audio[:self.limit]
+        inputs = self.processor(audio, sampling_rate=self.sr, return_tensors="pt").to(self.device)
+        with torch.no_grad():
+            out = self.model(**inputs, output_hidden_states=True)
+            out = torch.stack(out.hidden_states).squeeze()  # [13 layers, timeframes, 768]
+            out = out[self.layer]  # [timeframes, 768]
+        return out
+
+
+def _clap_int16_round_trip(x):
+    # laion_clap's README recipe, as both scripts below write it: clip, scale by 32767, truncate to int16, back
+    x = np.clip(x, a_min=-1.0, a_max=1.0)
+    return ((x * 32767.0).astype(np.int16) / 32767.0).astype(np.float32)
+
+
+def stable_audio_metrics_clap_score(model, id2text, id2audio):
+    """stable-audio-metrics ``src/clap_score.py`` ``clap_score``, ported: ``model`` is a loaded
+    ``laion_clap.CLAP_Module``; each clip is given as its 48-kHz mono array (what the script's
+    ``librosa.load(sr=48000)`` returns) instead of a file; ``pyloudnorm.normalize.peak(audio, -1.0)``
+    is written out (gain 10^(-1/20) / max|audio|, float64 as there). Returns the mean cosine."""
+    import torch
+
+    text_emb = {}
+    ids = list(id2text)
+    for i in range(0, len(ids), 64):
+        batch = ids[i:i + 64]
+        with torch.no_grad():
+            embeddings = model.get_text_embedding([id2text[k] for k in batch], use_tensor=True)
+        for k, e in zip(batch, embeddings):
+            text_emb[k] = e
+    score, count = 0, 0
+    for k in ids:
+        with torch.no_grad():
+            audio = id2audio[k]
+            audio = audio * (np.power(10.0, -1.0 / 20.0) / np.max(np.abs(audio)))
+            audio = torch.from_numpy(_clap_int16_round_trip(audio.reshape(1, -1))).float()
+            audio_embeddings = model.get_audio_embedding_from_data(x=audio, use_tensor=True)
+        score += torch.nn.functional.cosine_similarity(audio_embeddings, text_emb[k].unsqueeze(0), dim=1, eps=1e-8)[0]
+        count += 1
+    return float(score / count) if count > 0 else 0
+
+
+def fadtk_clap_embeddings(model, audio, sr=48000):
+    """fadtk ``CLAPLaionModel._get_embedding``, ported: int16 round trip of the whole clip, 10-s
+    chunks starting every second, each zero-padded to 10 s, one library call per chunk."""
+    import torch
+
+    audio = _clap_int16_round_trip(np.asarray(audio).reshape(1, -1))
+    chunk_size, hop_size = 10 * sr, sr
+    out = []
+    for i in range(0, audio.shape[1], hop_size):
+        chunk = audio[:, i:i + chunk_size]
+        if chunk.shape[1] != chunk_size:
+            chunk = np.pad(chunk, ((0, 0), (0, chunk_size - chunk.shape[1])))
+        with torch.no_grad():
+            out.append(model.get_audio_embedding_from_data(x=torch.from_numpy(chunk).float(), use_tensor=True))
+    return torch.cat(out, dim=0).numpy()

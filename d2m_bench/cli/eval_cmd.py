@@ -18,12 +18,15 @@ import click
 @click.option("--vggish-weights", type=click.Path(), default=None, help="Path to vggish-10086976.pth.")
 @click.option("--weights", "weights", multiple=True, metavar="NAME=PATH",
               help="Weights file of an embedder, e.g. panns-cnn14=Cnn14_mAP=0.431.pth (repeatable).")
+@click.option("--trust-remote-code", "trust_remote_code", multiple=True, metavar="NAME",
+              help="Let the weights folder of embedder NAME run the model code it ships (MERT's modeling_MERT.py); "
+                   "read that code first (repeatable).")
 @click.option("--genre-db", type=click.Path(), default=None, help="Folder of gt audio named by AIST++ sequence (genre database).")
 @click.option("--labels", type=click.Path(), default=None, help="CSV id,genre for the genre database.")
 @click.option("--motion", type=click.Path(), default=None, help="Folder of <id>.npy 3-D joints at 60 fps (alignment metrics).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_missing, no_cache, data,
-             split, embedder, vggish_weights, weights, genre_db, labels, motion, quiet):
+             split, embedder, vggish_weights, weights, trust_remote_code, genre_db, labels, motion, quiet):
     """Score generated music against ground truth under a protocol.
 
     An existing --out or --csv file is deleted before the run starts, so that a failed run
@@ -59,7 +62,8 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
                           workers=workers, cache=not no_cache, progress=not quiet, system=system,
                           data=data, split=split, overrides={"genre.embedder": embedder},
                           options={"vggish_weights": vggish_weights, "genre_db": genre_db,
-                                   "labels": labels, "motion": motion, "embedder": embedder, "weights": weights})
+                                   "labels": labels, "motion": motion, "embedder": embedder, "weights": weights,
+                                   "trust_remote_code": list(trust_remote_code)})
     if out:
         result.write_json(out)
     if csv_out:

@@ -32,6 +32,8 @@ REGISTRY = {
     "panns-cnn14": (".panns", "PannsCnn14Embedder", "panns-cnn14", "panns"),
     "panns-cnn14-16k": (".panns", "PannsCnn14Embedder", "panns-cnn14-16k", "panns"),
     "encodec-24k": (".encodec_emb", "EncodecEmbedder", "encodec-24k", "encodec"),
+    "mert-v1-95m": (".mert", "Mert95mEmbedder", "mert-v1-95m", "mert"),
+    "mert-v1-330m": (".mert", "Mert330mEmbedder", "mert-v1-330m", "mert"),
     "passt-s-f128-p16-s10": (".passt", "PasstEmbedder", "passt-s-f128-p16-s10", "passt"),
 }
 EMBEDDERS = tuple(REGISTRY)
@@ -53,12 +55,14 @@ def audio_config() -> dict:
     return {"resample": "soxr_hq", "mono": "mean", "librosa": librosa.__version__, "soxr": soxr.__version__}
 
 
-def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weights=None) -> dict:
+def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weights=None,
+                     trust_remote_code=False) -> dict:
     """The files an embedder needs, found without loading anything: ``{"weights", "pca"}``
     (paths or None). ``weights``: an explicit path for this embedder's weights file (for
     vggish, ``vggish_weights`` does the same). Unknown names, bad settings, a missing library
     and missing files raise the UserError that building the embedder would raise, so a run
-    can fail before any other work."""
+    can fail before any other work. ``trust_remote_code``: the user allows the weights folder
+    to run its own model code (embedders with ``remote_code_capable``; MERT)."""
     if name not in REGISTRY:
         raise UserError(f"unknown embedder '{name}' (known: {', '.join(EMBEDDERS)})")
     module, _, entry, extra = REGISTRY[name]
@@ -76,24 +80,43 @@ def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weigh
     from .weights import resolve, resolve_pca
 
     path = resolve(entry, weights or (vggish_weights if name == "vggish" else None))
+    check = getattr(embedder_class(name), "check_weights", None)
+    if check is not None:  # e.g. a folder that asks to run code the user has not allowed
+        check(path, name=name, trust_remote_code=trust_remote_code)
     return {"weights": path, "pca": resolve_pca(path) if postprocess else None}
 
 
+def embedder_class(name: str):
+    """The class registered for ``name``, imported without loading any weights."""
+    from importlib import import_module
+
+    module, cls_name, _, _ = REGISTRY[name]
+    return getattr(import_module(module, __package__), cls_name)
+
+
 _EXTRA_MODULES = {"panns": ("panns_inference", "torchlibrosa"), "encodec": ("encodec", "einops"),
+                  "mert": ("transformers", "safetensors"),
                   "passt": ("hear21passt",)}
 
 
-def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=None, weights=None):
-    """The embedder ``name`` with its weights loaded (``resolve_embedder`` for the arguments)."""
+def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=None, weights=None, layer=None,
+                 trust_remote_code=False):
+    """The embedder ``name`` with its weights loaded (``resolve_embedder`` for the arguments).
+    ``layer``: the output to compute, for embedders that choose it when built (``layer_at_build``:
+    MERT caches one layer); the others compute all their outputs and ignore it."""
     from importlib import import_module
 
-    files = resolve_embedder(name, vggish_weights=vggish_weights, postprocess=postprocess, weights=weights)
+    files = resolve_embedder(name, vggish_weights=vggish_weights, postprocess=postprocess, weights=weights,
+                             trust_remote_code=trust_remote_code)
     module, cls_name, _, _ = REGISTRY[name]
     cls = getattr(import_module(module, __package__), cls_name)
     if name == "vggish":
         return cls(files["weights"], pca=files["pca"], postprocess=postprocess, batch_size=batch_size or 128)
     if name == "mfcc-chroma":
         return cls()
+    if getattr(cls, "layer_at_build", False):
+        return cls(files["weights"], name=name, batch_size=batch_size or 8, layer=layer,
+                   trust_remote_code=trust_remote_code)
     return cls(files["weights"], name=name, batch_size=batch_size or 16)
 
 
