@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[all,pose]'
 	# encodec declares torchaudio (a torch build of its own): installed without it (docs/genre-fad.md)
 	$(BIN)/pip install -q --no-deps encodec==0.1.1
+	# laion_clap declares numpy<2 (and wandb): installed without its declared dependencies; the clap extra has what it imports
+	$(BIN)/pip install -q --no-deps laion_clap==1.1.7
 	# hear21passt declares timm (which imports torchvision) and torchaudio: installed without them
 	$(BIN)/pip install -q --no-deps hear21passt==0.0.26
 	# torchaudio's wheel, downloaded and never installed: test_embedders_passt reads its kaldi.py as

@@ -13,6 +13,8 @@ calls the pure metric functions (``metrics.fad``, ``metrics.distributions``):
   ``logits`` output: PANNs CNN14, PaSST), pred and gt paired by id,
   one metric per convention (softmax, sigmoid) and direction (ref_to_gen = audioldm_eval,
   gen_to_ref = stable-audio-metrics), named ``kl_<convention>_<direction>_<classifier>``.
+- ``[clap]``: CLAP score, the cosine of each generated clip's CLAP audio embedding and its text
+  prompt's (``d2m_bench.clap_section``).
 - ``[inception]``: Inception Score of the generated clips' label distributions (and of the
   ground-truth clips, as the reference), ``splits`` / ``shuffle`` / ``seed`` as audioldm_eval.
 
@@ -30,6 +32,8 @@ DEFAULTS = {
     "fd": {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512},
     "kl": {"classifier": "panns-cnn14", "conventions": ["softmax"], "directions": ["ref_to_gen"], "eps": 1e-6},
     "inception": {"classifier": "panns-cnn14", "splits": 10, "shuffle": True, "seed": 2020, "gt_reference": True},
+    "clap": {"embedder": "clap-laion-music", "prompts": "genre", "template": "{genre} dance music", "scale": 1.0,
+             "gt_reference": True},
 }
 TABLES = tuple(DEFAULTS)
 
@@ -47,6 +51,11 @@ def check_table(check, name: str, table: dict) -> None:
     if "enabled" in table:
         check.boolean(f"{name}.enabled", table["enabled"])
     p = {**DEFAULTS[name], **table}
+    if name == "clap":
+        from .clap_section import check_clap_table
+
+        check_clap_table(check, p, EMBEDDERS)
+        return
     if name == "fd":
         if not isinstance(p["embedders"], list) or not p["embedders"]:
             check.fail("fd.embedders must be a non-empty list of embedder names")
@@ -99,6 +108,8 @@ def _needed(protocol) -> list:
     for table in ("kl", "inception"):
         if protocol.section(table).get("enabled"):
             names.append(_params(protocol, table)["classifier"])
+    if protocol.section("clap").get("enabled"):
+        names.append(_params(protocol, "clap")["embedder"])
     return list(dict.fromkeys(names))
 
 
@@ -107,6 +118,10 @@ def check_ready(protocol, options=None) -> None:
     from .embedders.base import EMBEDDERS, resolve_embedder
 
     options = options or {}
+    if protocol.section("clap").get("enabled"):  # prompts CSV named and readable before any audio work
+        from .clap_section import check_prompts
+
+        check_prompts(_params(protocol, "clap"), options, protocol.source or protocol.name)
     for name in options.get("trust_remote_code") or ():
         if name not in EMBEDDERS or not getattr(embedder_class(name), "remote_code_capable", False):
             capable = [e for e in EMBEDDERS if getattr(embedder_class(e), "remote_code_capable", False)]

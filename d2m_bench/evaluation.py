@@ -33,6 +33,7 @@ SECTIONS = {
     "fd": "d2m_bench.audio_sections:fd_section",
     "kl": "d2m_bench.audio_sections:kl_section",
     "inception": "d2m_bench.audio_sections:inception_section",
+    "clap": "d2m_bench.clap_section:clap_section",
 }
 
 
@@ -248,7 +249,7 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
             alignment sections (genre labels and database, motion).
         split: Split of ``data`` the clips belong to.
         options: Files for the optional sections: ``vggish_weights``, ``genre_db``, ``labels``,
-            ``motion``, ``embedder`` (the CLI options of the same names); ``weights``: embedder
+            ``motion``, ``prompts``, ``embedder`` (the CLI options of the same names); ``weights``: embedder
             name -> weights file (``--weights NAME=PATH``); ``trust_remote_code``: embedder names
             whose weights folder may run the model code it ships (``--trust-remote-code NAME``,
             MERT; refused otherwise).

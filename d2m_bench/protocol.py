@@ -24,7 +24,7 @@ COMMANDS = ("eval", "mos")
 
 # What an eval protocol may hold. Every key is used: a key the code ignores would make two
 # protocols with different hashes give the same numbers (or a typo silently do nothing).
-EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment", "ci", "fd", "kl", "inception")
+EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment", "ci", "fd", "kl", "inception", "clap")
 # Tables that change no point value (confidence-interval level, replicates, seed): echoed in
 # the result but left out of the hash, so changing them never moves a result to another group.
 UNHASHED_TABLES = ("ci",)

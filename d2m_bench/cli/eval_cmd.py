@@ -23,10 +23,12 @@ import click
                    "read that code first (repeatable).")
 @click.option("--genre-db", type=click.Path(), default=None, help="Folder of gt audio named by AIST++ sequence (genre database).")
 @click.option("--labels", type=click.Path(), default=None, help="CSV id,genre for the genre database.")
+@click.option("--prompts", type=click.Path(), default=None,
+              help="CSV id,text: the text prompt of each clip for the CLAP score ([clap] prompts = \"csv\").")
 @click.option("--motion", type=click.Path(), default=None, help="Folder of <id>.npy 3-D joints at 60 fps (alignment metrics).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_missing, no_cache, data,
-             split, embedder, vggish_weights, weights, trust_remote_code, genre_db, labels, motion, quiet):
+             split, embedder, vggish_weights, weights, trust_remote_code, genre_db, labels, prompts, motion, quiet):
     """Score generated music against ground truth under a protocol.
 
     An existing --out or --csv file is deleted before the run starts, so that a failed run
@@ -62,7 +64,7 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
                           workers=workers, cache=not no_cache, progress=not quiet, system=system,
                           data=data, split=split, overrides={"genre.embedder": embedder},
                           options={"vggish_weights": vggish_weights, "genre_db": genre_db,
-                                   "labels": labels, "motion": motion, "embedder": embedder, "weights": weights,
+                                   "labels": labels, "prompts": prompts, "motion": motion, "embedder": embedder, "weights": weights,
                                    "trust_remote_code": list(trust_remote_code)})
     if out:
         result.write_json(out)

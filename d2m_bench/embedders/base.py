@@ -32,6 +32,8 @@ REGISTRY = {
     "panns-cnn14": (".panns", "PannsCnn14Embedder", "panns-cnn14", "panns"),
     "panns-cnn14-16k": (".panns", "PannsCnn14Embedder", "panns-cnn14-16k", "panns"),
     "encodec-24k": (".encodec_emb", "EncodecEmbedder", "encodec-24k", "encodec"),
+    "clap-laion-music": (".clap", "ClapEmbedder", "clap-laion-music", "clap"),
+    "clap-laion-audio": (".clap", "ClapEmbedder", "clap-laion-audio", "clap"),
     "mert-v1-95m": (".mert", "Mert95mEmbedder", "mert-v1-95m", "mert"),
     "mert-v1-330m": (".mert", "Mert330mEmbedder", "mert-v1-330m", "mert"),
     "passt-s-f128-p16-s10": (".passt", "PasstEmbedder", "passt-s-f128-p16-s10", "passt"),
@@ -95,6 +97,8 @@ def embedder_class(name: str):
 
 
 _EXTRA_MODULES = {"panns": ("panns_inference", "torchlibrosa"), "encodec": ("encodec", "einops"),
+                  "clap": ("laion_clap", "transformers", "huggingface_hub", "torchlibrosa", "h5py", "webdataset",
+                           "braceexpand", "wget", "ftfy", "PIL"),
                   "mert": ("transformers", "safetensors"),
                   "passt": ("hear21passt",)}
 

@@ -55,6 +55,15 @@ KNOWN = {
                              "url": "https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/"
                                     "passt-s-f128-p16-s10-ap.476-swa.pt",
                              "env": "D2M_BENCH_PASST_WEIGHTS"},
+    # LAION CLAP checkpoints (the files fadtk's clap-laion-music / clap-laion-audio load), from the
+    # URLs CLAP_Module.load_ckpt itself uses; no digest known here.
+    "clap-laion-music": {"filename": "music_audioset_epoch_15_esc_90.14.pt", "sha256_prefix": None, "sha256": None,
+                         "url": "https://huggingface.co/lukewys/laion_clap/resolve/main/"
+                                "music_audioset_epoch_15_esc_90.14.pt",
+                         "env": "D2M_BENCH_CLAP_LAION_MUSIC_WEIGHTS"},
+    "clap-laion-audio": {"filename": "630k-audioset-best.pt", "sha256_prefix": None, "sha256": None,
+                         "url": "https://huggingface.co/lukewys/laion_clap/resolve/main/630k-audioset-best.pt",
+                         "env": "D2M_BENCH_CLAP_LAION_AUDIO_WEIGHTS"},
 }
 # Hugging Face repositories (folders; d2m_bench.embedders.hf_weights). hf_files: what a snapshot
 # holds and the folder digest covers; hf_required: alternatives of which one must be present.

@@ -1,0 +1,306 @@
+"""LAION CLAP through laion_clap: d2m-bench's audio and text embeddings equal the library's own
+``CLAP_Module`` calls on the same audio and the same (random, seeded) checkpoint, loaded by the
+library's own ``load_ckpt``; the CLAP score of ``eval`` equals a port of stable-audio-metrics'
+``clap_score``; the ``audio`` output equals a port of fadtk's CLAP windows. Nothing is downloaded:
+the Hugging Face files laion_clap loads by name (tokenizers of roberta-base, bert-base-uncased,
+facebook/bart-base; the roberta-base config and weights) are tiny ones written into a Hugging Face
+cache folder made here, and the network is refused while models are built."""
+import json
+import socket
+
+import numpy as np
+import pytest
+
+from d2m_bench.errors import UserError
+
+from .helpers import fadtk_clap_embeddings, stable_audio_metrics_clap_score, write_hf_snapshot
+
+for _module in ("laion_clap", "transformers", "huggingface_hub", "torchlibrosa", "h5py", "webdataset", "wget", "ftfy"):
+    if __import__("importlib.util").util.find_spec(_module) is None:
+        pytest.skip(f"clap extra not installed ({_module}; pip install 'd2m-bench[clap]' and --no-deps laion_clap)",
+                    allow_module_level=True)
+
+SR = 48000
+AIST = {"gBR_sBM_cAll_d04_mBR0_ch01": "break dance music", "gPO_sBM_cAll_d10_mPO1_ch02": "pop dance music",
+        "gLH_sBM_cAll_d16_mLH2_ch03": "LA style hip-hop dance music"}
+
+
+def _bytes_to_unicode():
+    # GPT-2 byte-level alphabet: printable bytes stand for themselves, the others are shifted past 255
+    keep = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return [table[b] for b in range(256)]
+
+
+def _bpe_files():
+    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>"])}
+    for ch in _bytes_to_unicode():
+        vocab.setdefault(ch, len(vocab))
+    merges = ["Ġ d", "Ġd a", "Ġda n", "m u", "mu s"]
+    for m in merges:
+        vocab.setdefault(m.replace(" ", ""), len(vocab))
+    vocab["<mask>"] = len(vocab)
+    return vocab, {"vocab.json": json.dumps(vocab).encode(), "merges.txt": ("#version: 0.2\n" + "\n".join(merges) + "\n").encode()}
+
+
+@pytest.fixture(scope="module")
+def hub_cache(tmp_path_factory):
+    """A Hugging Face cache holding tiny stand-ins of the three repositories laion_clap names: the
+    real BPE/WordPiece formats, a 1-layer RoBERTa with CLAP's 768-wide hidden states."""
+    import torch
+    from transformers import BartConfig, BertConfig, RobertaConfig, RobertaModel
+
+    root = tmp_path_factory.mktemp("hf-hub")
+    work = tmp_path_factory.mktemp("hf-work")
+    vocab, bpe = _bpe_files()
+    torch.manual_seed(0)
+    config = RobertaConfig(vocab_size=len(vocab), hidden_size=768, num_hidden_layers=1, num_attention_heads=12,
+                           intermediate_size=32, max_position_embeddings=80, pad_token_id=1, bos_token_id=0,
+                           eos_token_id=2)
+    RobertaModel(config).save_pretrained(work / "roberta")
+    write_hf_snapshot(root, "roberta-base", {**bpe, "config.json": work / "roberta" / "config.json",
+                                             "model.safetensors": work / "roberta" / "model.safetensors"})
+    BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+               intermediate_size=8).save_pretrained(work / "bert")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "dance", "music"]
+    write_hf_snapshot(root, "bert-base-uncased", {"vocab.txt": ("\n".join(words) + "\n").encode(),
+                                                  "config.json": work / "bert" / "config.json"})
+    BartConfig(vocab_size=len(vocab), d_model=8, encoder_layers=1, decoder_layers=1, encoder_attention_heads=1,
+               decoder_attention_heads=1, encoder_ffn_dim=8, decoder_ffn_dim=8).save_pretrained(work / "bart")
+    write_hf_snapshot(root, "facebook/bart-base", {**bpe, "config.json": work / "bart" / "config.json"})
+    return root
+
+
+@pytest.fixture(scope="module")
+def offline(hub_cache):
+    """The fake cache is the Hugging Face cache, huggingface_hub is offline and sockets refuse to
+    connect: whatever tries to download fails loudly."""
+    import huggingface_hub.constants as hub
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_CACHE", str(hub_cache))
+    for var in ("D2M_BENCH_ROBERTA_BASE", "D2M_BENCH_BERT_BASE_UNCASED", "D2M_BENCH_BART_BASE"):
+        mp.delenv(var, raising=False)
+    mp.setattr(hub, "HF_HUB_CACHE", str(hub_cache))
+    mp.setattr(hub, "HF_HUB_OFFLINE", True)
+
+    def refuse(*args, **kwargs):
+        raise OSError("network use in a test")
+
+    mp.setattr(socket.socket, "connect", refuse)
+    yield hub_cache
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(offline, tmp_path_factory):
+    """A checkpoint shaped like the published ones ({"state_dict": {"module." + key: ...}} with the
+    old position_ids buffer and numpy scalars beside it), from the library's own create_model with
+    seeded random weights."""
+    import torch
+
+    from d2m_bench.embedders import clap
+
+    clap.laion_clap_module(clap.resolve_hub_folders())
+    from clap_module import create_model  # importable once laion_clap is (its __init__ extends sys.path)
+
+    torch.manual_seed(0)
+    model, _ = create_model("HTSAT-tiny", "roberta", precision="fp32", device="cpu", enable_fusion=False)
+    with torch.no_grad():  # LayerNorm and the logit scales start constant: give every weight a random value
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    state = {"module." + k: v for k, v in model.state_dict().items()}
+    state["module.text_branch.embeddings.position_ids"] = torch.arange(514)[None]
+    path = tmp_path_factory.mktemp("clap") / "630k-audioset-best.pt"
+    torch.save({"epoch": 45, "name": "random", "state_dict": state, "best_map": np.float64(0.25)}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def library(checkpoint):
+    """laion_clap's CLAP_Module with the library's own load_ckpt (it unpickles without weights_only:
+    fine for the file this test wrote)."""
+    import laion_clap
+
+    module = laion_clap.CLAP_Module(enable_fusion=False, amodel="HTSAT-tiny", device="cpu")
+    module.load_ckpt(str(checkpoint), verbose=False)
+    return module
+
+
+@pytest.fixture(scope="module")
+def ours(checkpoint):
+    from d2m_bench.embedders import get_embedder
+
+    return get_embedder("clap-laion-audio", weights=checkpoint)
+
+
+def _signal(seconds, seed, amp=0.3):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(SR * seconds)) / SR
+    return (amp * np.sin(2 * np.pi * rng.uniform(100, 2000) * t) + 0.05 * rng.normal(size=len(t))).astype(np.float32)
+
+
+def _unit(v):
+    return v / np.linalg.norm(v)
+
+
+def test_audio_embeddings_equal_the_library_call(ours, library):
+    short, long = _signal(1.5, 1), _signal(10.25, 2)
+    # audio: fadtk's windows (10 s every 1 s, zero-padded), each through the library as fadtk calls it
+    (rows,) = ours.embed_waveforms([short])
+    assert rows.shape == (2, 512) and ours.embed_waveforms([long[:int(2.01 * SR)]])[0].shape == (3, 512)
+    np.testing.assert_allclose(ours.select(rows, "audio"), fadtk_clap_embeddings(library, short), atol=2e-5)
+    clip = ours.for_layer("clip")
+    clip_rows = clip.embed_waveforms([short, long])
+    assert [r.shape for r in clip_rows] == [(1, 512), (1, 512)]
+    # clip, up to 10 s: stable-audio-metrics' preparation and the library's own repeat-padding
+    gain = np.power(10.0, -1 / 20) / np.abs(short).max()
+    np.testing.assert_allclose(clip.select(clip_rows[0], "clip")[0],
+                               library.get_audio_embedding_from_data([short.astype(np.float64) * gain])[0], atol=2e-5)
+    # clip, over 10 s: the library on [0, 10 s) and the last 10 s (never its random crop), mean, unit length
+    y = long.astype(np.float64) * (np.power(10.0, -1 / 20) / np.abs(long).max())
+    pieces = library.get_audio_embedding_from_data([y[:10 * SR], y[-10 * SR:]])
+    np.testing.assert_allclose(clip.select(clip_rows[1], "clip")[0], _unit(pieces.mean(axis=0)), atol=2e-5)
+    # the tolerance is far below what tells these clips apart under the random weights
+    assert np.abs(clip_rows[0] - clip_rows[1]).max() > 1e-2
+    with pytest.raises(UserError, match="computes its 'clip' output"):
+        clip.select(clip_rows[0], "audio")
+
+
+def test_text_embeddings_equal_the_library_call(ours, library):
+    prompts = ["break dance music", "pop dance music", "a song"]
+    np.testing.assert_allclose(ours.embed_texts(prompts), library.get_text_embedding(prompts), atol=1e-5)
+    assert abs(float(ours.embed_texts(prompts[:1])[0] @ ours.embed_texts(prompts[1:2])[0])) < 0.9999
+
+
+def test_identity_and_settings(ours, checkpoint, offline):
+    from d2m_bench.cache import file_digest
+    from d2m_bench.embedders.base import identity
+    from d2m_bench.embedders.hf_weights import folder_digest
+    from d2m_bench.embedders.weights import KNOWN, resolve
+
+    ident = identity(ours)
+    assert ident == {"name": "clap-laion-audio", "sample_rate": 48000, "hop": 1.0, "dim": 512,
+                     "layers": ["audio", "clip"], "weights_sha256": file_digest(checkpoint)}
+    assert identity(ours.for_layer("clip"))["hop"] is None
+    assert ours.cache_config() != ours.for_layer("clip").cache_config()  # outputs never share a cache entry
+    assert ours.text_sha256 == folder_digest(KNOWN["roberta-base"], resolve("roberta-base"))
+    assert ours.settings["amodel"] == "HTSAT-tiny" and not ours.settings["enable_fusion"]
+    import huggingface_hub.constants as hub
+
+    assert hub.HF_HUB_CACHE == str(offline)  # the private cache view of each build is gone again
+
+
+def test_eval_clap_score_equals_stable_audio_metrics(ours, library, tmp_path, monkeypatch):
+    import soundfile as sf
+
+    import d2m_bench
+    from d2m_bench import audio_sections
+
+    monkeypatch.setenv("D2M_BENCH_CACHE", str(tmp_path / "cache"))
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    audio = {}
+    for i, cid in enumerate(AIST):
+        for folder, seed in ((pred, 10 + i), (gt, 20 + i)):
+            sf.write(folder / f"{cid}.wav", _signal(1.0 + 0.25 * i, seed, amp=0.1 + 0.2 * i), SR, subtype="FLOAT")
+        audio[cid] = sf.read(pred / f"{cid}.wav", dtype="float32")[0]
+    overrides = {"clap.enabled": True, "clap.embedder": "clap-laion-audio", "alignment.enabled": False}
+    # the network loaded above stands for one an [fd] entry of the run loaded: the section reuses it
+    monkeypatch.setitem(audio_sections._EMBEDDERS, ("fd", ours.name), ours)
+    result = d2m_bench.evaluate(pred, gt, protocol="tolerance", overrides=overrides,
+                                options={"weights": {"clap-laion-audio": str(ours.weights_path)}})
+    agg = result.aggregate["clap_score_clap_laion_audio"]
+    assert agg["value"] == pytest.approx(stable_audio_metrics_clap_score(library, AIST, audio), abs=1e-5)
+    assert agg["n"] == 3 and agg["weights_sha256"] == ours.weights_sha256 and agg["text_sha256"] == ours.text_sha256
+    gt_audio = {cid: sf.read(gt / f"{cid}.wav", dtype="float32")[0] for cid in AIST}
+    assert result.aggregate["clap_score_gt_clap_laion_audio"]["value"] == pytest.approx(
+        stable_audio_metrics_clap_score(library, AIST, gt_audio), abs=1e-5)
+    section = result.sections["clap"]
+    assert section["comparable_keys"]["clap_score_clap_laion_audio"] == (
+        f"clap-laion-audio:{ours.weights_sha256[:12]}:clip:text-{ours.text_sha256[:12]}")
+    per_clip = {r["id"]: r["clap_score_clap_laion_audio"] for r in result.per_clip}
+    cid = "gLH_sBM_cAll_d16_mLH2_ch03"
+    assert per_clip[cid] == pytest.approx(stable_audio_metrics_clap_score(library, {cid: AIST[cid]}, audio), abs=1e-5)
+
+    # prompts from a CSV; an id without a prompt is excluded, named
+    csv_path = tmp_path / "prompts.csv"
+    csv_path.write_text("id,text\ngBR_sBM_cAll_d04_mBR0_ch01,fast breakbeat\ngPO_sBM_cAll_d10_mPO1_ch02,calm piano\n")
+    result = d2m_bench.evaluate(pred, gt, protocol="tolerance", overrides={**overrides, "clap.prompts": "csv"},
+                                options={"weights": {"clap-laion-audio": str(ours.weights_path)},
+                                         "prompts": str(csv_path)})
+    prompts = {"gBR_sBM_cAll_d04_mBR0_ch01": "fast breakbeat", "gPO_sBM_cAll_d10_mPO1_ch02": "calm piano"}
+    agg = result.aggregate["clap_score_clap_laion_audio"]
+    assert agg["value"] == pytest.approx(stable_audio_metrics_clap_score(library, prompts, audio), abs=1e-5)
+    assert agg["n"] == 2 and agg["prompts"] == "csv"
+    assert [e["id"] for e in result.excluded if e.get("section") == "clap"] == ["gLH_sBM_cAll_d16_mLH2_ch03"]
+    assert result.sections["clap"]["comparable_keys"]["clap_score_clap_laion_audio"].endswith(
+        ":prompts-" + agg["prompts_sha256"][:12])
+
+
+def test_checkpoint_forms_and_mismatch(ours, checkpoint, tmp_path):
+    """A bare state dict without the module. prefix and the old buffer loads to the same model; a
+    checkpoint of the other architecture (HTSAT-tiny into the HTSAT-base music model) is one line."""
+    import torch
+
+    from d2m_bench.embedders.clap import ClapEmbedder, checkpoint_state, load_checkpoint
+
+    state = checkpoint_state(load_checkpoint(checkpoint), checkpoint)
+    bare = tmp_path / "bare.pt"
+    torch.save(state, bare)
+    assert checkpoint_state(load_checkpoint(bare), bare).keys() == state.keys()
+    with pytest.raises(UserError) as err:
+        ClapEmbedder(checkpoint, name="clap-laion-music", hub_folders=ours.hub_folders)
+    assert "\n" not in str(err.value) and "not a clap-laion-music (HTSAT-base) state dict" in str(err.value)
+    junk = tmp_path / "junk.pt"
+    torch.save({"state_dict": [1, 2]}, junk)
+    with pytest.raises(UserError, match="not a CLAP checkpoint"):
+        checkpoint_state(load_checkpoint(junk), junk)
+
+
+def test_missing_hugging_face_files_are_one_line(offline, tmp_path, monkeypatch):
+    from d2m_bench.embedders import clap
+
+    empty = tmp_path / "empty-hub"
+    empty.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(empty))
+    with pytest.raises(UserError) as err:
+        clap.ClapEmbedder.check_weights("unused.pt", name="clap-laion-music")
+    msg = str(err.value)
+    assert "\n" not in msg and "roberta-base" in msg and "d2m-bench weights download roberta-base" in msg
+    # roberta present, bart missing: the message names bart-base
+    monkeypatch.setenv("HF_HUB_CACHE", str(offline))
+    monkeypatch.setenv("D2M_BENCH_BART_BASE", str(tmp_path / "no-such-folder"))
+    with pytest.raises(UserError, match="bart-base") as err:
+        clap.resolve_hub_folders()
+    assert "\n" not in str(err.value)
+
+
+def test_protocol_and_prompt_errors(tmp_path):
+    from d2m_bench.clap_section import genre_prompt, read_prompts
+    from d2m_bench.protocol import load_protocol
+
+    for override, expected in (({"clap.embedder": "vggish"}, "clap.embedder"),
+                               ({"clap.template": "music of"}, "{genre}"),
+                               ({"clap.template": "{genre} {mood}"}, "only {genre}"),
+                               ({"clap.prompts": "captions"}, "clap.prompts"),
+                               ({"clap.scale": 0}, "clap.scale")):
+        with pytest.raises(UserError, match="clap") as err:
+            load_protocol("tolerance").with_overrides({"clap.enabled": True, **override}).validate_eval()
+        assert expected in str(err.value) and "\n" not in str(err.value)
+    bad = tmp_path / "p.csv"
+    bad.write_text("id,caption\na,b\n")
+    with pytest.raises(UserError, match="id,text"):
+        read_prompts(bad)
+    bad.write_text("id,text\na,one\na,two\n")
+    with pytest.raises(UserError, match="two different prompts"):
+        read_prompts(bad)
+    assert genre_prompt("gMH", "{genre} dance music") == "middle hip-hop dance music"
+    assert genre_prompt("tango", "{genre}") == "tango"
