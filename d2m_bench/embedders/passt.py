@@ -62,6 +62,7 @@ NET = {"arch": ARCH, "n_classes": N_CLASSES, "in_channels": 1, "fstride": 10, "t
 WINDOWS = {"window_s": 10, "overlap_s": 5, "pad_if_longer_than": 0.15, "peak_normalize_db": -1.0, "collect": "mean"}
 # One patch is 16 STFT frames; the pre-emphasis filter drops one sample: 1 + (n - 1) // 320 >= 16.
 MIN_SAMPLES = 15 * MEL["hopsize"] + 1
+MAX_BATCH = 4
 
 _WHY = {"timm": "hear21passt imports timm only to download pretrained weights, which d2m-bench resolves itself",
         "torchaudio": "d2m-bench runs hear21passt in eval mode with its own Kaldi mel banks when torchaudio is absent"}
@@ -190,7 +191,9 @@ class PasstEmbedder:
         self.model = build_wrapper(net, mode="all").eval().to(device)
         self.mel_banks = mel_banks_source()
         self.device = device
-        self.batch_size = int(batch_size)
+        # A 10-s window is 1190 tokens: each attention map is 12 x 1190^2 floats (68 MB) per window,
+        # so batches stay small; on a CPU batching gains nothing measurable (docs/genre-fad.md).
+        self.batch_size = max(1, min(int(batch_size), MAX_BATCH))
         self._torch = torch
 
     def cache_config(self) -> dict:
