@@ -145,6 +145,43 @@ def test_remote_code_refused_without_trust_and_recorded_with_it(tmp_path, mert_f
     np.testing.assert_allclose(emb.embed_waveforms([clip])[0], plain.embed_waveforms([clip])[0], **TOL)
 
 
+OWN_FORWARD = """from transformers import HubertModel
+
+from .configuration_tiny_mert import TinyMertConfig
+
+
+class TinyMertModel(HubertModel):
+    config_class = TinyMertConfig
+
+    def forward(self, input_values, attention_mask=None, output_hidden_states=None, **kwargs):
+        features = self.feature_extractor(input_values).transpose(1, 2)
+        return self.encoder(self.feature_projection(features), output_hidden_states=output_hidden_states,
+                            return_dict=True)
+"""
+
+
+def test_model_code_with_its_own_forward(tmp_path, mert_folder, modules_cache):
+    """Folder code that overrides forward and calls the encoder itself, as MERT's modeling_MERT.py
+    does: transformers 4 returns the hidden states; transformers 5 records them with hooks that
+    only its own forward sets up, so there are none: one line saying which transformers to use."""
+    import transformers
+
+    from d2m_bench.embedders import get_embedder
+
+    folder = save_mert_folder(tmp_path / "own-forward", seed=3, custom_code=True, thin=True)
+    (folder / "modeling_tiny_mert.py").write_text(OWN_FORWARD)
+    emb = get_embedder("mert-v1-95m", weights=folder, trust_remote_code=True)
+    clip = _signal(0.5, 21)
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        with pytest.raises(UserError, match=r"returned none hidden states under transformers 5\S* \(expected 13\); "
+                                            r"the folder's own model code predates transformers 5: use "
+                                            r"transformers>=4.40,<5 for it"):
+            emb.embed_waveforms([clip])
+    else:
+        plain = get_embedder("mert-v1-95m", weights=mert_folder)
+        np.testing.assert_allclose(emb.embed_waveforms([clip])[0], plain.embed_waveforms([clip])[0], **TOL)
+
+
 def test_folder_errors_are_one_line(tmp_path, mert_folder, monkeypatch):
     from d2m_bench.embedders import get_embedder
     from d2m_bench.embedders.base import resolve_embedder

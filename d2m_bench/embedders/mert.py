@@ -285,8 +285,13 @@ class MertEmbedder:
             from transformers import __version__
 
             got = "none" if states is None else len(states)
+            # transformers 5 records hidden states with hooks that only its own decorated forward
+            # sets up; MERT's modeling_MERT.py overrides forward (checked: none under 5.24.0, 13
+            # under 4.46.3 with the code of yizhilll/MERT scripts/mert_hf)
+            hint = ("; the folder's own model code predates transformers 5: use transformers>=4.40,<5 for it"
+                    if self.remote_code and int(__version__.split(".")[0]) >= 5 else "")
             raise UserError(f"the model code of this folder returned {got} hidden states under transformers "
-                            f"{__version__} (expected {self.settings['n_layers'] + 1})", self.weights_path)
+                            f"{__version__} (expected {self.settings['n_layers'] + 1}){hint}", self.weights_path)
         return states[self.layer_index].float().cpu().numpy()
 
     def embed_waveforms(self, waveforms) -> list:
