@@ -710,3 +710,73 @@ def fadtk_clap_embeddings(model, audio, sr=48000):
         with torch.no_grad():
             out.append(model.get_audio_embedding_from_data(x=torch.from_numpy(chunk).float(), use_tensor=True))
     return torch.cat(out, dim=0).numpy()
+
+
+def _gpt2_byte_alphabet():
+    # GPT-2 byte-level alphabet: printable bytes stand for themselves, the others are shifted past 255
+    keep = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    out, extra = [], 0
+    for b in range(256):
+        if b in keep:
+            out.append(chr(b))
+        else:
+            out.append(chr(256 + extra))
+            extra += 1
+    return out
+
+
+def write_clap_hub(root, work):
+    """A Hugging Face cache under ``root`` holding tiny stand-ins of the three repositories laion_clap
+    loads by name (roberta-base, bert-base-uncased, facebook/bart-base) in their real formats (byte-level
+    BPE vocab.json + merges.txt, WordPiece vocab.txt); roberta-base is a seeded 1-layer RoBERTa with the
+    768-wide hidden states CLAP's text projection expects. ``work``: a scratch folder. Returns ``root``."""
+    import json
+    from pathlib import Path
+
+    import torch
+    from transformers import BartConfig, BertConfig, RobertaConfig, RobertaModel
+
+    root, work = Path(root), Path(work)
+    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>"])}
+    for ch in _gpt2_byte_alphabet():
+        vocab.setdefault(ch, len(vocab))
+    merges = ["Ġ d", "Ġd a", "Ġda n", "m u", "mu s"]
+    for m in merges:
+        vocab.setdefault(m.replace(" ", ""), len(vocab))
+    vocab["<mask>"] = len(vocab)
+    bpe = {"vocab.json": json.dumps(vocab).encode(), "merges.txt": ("#version: 0.2\n" + "\n".join(merges) + "\n").encode()}
+    torch.manual_seed(0)
+    config = RobertaConfig(vocab_size=len(vocab), hidden_size=768, num_hidden_layers=1, num_attention_heads=12,
+                           intermediate_size=32, max_position_embeddings=80, pad_token_id=1, bos_token_id=0,
+                           eos_token_id=2)
+    RobertaModel(config).save_pretrained(work / "roberta")
+    write_hf_snapshot(root, "roberta-base", {**bpe, "config.json": work / "roberta" / "config.json",
+                                             "model.safetensors": work / "roberta" / "model.safetensors"})
+    BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+               intermediate_size=8).save_pretrained(work / "bert")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "dance", "music"]
+    write_hf_snapshot(root, "bert-base-uncased", {"vocab.txt": ("\n".join(words) + "\n").encode(),
+                                                  "config.json": work / "bert" / "config.json"})
+    BartConfig(vocab_size=len(vocab), d_model=8, encoder_layers=1, decoder_layers=1, encoder_attention_heads=1,
+               decoder_attention_heads=1, encoder_ffn_dim=8, decoder_ffn_dim=8).save_pretrained(work / "bart")
+    write_hf_snapshot(root, "facebook/bart-base", {**bpe, "config.json": work / "bart" / "config.json"})
+    return root
+
+
+def save_clap_checkpoint(path, amodel="HTSAT-tiny", seed=0):
+    """A checkpoint shaped like the published LAION CLAP ones ({"state_dict": {"module." + key: ...}}
+    with the old text position_ids buffer and numpy scalars beside it) from laion_clap's own
+    create_model with seeded random weights. laion_clap must already be imported (its __init__
+    puts clap_module on sys.path) and the Hugging Face cache must hold write_clap_hub's files."""
+    import torch
+    from clap_module import create_model
+
+    torch.manual_seed(seed)
+    model, _ = create_model(amodel, "roberta", precision="fp32", device="cpu", enable_fusion=False)
+    with torch.no_grad():  # LayerNorm and the logit scales start constant: give every weight a random value
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    state = {"module." + k: v for k, v in model.state_dict().items()}
+    state["module.text_branch.embeddings.position_ids"] = torch.arange(514)[None]
+    torch.save({"epoch": 45, "name": "random", "state_dict": state, "best_map": np.float64(0.25)}, path)
+    return path

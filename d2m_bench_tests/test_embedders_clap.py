@@ -5,7 +5,6 @@ library's own ``load_ckpt``; the CLAP score of ``eval`` equals a port of stable-
 the Hugging Face files laion_clap loads by name (tokenizers of roberta-base, bert-base-uncased,
 facebook/bart-base; the roberta-base config and weights) are tiny ones written into a Hugging Face
 cache folder made here, and the network is refused while models are built."""
-import json
 import socket
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from d2m_bench.errors import UserError
 
-from .helpers import fadtk_clap_embeddings, stable_audio_metrics_clap_score, write_hf_snapshot
+from .helpers import fadtk_clap_embeddings, save_clap_checkpoint, stable_audio_metrics_clap_score, write_clap_hub
 
 for _module in ("laion_clap", "transformers", "huggingface_hub", "torchlibrosa", "h5py", "webdataset", "wget", "ftfy"):
     if __import__("importlib.util").util.find_spec(_module) is None:
@@ -25,56 +24,9 @@ AIST = {"gBR_sBM_cAll_d04_mBR0_ch01": "break dance music", "gPO_sBM_cAll_d10_mPO
         "gLH_sBM_cAll_d16_mLH2_ch03": "LA style hip-hop dance music"}
 
 
-def _bytes_to_unicode():
-    # GPT-2 byte-level alphabet: printable bytes stand for themselves, the others are shifted past 255
-    keep = [*range(33, 127), *range(161, 173), *range(174, 256)]
-    table, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return [table[b] for b in range(256)]
-
-
-def _bpe_files():
-    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>"])}
-    for ch in _bytes_to_unicode():
-        vocab.setdefault(ch, len(vocab))
-    merges = ["Ġ d", "Ġd a", "Ġda n", "m u", "mu s"]
-    for m in merges:
-        vocab.setdefault(m.replace(" ", ""), len(vocab))
-    vocab["<mask>"] = len(vocab)
-    return vocab, {"vocab.json": json.dumps(vocab).encode(), "merges.txt": ("#version: 0.2\n" + "\n".join(merges) + "\n").encode()}
-
-
 @pytest.fixture(scope="module")
 def hub_cache(tmp_path_factory):
-    """A Hugging Face cache holding tiny stand-ins of the three repositories laion_clap names: the
-    real BPE/WordPiece formats, a 1-layer RoBERTa with CLAP's 768-wide hidden states."""
-    import torch
-    from transformers import BartConfig, BertConfig, RobertaConfig, RobertaModel
-
-    root = tmp_path_factory.mktemp("hf-hub")
-    work = tmp_path_factory.mktemp("hf-work")
-    vocab, bpe = _bpe_files()
-    torch.manual_seed(0)
-    config = RobertaConfig(vocab_size=len(vocab), hidden_size=768, num_hidden_layers=1, num_attention_heads=12,
-                           intermediate_size=32, max_position_embeddings=80, pad_token_id=1, bos_token_id=0,
-                           eos_token_id=2)
-    RobertaModel(config).save_pretrained(work / "roberta")
-    write_hf_snapshot(root, "roberta-base", {**bpe, "config.json": work / "roberta" / "config.json",
-                                             "model.safetensors": work / "roberta" / "model.safetensors"})
-    BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
-               intermediate_size=8).save_pretrained(work / "bert")
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "dance", "music"]
-    write_hf_snapshot(root, "bert-base-uncased", {"vocab.txt": ("\n".join(words) + "\n").encode(),
-                                                  "config.json": work / "bert" / "config.json"})
-    BartConfig(vocab_size=len(vocab), d_model=8, encoder_layers=1, decoder_layers=1, encoder_attention_heads=1,
-               decoder_attention_heads=1, encoder_ffn_dim=8, decoder_ffn_dim=8).save_pretrained(work / "bart")
-    write_hf_snapshot(root, "facebook/bart-base", {**bpe, "config.json": work / "bart" / "config.json"})
-    return root
+    return write_clap_hub(tmp_path_factory.mktemp("hf-hub"), tmp_path_factory.mktemp("hf-work"))
 
 
 @pytest.fixture(scope="module")
@@ -100,26 +52,11 @@ def offline(hub_cache):
 
 @pytest.fixture(scope="module")
 def checkpoint(offline, tmp_path_factory):
-    """A checkpoint shaped like the published ones ({"state_dict": {"module." + key: ...}} with the
-    old position_ids buffer and numpy scalars beside it), from the library's own create_model with
-    seeded random weights."""
-    import torch
-
+    """A published-shaped checkpoint of seeded random weights from laion_clap's own create_model."""
     from d2m_bench.embedders import clap
 
     clap.laion_clap_module(clap.resolve_hub_folders())
-    from clap_module import create_model  # importable once laion_clap is (its __init__ extends sys.path)
-
-    torch.manual_seed(0)
-    model, _ = create_model("HTSAT-tiny", "roberta", precision="fp32", device="cpu", enable_fusion=False)
-    with torch.no_grad():  # LayerNorm and the logit scales start constant: give every weight a random value
-        for p in model.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    state = {"module." + k: v for k, v in model.state_dict().items()}
-    state["module.text_branch.embeddings.position_ids"] = torch.arange(514)[None]
-    path = tmp_path_factory.mktemp("clap") / "630k-audioset-best.pt"
-    torch.save({"epoch": 45, "name": "random", "state_dict": state, "best_map": np.float64(0.25)}, path)
-    return path
+    return save_clap_checkpoint(tmp_path_factory.mktemp("clap") / "630k-audioset-best.pt", "HTSAT-tiny", seed=0)
 
 
 @pytest.fixture(scope="module")
