@@ -208,6 +208,18 @@ def test_folder_errors_are_one_line(tmp_path, mert_folder, monkeypatch):
     one_line("asks to run gone.py, which cannot be read", weights=odd, trust_remote_code=True)
     (odd / "config.json").write_text(json.dumps({"model_type": "mert_model"}))
     one_line("model_type 'mert_model' is not a transformers model type", weights=odd)
+    # weights that lack a tensor of the model (transformers would leave it random)
+    from safetensors.torch import load_file, save_file
+
+    short = tmp_path / "short"
+    short.mkdir()
+    for name in ("config.json", "preprocessor_config.json"):
+        (short / name).write_bytes((mert_folder / name).read_bytes())
+    state = load_file(mert_folder / "model.safetensors")
+    del state["encoder.layers.3.final_layer_norm.weight"]
+    save_file(state, short / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(UserError, match="lack 1 of the model's tensors .first: encoder.layers.3.final_layer_norm.weight"):
+        get_embedder("mert-v1-95m", weights=short)
     # the 330M embedder refuses a 95M-sized folder after loading it
     with pytest.raises(UserError, match="not a mert-v1-330m folder: hidden_size 768, num_hidden_layers 12"):
         get_embedder("mert-v1-330m", weights=mert_folder)
