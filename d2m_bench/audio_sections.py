@@ -130,7 +130,8 @@ def check_ready(protocol, options=None) -> None:
     for name in _needed(protocol):
         resolve_embedder(name, vggish_weights=options.get("vggish_weights"),
                          weights=(options.get("weights") or {}).get(name),
-                         trust_remote_code=name in (options.get("trust_remote_code") or ()))
+                         trust_remote_code=name in (options.get("trust_remote_code") or ()),
+                         hub_weights=options.get("weights"))
     if protocol.section("fd").get("enabled"):
         for name, layer in _params(protocol, "fd")["layers"].items():
             offered = embedder_class(name).layers
@@ -163,12 +164,12 @@ def _embedder(name, options, layer=None):
     explicit = (options.get("weights") or {}).get(name) or (options.get("vggish_weights") if name == "vggish" else None)
     trusted = name in (options.get("trust_remote_code") or ())
     layer = layer if getattr(embedder_class(name), "layer_at_build", False) else None  # MERT caches one layer
-    key = (name, str(explicit), trusted, layer)
+    key = (name, str(explicit), trusted, layer, str(sorted((options.get("weights") or {}).items())))
     if key not in _EMBEDDERS:
         _EMBEDDERS.clear()  # one run's networks at a time: CNN14 alone holds 80 M parameters
         _EMBEDDERS[key] = get_embedder(name, vggish_weights=options.get("vggish_weights"),
                                        weights=(options.get("weights") or {}).get(name), layer=layer,
-                                       trust_remote_code=trusted)
+                                       trust_remote_code=trusted, hub_weights=options.get("weights"))
     return _EMBEDDERS[key]
 
 

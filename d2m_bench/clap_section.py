@@ -123,12 +123,13 @@ def _clip_embedder(name, options):
     from .embedders.base import resolve_embedder
     from .embedders.clap import ClapEmbedder
 
-    files = resolve_embedder(name, weights=(options.get("weights") or {}).get(name))
+    files = resolve_embedder(name, weights=(options.get("weights") or {}).get(name), hub_weights=options.get("weights"))
     for emb in audio_sections._EMBEDDERS.values():
-        if isinstance(emb, ClapEmbedder) and emb.name == name and emb.weights_path == str(files["weights"]):
+        if (isinstance(emb, ClapEmbedder) and emb.name == name and emb.weights_path == str(files["weights"])
+                and emb.hub_folders == files["hub"]):
             return emb.for_layer("clip")
     audio_sections._EMBEDDERS.clear()  # one network at a time, as the other sections keep it
-    emb = ClapEmbedder(files["weights"], name=name, layer="clip")
+    emb = ClapEmbedder(files["weights"], name=name, layer="clip", hub_folders=files["hub"])
     audio_sections._EMBEDDERS[("clap-section", name, str(files["weights"]))] = emb
     return emb
 

@@ -202,16 +202,22 @@ def test_checkpoint_forms_and_mismatch(ours, checkpoint, tmp_path):
         checkpoint_state(load_checkpoint(junk), junk)
 
 
-def test_missing_hugging_face_files_are_one_line(offline, tmp_path, monkeypatch):
+def test_missing_hugging_face_files_are_one_line(offline, checkpoint, tmp_path, monkeypatch):
     from d2m_bench.embedders import clap
+    from d2m_bench.embedders.base import resolve_embedder
 
     empty = tmp_path / "empty-hub"
     empty.mkdir()
     monkeypatch.setenv("HF_HUB_CACHE", str(empty))
     with pytest.raises(UserError) as err:
-        clap.ClapEmbedder.check_weights("unused.pt", name="clap-laion-music")
+        resolve_embedder("clap-laion-audio", weights=checkpoint)
     msg = str(err.value)
     assert "\n" not in msg and "roberta-base" in msg and "d2m-bench weights download roberta-base" in msg
+    # --weights NAME=DIR for each folder: found without any cache
+    folders = {"roberta-base": "roberta-base", "bert-base-uncased": "bert-base-uncased", "bart-base": "facebook--bart-base"}
+    explicit = {name: next((offline / f"models--{repo}" / "snapshots").iterdir()) for name, repo in folders.items()}
+    found = resolve_embedder("clap-laion-audio", weights=checkpoint, hub_weights={**explicit, "vggish": "unused"})
+    assert found["hub"] == explicit and found["weights"] == checkpoint
     # roberta present, bart missing: the message names bart-base
     monkeypatch.setenv("HF_HUB_CACHE", str(offline))
     monkeypatch.setenv("D2M_BENCH_BART_BASE", str(tmp_path / "no-such-folder"))

@@ -58,13 +58,15 @@ def audio_config() -> dict:
 
 
 def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weights=None,
-                     trust_remote_code=False) -> dict:
+                     trust_remote_code=False, hub_weights=None) -> dict:
     """The files an embedder needs, found without loading anything: ``{"weights", "pca"}``
     (paths or None). ``weights``: an explicit path for this embedder's weights file (for
     vggish, ``vggish_weights`` does the same). Unknown names, bad settings, a missing library
     and missing files raise the UserError that building the embedder would raise, so a run
     can fail before any other work. ``trust_remote_code``: the user allows the weights folder
-    to run its own model code (embedders with ``remote_code_capable``; MERT)."""
+    to run its own model code (embedders with ``remote_code_capable``; MERT). ``hub_weights``:
+    explicit folders (``--weights NAME=DIR``) of the Hugging Face repositories a backend loads
+    besides its weights, found now as ``"hub"`` (laion_clap's tokenizers and roberta-base)."""
     if name not in REGISTRY:
         raise UserError(f"unknown embedder '{name}' (known: {', '.join(EMBEDDERS)})")
     module, _, entry, extra = REGISTRY[name]
@@ -85,7 +87,9 @@ def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weigh
     check = getattr(embedder_class(name), "check_weights", None)
     if check is not None:  # e.g. a folder that asks to run code the user has not allowed
         check(path, name=name, trust_remote_code=trust_remote_code)
-    return {"weights": path, "pca": resolve_pca(path) if postprocess else None}
+    hub = getattr(embedder_class(name), "resolve_hub", None)
+    return {"weights": path, "pca": resolve_pca(path) if postprocess else None,
+            "hub": hub(hub_weights or {}) if hub is not None else None}
 
 
 def embedder_class(name: str):
@@ -104,14 +108,14 @@ _EXTRA_MODULES = {"panns": ("panns_inference", "torchlibrosa"), "encodec": ("enc
 
 
 def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=None, weights=None, layer=None,
-                 trust_remote_code=False):
+                 trust_remote_code=False, hub_weights=None):
     """The embedder ``name`` with its weights loaded (``resolve_embedder`` for the arguments).
     ``layer``: the output to compute, for embedders that choose it when built (``layer_at_build``:
     MERT caches one layer); the others compute all their outputs and ignore it."""
     from importlib import import_module
 
     files = resolve_embedder(name, vggish_weights=vggish_weights, postprocess=postprocess, weights=weights,
-                             trust_remote_code=trust_remote_code)
+                             trust_remote_code=trust_remote_code, hub_weights=hub_weights)
     module, cls_name, _, _ = REGISTRY[name]
     cls = getattr(import_module(module, __package__), cls_name)
     if name == "vggish":
@@ -120,7 +124,7 @@ def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_siz
         return cls()
     if getattr(cls, "layer_at_build", False):
         return cls(files["weights"], name=name, batch_size=batch_size or 8, layer=layer,
-                   trust_remote_code=trust_remote_code)
+                   trust_remote_code=trust_remote_code, **({"hub_folders": files["hub"]} if files["hub"] else {}))
     return cls(files["weights"], name=name, batch_size=batch_size or 16)
 
 

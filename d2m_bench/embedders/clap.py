@@ -283,9 +283,10 @@ class ClapEmbedder:
         return other
 
     @staticmethod
-    def check_weights(path, *, name, trust_remote_code=False):
-        """Before any work: the Hugging Face folders are found too (or their one-line error)."""
-        resolve_hub_folders()
+    def resolve_hub(explicit) -> dict:
+        """The Hugging Face folders, found before any work (``base.resolve_embedder``): ``explicit``
+        maps weights names to folders (``--weights roberta-base=DIR``), the rest is looked up."""
+        return resolve_hub_folders(explicit)
 
     def _settings_record(self) -> dict:
         what = ("fadtk: 10-s windows every 1 s, zero-padded" if self.layer == "audio" else
