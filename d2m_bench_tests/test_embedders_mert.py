@@ -304,15 +304,16 @@ def test_eval_fd_with_folder_code_digest_and_trust_option(tmp_path, cli, modules
     protocol.write_text(PROTOCOL)
     with pytest.raises(UserError, match="'panns-cnn14' is not an embedder whose weights folder can hold model code"):
         check_ready(load_protocol(protocol), {"trust_remote_code": ["panns-cnn14"]})
+    # without the option the run stops before scoring anything (the API; the CLI passes it through)
+    from d2m_bench import evaluate
+
+    with pytest.raises(UserError, match=r"modeling_tiny_mert.py \(sha256 .*--trust-remote-code mert-v1-95m$"):
+        evaluate(tmp_path / "pred", tmp_path / "gt", protocol=protocol, workers=1,
+                 options={"weights": {"mert-v1-95m": str(folder)}})
     env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "r.json"
-    args = ("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "-p", protocol,
-            "--weights", f"mert-v1-95m={folder}", "--out", out, "-q", "-j", "1")
-    proc = cli(*args, env=env)
-    assert proc.returncode == 2 and not out.exists()
-    assert len(proc.stderr.strip().splitlines()) == 1
-    assert "modeling_tiny_mert.py (sha256 " in proc.stderr and "--trust-remote-code mert-v1-95m" in proc.stderr
-    proc = cli(*args, "--trust-remote-code", "mert-v1-95m", env=env)
+    proc = cli("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "-p", protocol, "--weights",
+               f"mert-v1-95m={folder}", "--out", out, "-q", "-j", "1", "--trust-remote-code", "mert-v1-95m", env=env)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())
     fd = res["aggregate"]["fd_mert_v1_95m"]
