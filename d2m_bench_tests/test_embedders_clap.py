@@ -88,10 +88,14 @@ def _unit(v):
 
 
 def test_audio_embeddings_equal_the_library_call(ours, library):
+    from d2m_bench.embedders import clap
+
     short, long = _signal(1.5, 1), _signal(10.25, 2)
     # audio: fadtk's windows (10 s every 1 s, zero-padded), each through the library as fadtk calls it
     (rows,) = ours.embed_waveforms([short])
     assert rows.shape == (2, 512) and ours.embed_waveforms([long[:int(2.01 * SR)]])[0].shape == (3, 512)
+    # a lone sample past 2 s (librosa's rounding when resampling 2 s to 48 kHz) opens no third window
+    assert len(clap.fadtk_windows(long[:2 * SR + 1])) == 2 and len(clap.fadtk_windows(long[:2 * SR + 2])) == 3
     np.testing.assert_allclose(ours.select(rows, "audio"), fadtk_clap_embeddings(library, short), atol=2e-5)
     clip = ours.for_layer("clip")
     clip_rows = clip.embed_waveforms([short, long])

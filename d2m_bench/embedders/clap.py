@@ -20,8 +20,8 @@ not called because it unpickles with ``weights_only=False``.
 Two outputs, each computed and cached on its own (``layer`` chosen when the embedder is built):
 
 - ``audio`` (FD; fadtk's ``CLAPLaionModel``): 10-s windows starting every second
-  (0, 1, 2, ... s while the start is inside the clip), each zero-padded to 10 s, one embedding
-  per window: ``hop`` = 1 s;
+  (0, 1, 2, ... s while the start is inside the clip, a lone last sample aside: ``fadtk_windows``),
+  each zero-padded to 10 s, one embedding per window: ``hop`` = 1 s;
 - ``clip`` (CLAP score; stable-audio-metrics ``clap_score``): the clip peak-normalised to
   -1 dBFS (pyloudnorm ``normalize.peak``) and embedded whole. Up to 10 s this is exactly the
   library's call (which repeats a shorter clip to fill 10 s). Over 10 s the library would crop
@@ -177,9 +177,10 @@ def build_module(name: str, folders: dict, device: str = "cpu"):
 
 
 def load_checkpoint(path):
-    """``weights.load_weights`` admitting numpy scalars too: the published CLAP checkpoints keep
-    training records as numpy float scalars beside the state dict (``numpy.core.multiarray.scalar``
-    rebuilds one from its dtype and bytes; it runs no code)."""
+    """``weights.load_weights`` admitting numpy scalars too: the published CLAP checkpoints are
+    reported to hold numpy float64 scalars beside the state dict (a weights_only reader of the
+    music checkpoint elsewhere admits exactly numpy's scalar reconstructor and the float64 dtype);
+    ``numpy.core.multiarray.scalar`` rebuilds a scalar from its dtype and bytes and runs no code."""
     import torch
 
     from .weights import load_weights
@@ -216,12 +217,15 @@ def peak_normalise_dbfs(y, target: float = PEAK_DBFS) -> np.ndarray:
 
 
 def fadtk_windows(y) -> list:
-    """fadtk's CLAP windows: y[s : s + 10 s] for s = 0, 1 s, 2 s, ... < len(y), zero-padded to 10 s."""
+    """fadtk's CLAP windows: y[s : s + 10 s] for s = 0, 1 s, 2 s, ... < len(y), zero-padded to 10 s,
+    except that a last sample alone opens no window: resampling a whole number of seconds with
+    librosa's rounding (2 s at 22.05 or 44.1 kHz -> 96001 samples at 48 kHz) adds one sample where
+    fadtk's sox-resampled file has none, and a window of that one sample would be a silent vector."""
     y = np.asarray(y, dtype=np.float32)
     if len(y) == 0:
         y = np.zeros(1, dtype=np.float32)
     out = []
-    for start in range(0, len(y), HOP):
+    for start in range(0, max(len(y) - 1, 1), HOP):
         w = y[start:start + WINDOW]
         out.append(w if len(w) == WINDOW else np.pad(w, (0, WINDOW - len(w))))
     return out
@@ -298,7 +302,7 @@ class ClapEmbedder:
     def cache_config(self) -> dict:
         return {"embedder": self.name, "settings": self._settings_record(), "weights_sha256": self.weights_sha256,
                 "audio": audio_config(), "library": "laion_clap " + library_version(),
-                "torchlibrosa": _version("torchlibrosa"), "version": 1}
+                "torchlibrosa": _version("torchlibrosa"), "version": 2}
 
     def meta(self) -> dict:
         from .weights import is_official
