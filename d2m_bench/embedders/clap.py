@@ -164,8 +164,12 @@ def laion_clap_module(folders: dict):
 def build_module(name: str, folders: dict, device: str = "cpu"):
     """The library's ``CLAP_Module`` with the settings of ``name``, built offline from ``folders``
     (random audio branch; text branch from the ``roberta-base`` folder)."""
+    from transformers.utils import logging as hf_logging
+
     settings = SETTINGS[name]
     module = laion_clap_module(folders)
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # "Loading weights" of roberta-base, replaced by the checkpoint's anyway
     with hub_view(folders), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.meshgrid indexing notice from HTSAT's window attention
         try:
@@ -174,6 +178,9 @@ def build_module(name: str, folders: dict, device: str = "cpu"):
         except (OSError, ValueError) as exc:
             raise UserError(f"laion_clap cannot build the text model from {folders['roberta-base']} "
                             f"({_first_line(exc)})") from None
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
 
 
 def load_checkpoint(path):
