@@ -316,3 +316,15 @@ def test_weights_lookup_and_wrong_checkpoint(passt_file, tmp_path, monkeypatch):
     torch.save({"head.1.weight": torch.zeros(2, 2)}, bad)
     with pytest.raises(UserError, match=f"not a {NAME} state dict"):
         get_embedder(NAME, weights=bad)
+
+
+def test_missing_library_names_the_no_deps_install(monkeypatch):
+    from d2m_bench.embedders import base
+
+    monkeypatch.setitem(base._EXTRA_MODULES, "passt", ("d2m_bench_no_such_module",))
+    with pytest.raises(UserError) as info:
+        base.resolve_embedder(NAME)
+    text = str(info.value)
+    assert f"{NAME} embedder needs d2m_bench_no_such_module" in text and "\n" not in text
+    # the extra alone cannot bring hear21passt (it declares timm and torchaudio): the message says how
+    assert "pip install 'd2m-bench[passt]' and pip install --no-deps hear21passt==0.0.26" in text

@@ -77,8 +77,8 @@ def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weigh
 
         missing = [m for m in _EXTRA_MODULES[extra] if importlib.util.find_spec(m) is None]
         if missing:
-            raise UserError(f"the {name} embedder needs {', '.join(missing)}: pip install 'd2m-bench[{extra}]' "
-                            "(docs/genre-fad.md, Installing the backends)")
+            raise UserError(f"the {name} embedder needs {', '.join(missing)}: pip install 'd2m-bench[{extra}]'"
+                            f"{_NO_DEPS.get(extra, '')} (docs/genre-fad.md, Installing the backends)")
     if entry is None:
         return {"weights": None, "pca": None}
     from .weights import resolve, resolve_pca
@@ -105,6 +105,9 @@ _EXTRA_MODULES = {"panns": ("panns_inference", "torchlibrosa"), "encodec": ("enc
                            "braceexpand", "wget", "ftfy", "PIL"),
                   "mert": ("transformers", "safetensors"),
                   "passt": ("hear21passt",)}
+# Libraries that declare a torch build of their own (torchaudio, timm): the extra holds what they
+# import, the library itself goes in without its declared dependencies.
+_NO_DEPS = {"passt": " and pip install --no-deps hear21passt==0.0.26"}
 
 
 def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=None, weights=None, layer=None,
