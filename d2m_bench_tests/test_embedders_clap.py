@@ -185,6 +185,16 @@ def test_eval_clap_score_equals_stable_audio_metrics(ours, library, tmp_path, mo
     assert result.sections["clap"]["comparable_keys"]["clap_score_clap_laion_audio"].endswith(
         ":prompts-" + agg["prompts_sha256"][:12])
 
+    # genre prompts from eval --labels (ids that are no AIST++ names, as on the demo set, get theirs this way)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,genre\ngBR_sBM_cAll_d04_mBR0_ch01,KR\n")
+    result = d2m_bench.evaluate(pred, gt, protocol="tolerance", overrides=overrides,
+                                options={"weights": {"clap-laion-audio": str(ours.weights_path)}, "labels": str(labels)})
+    cid = "gBR_sBM_cAll_d04_mBR0_ch01"
+    row = next(r for r in result.per_clip if r["id"] == cid)
+    assert row["clap_score_clap_laion_audio"] == pytest.approx(
+        stable_audio_metrics_clap_score(library, {cid: "krump dance music"}, audio), abs=1e-5)
+
 
 def test_checkpoint_forms_and_mismatch(ours, checkpoint, tmp_path):
     """A bare state dict without the module. prefix and the old buffer loads to the same model; a
