@@ -36,15 +36,17 @@ Files from the Hugging Face hub: importing ``laion_clap`` loads the ``bert-base-
 ``roberta-base`` and ``facebook/bart-base`` tokenizers, and building the model loads the
 ``roberta-base`` config and weights (the weights are then replaced by the checkpoint's). The
 toolkit resolves those three folders first (``weights.resolve``: ``--weights NAME=DIR``,
-``D2M_BENCH_<NAME>``, the local Hugging Face cache) and shows them to transformers as a private,
-read-only cache view while ``HF_HUB_OFFLINE`` is on, so nothing is downloaded and the files used
-are the ones whose digests the result records. The text side depends on the ``roberta-base``
+``D2M_BENCH_<NAME>``, the local Hugging Face cache) and shows them to transformers as a private
+temporary cache (links to the files the folder digest covers) while ``HF_HUB_OFFLINE`` is on, so
+nothing is downloaded and the files used are the ones whose digests the result records. The text side depends on the ``roberta-base``
 tokenizer files, so its folder digest is recorded as ``text_sha256``.
 
 Why a stand-in ``torchvision`` while importing: ``clap_module/utils.py``, ``transform.py`` and
 ``training/data.py`` import torchvision for image code and the fusion model's mel resize; none
 of it runs for the non-fusion models used here (``stand_ins``: an absent torchvision is replaced
-for the import only; calling any of it raises ImportError).
+for the import only; calling any of it raises ImportError). Importing laion_clap also appends its
+own folder to ``sys.path`` (its ``__init__``: ``hook.py`` imports ``clap_module`` as a top-level
+package), which stays for the process, as with a plain ``import laion_clap``.
 """
 from __future__ import annotations
 
