@@ -115,7 +115,14 @@ def hub_view(folders: dict):
     from .hf_weights import folder_files
     from .weights import KNOWN
 
-    saved = {"cache": hub.HF_HUB_CACHE, "offline": hub.HF_HUB_OFFLINE,
+    # transformers 4.x copies both values at import (utils.hub.TRANSFORMERS_CACHE, _is_offline_mode);
+    # 5.x reads huggingface_hub's at each call: both places are pointed at the view.
+    import transformers.utils.hub as tf_hub
+
+    copies = [(hub, "HF_HUB_CACHE", None), (hub, "HF_HUB_OFFLINE", True), (tf_hub, "TRANSFORMERS_CACHE", None),
+              (tf_hub, "_is_offline_mode", True)]
+    copies = [(m, attr, v) for m, attr, v in copies if hasattr(m, attr)]
+    saved = {"values": [getattr(m, attr) for m, attr, _ in copies],
              "env": {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_HUB_CACHE")}}
     with tempfile.TemporaryDirectory(prefix="d2m-bench-hf-view-") as tmp:
         for name, folder in folders.items():
@@ -126,12 +133,14 @@ def hub_view(folders: dict):
             snapshot.mkdir(parents=True)
             for path in folder_files(KNOWN[name], folder):
                 os.symlink(path.resolve(), snapshot / path.name)
-        hub.HF_HUB_CACHE, hub.HF_HUB_OFFLINE = tmp, True
+        for m, attr, value in copies:
+            setattr(m, attr, tmp if value is None else value)
         os.environ.update({"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": tmp})
         try:
             yield tmp
         finally:
-            hub.HF_HUB_CACHE, hub.HF_HUB_OFFLINE = saved["cache"], saved["offline"]
+            for (m, attr, _), value in zip(copies, saved["values"]):
+                setattr(m, attr, value)
             for key, value in saved["env"].items():
                 if value is None:
                     os.environ.pop(key, None)
