@@ -9,8 +9,8 @@ calls the pure metric functions (``metrics.fad``, ``metrics.distributions``):
   ``[fd.layers]``, default: the embedder's first output), with the bootstrap CI and FAD-inf of
   ``d2m_bench.intervals`` where the dimension is at most ``intervals_max_dim`` (each replicate
   is an eigendecomposition of a dim x dim matrix).
-- ``[kl]``: KL divergence of the ``classifier``'s label distributions (any embedder with a
-  ``logits`` output: PANNs CNN14, PaSST), pred and gt paired by id,
+- ``[kl]``: KL divergence of the label distributions of ``classifier`` (one name or a list; any
+  embedder with a ``logits`` output: PANNs CNN14, PaSST), pred and gt paired by id,
   one metric per convention (softmax, sigmoid) and direction (ref_to_gen = audioldm_eval,
   gen_to_ref = stable-audio-metrics), named ``kl_<convention>_<direction>_<classifier>``.
 - ``[clap]``: CLAP score, the cosine of each generated clip's CLAP audio embedding and its text
@@ -69,7 +69,11 @@ def check_table(check, name: str, table: dict) -> None:
                 check.fail(f"fd.layers.{e} = {layer!r} must be text")
         check.number("fd.intervals_max_dim", p["intervals_max_dim"], integer=True, strict=False)
         return
-    check.choice(f"{name}.classifier", p["classifier"], classifiers())
+    names = p["classifier"] if isinstance(p["classifier"], list) else [p["classifier"]]
+    if not names:
+        check.fail(f"{name}.classifier must name an embedder with logits, or be a non-empty list of them")
+    for c in names:
+        check.choice(f"{name}.classifier", c, classifiers())
     if name == "kl":
         for key, options in (("conventions", CONVENTIONS), ("directions", DIRECTIONS)):
             if not isinstance(p[key], list) or not p[key]:
@@ -101,13 +105,18 @@ def classifiers() -> list:
     return out
 
 
+def classifier_names(p) -> list:
+    """A ``[kl]``/``[inception]`` table's ``classifier``: one name, or a list of names (each scored)."""
+    return list(p["classifier"]) if isinstance(p["classifier"], list) else [p["classifier"]]
+
+
 def _needed(protocol) -> list:
     names = []
     if protocol.section("fd").get("enabled"):
         names += _params(protocol, "fd")["embedders"]
     for table in ("kl", "inception"):
         if protocol.section(table).get("enabled"):
-            names.append(_params(protocol, table)["classifier"])
+            names += classifier_names(_params(protocol, table))
     if protocol.section("clap").get("enabled"):
         names.append(_params(protocol, "clap")["embedder"])
     return list(dict.fromkeys(names))
@@ -140,9 +149,10 @@ def check_ready(protocol, options=None) -> None:
                                 protocol.source or protocol.name)
     for table in ("kl", "inception"):
         if protocol.section(table).get("enabled"):
-            name = _params(protocol, table)["classifier"]
-            if "logits" not in embedder_class(name).layers:
-                raise UserError(f"{table}.classifier = '{name}' has no label logits", protocol.source or protocol.name)
+            for name in classifier_names(_params(protocol, table)):
+                if "logits" not in embedder_class(name).layers:
+                    raise UserError(f"{table}.classifier = '{name}' has no label logits",
+                                    protocol.source or protocol.name)
 
 
 def embedder_class(name):
@@ -236,25 +246,28 @@ def kl_section(pairs, protocol, ctx) -> dict:
 
     p = _params(protocol, "kl")
     pairs, excluded = _scored(pairs)
-    emb, rows = _embed(p["classifier"], pairs, ctx)
-    gen = np.concatenate([emb.select(rows[str(q.pred)], "logits") for q in pairs])
-    ref = np.concatenate([emb.select(rows[str(q.gt)], "logits") for q in pairs])
-    aggregate, per_clip, keys = {}, {q.id: {} for q in pairs}, {}
+    aggregate, per_clip, keys, metas = {}, {q.id: {} for q in pairs}, {}, {}
     source = {"ref_to_gen": "audioldm_eval (KL(reference || generated))",
               "gen_to_ref": "stable-audio-metrics (KL(generated || reference))"}
-    for convention in p["conventions"]:
-        for direction in p["directions"]:
-            values = dm.kl_per_clip(gen, ref, convention=convention, direction=direction, eps=p["eps"])
-            metric = f"kl_{convention}_{direction}_{_slug(emb.name)}"
-            for q, v in zip(pairs, values):
-                per_clip[q.id][metric] = float(v)
-            aggregate[metric] = metric_summary(
-                values.tolist(), unit="score", higher_is_better=False, embedder=emb.name, layer="logits",
-                weights_sha256=emb.weights_sha256, convention=convention, direction=direction, eps=p["eps"],
-                definition=f"per clip sum over the {emb.name} classes of p (log p - log(q + eps)) with {convention} "
-                           f"label probabilities, pred and gt paired by id, mean over clips: {source[direction]}")
-            keys[metric] = embedder_key(emb.meta(), "logits")
-    return {"status": "ok", "meta": {**emb.meta(), "pairs": len(pairs)}, "aggregate": aggregate,
+    for name in classifier_names(p):
+        emb, rows = _embed(name, pairs, ctx)
+        metas[name] = emb.meta()
+        gen = np.concatenate([emb.select(rows[str(q.pred)], "logits") for q in pairs])
+        ref = np.concatenate([emb.select(rows[str(q.gt)], "logits") for q in pairs])
+        for convention in p["conventions"]:
+            for direction in p["directions"]:
+                values = dm.kl_per_clip(gen, ref, convention=convention, direction=direction, eps=p["eps"])
+                metric = f"kl_{convention}_{direction}_{_slug(emb.name)}"
+                for q, v in zip(pairs, values):
+                    per_clip[q.id][metric] = float(v)
+                aggregate[metric] = metric_summary(
+                    values.tolist(), unit="score", higher_is_better=False, embedder=emb.name, layer="logits",
+                    weights_sha256=emb.weights_sha256, convention=convention, direction=direction, eps=p["eps"],
+                    definition=f"per clip sum over the {emb.name} classes of p (log p - log(q + eps)) with "
+                               f"{convention} label probabilities, pred and gt paired by id, mean over clips: "
+                               f"{source[direction]}")
+                keys[metric] = embedder_key(emb.meta(), "logits")
+    return {"status": "ok", "meta": {"classifiers": metas, "pairs": len(pairs)}, "aggregate": aggregate,
             "per_clip": per_clip, "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}
 
 
@@ -266,19 +279,22 @@ def inception_section(pairs, protocol, ctx) -> dict:
     if len(pairs) < p["splits"]:
         return {"status": "skipped", "reason": f"{len(pairs)} clip(s), fewer than inception.splits = {p['splits']}",
                 "excluded": excluded}
-    emb, rows = _embed(p["classifier"], pairs, ctx)
-    aggregate, keys = {}, {}
+    aggregate, keys, metas = {}, {}, {}
     sides = [("pred", "generated")] + ([("gt", "ground-truth (reference)")] if p["gt_reference"] else [])
-    for side, what in sides:
-        logits = np.concatenate([emb.select(rows[str(getattr(q, side))], "logits") for q in pairs])
-        mean, std = dm.inception_score(logits, splits=p["splits"], shuffle=p["shuffle"], seed=p["seed"])
-        metric = f"inception_score{'' if side == 'pred' else '_gt'}_{_slug(emb.name)}"
-        aggregate[metric] = {
-            "value": mean, "std_over_splits": std, "n": len(pairs), "unit": "score", "higher_is_better": True,
-            "embedder": emb.name, "layer": "logits", "weights_sha256": emb.weights_sha256, "splits": p["splits"],
-            "shuffle": p["shuffle"], "seed": p["seed"],
-            "definition": f"Inception Score of the {what} clips' {emb.name} softmax label distributions: "
-                          "mean over splits of exp(mean KL(p(y|x) || p(y))) (audioldm_eval calculate_isc)"}
-        keys[metric] = embedder_key(emb.meta(), "logits")
-    return {"status": "ok", "meta": {**emb.meta(), "clips": len(pairs)}, "aggregate": aggregate, "per_clip": {},
+    for name in classifier_names(p):
+        emb, rows = _embed(name, pairs, ctx)
+        metas[name] = emb.meta()
+        for side, what in sides:
+            logits = np.concatenate([emb.select(rows[str(getattr(q, side))], "logits") for q in pairs])
+            mean, std = dm.inception_score(logits, splits=p["splits"], shuffle=p["shuffle"], seed=p["seed"])
+            metric = f"inception_score{'' if side == 'pred' else '_gt'}_{_slug(emb.name)}"
+            aggregate[metric] = {
+                "value": mean, "std_over_splits": std, "n": len(pairs), "unit": "score", "higher_is_better": True,
+                "embedder": emb.name, "layer": "logits", "weights_sha256": emb.weights_sha256,
+                "splits": p["splits"], "shuffle": p["shuffle"], "seed": p["seed"],
+                "definition": f"Inception Score of the {what} clips' {emb.name} softmax label distributions: "
+                              "mean over splits of exp(mean KL(p(y|x) || p(y))) (audioldm_eval calculate_isc)"}
+            keys[metric] = embedder_key(emb.meta(), "logits")
+    return {"status": "ok", "meta": {"classifiers": metas, "clips": len(pairs)}, "aggregate": aggregate,
+            "per_clip": {},
             "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}

@@ -255,7 +255,7 @@ def test_eval_with_passt_classifier_equals_passt_kld(tmp_path, passt_file, libra
     assert fd["weights_sha256"] == digest and fd["dim"] == 768 and fd["layer"] == "embedding"
     # the FD formula itself is checked against fadtk in test_fad_conventions; here: which vectors
     assert fd["value"] == pytest.approx(frechet_audio_distance(pred_e, gt_e), rel=1e-3)
-    meta = result.sections["kl"]["meta"]
+    meta = result.sections["kl"]["meta"]["classifiers"]["passt-s-f128-p16-s10"]
     assert meta["mel_banks"].startswith("torchaudio" if importlib.util.find_spec("torchaudio") else "d2m_bench")
 
 

@@ -10,11 +10,14 @@ from d2m_bench.protocol import load_protocol
 
 def test_v2m_audio_is_valid_and_d2m_protocol_has_no_new_tables():
     p = load_protocol("v2m-audio").validate_eval()
-    assert p.section("fd")["embedders"] == ["vggish", "panns-cnn14-16k", "encodec-24k"]
+    assert p.section("fd")["embedders"] == ["vggish", "panns-cnn14-16k", "encodec-24k", "mert-v1-95m",
+                                            "clap-laion-music"]
+    assert p.section("kl")["classifier"] == ["panns-cnn14-16k", "passt-s-f128-p16-s10"]
+    assert p.section("clap")["embedder"] == "clap-laion-music" and p.section("clap")["prompts"] == "genre"
     assert p.section("kl")["conventions"] == ["softmax", "sigmoid"]
     assert p.section("kl")["directions"] == ["ref_to_gen", "gen_to_ref"]
     d2m = load_protocol("d2m-aistpp-2s")
-    assert not ({"fd", "kl", "inception"} & set(d2m.params))
+    assert not ({"fd", "kl", "inception", "clap"} & set(d2m.params))
 
 
 @pytest.mark.parametrize("override,message", [
@@ -23,6 +26,8 @@ def test_v2m_audio_is_valid_and_d2m_protocol_has_no_new_tables():
     ({"kl.conventions": ["tanh"]}, "kl.conventions = 'tanh' is not one of softmax, sigmoid"),
     ({"kl.directions": "both"}, "kl.directions must be a non-empty list"),
     ({"kl.classifier": "vggish"}, "kl.classifier = 'vggish' is not one of"),
+    ({"kl.classifier": ["panns-cnn14-16k", "vggish"]}, "kl.classifier = 'vggish' is not one of"),
+    ({"kl.classifier": []}, "kl.classifier must name an embedder with logits"),
     ({"kl.eps": float("nan")}, "kl.eps = nan must be a finite number"),
     ({"inception.splits": 0}, "inception.splits = 0 must be an integer >= 1"),
     ({"inception.shuffle": "yes"}, "inception.shuffle = 'yes' must be true or false"),
@@ -36,7 +41,8 @@ def test_bad_values_are_one_line_errors(override, message):
 
 def test_layer_that_an_embedder_lacks_is_refused_before_work(monkeypatch, tmp_path):
     proto = load_protocol("v2m-audio").with_overrides({"fd.embedders": ["mfcc-chroma"], "fd.layers": {"mfcc-chroma": "relu"},
-                                                       "kl.enabled": False, "inception.enabled": False})
+                                                       "kl.enabled": False, "inception.enabled": False,
+                                                       "clap.enabled": False})
     with pytest.raises(UserError, match="fd.layers.mfcc-chroma = 'relu' is not an output of mfcc-chroma"):
         check_ready(proto.validate_eval(), {})
 
@@ -46,7 +52,8 @@ def test_missing_backend_library_names_the_extra(monkeypatch):
 
     monkeypatch.setitem(base._EXTRA_MODULES, "panns", ("d2m_bench_no_such_module",))
     with pytest.raises(UserError) as info:
-        check_ready(load_protocol("v2m-audio").with_overrides({"fd.embedders": ["panns-cnn14-16k"], "fd.layers": {}}), {})
+        check_ready(load_protocol("v2m-audio").with_overrides({"fd.embedders": ["panns-cnn14-16k"], "fd.layers": {},
+                                                               "clap.enabled": False}), {})
     text = str(info.value)
     assert "panns-cnn14-16k embedder needs d2m_bench_no_such_module" in text
     assert "pip install 'd2m-bench[panns]'" in text and "\n" not in text
