@@ -491,6 +491,7 @@ def write_hf_snapshot(cache_root, repo_id: str, files: dict, revision: str = "01
         os.symlink(os.path.relpath(blob, snap), link)
     return snap
 
+
 # --- Stability-AI/stable-audio-metrics src/passt_kld.py (return_probabilities, passt_kld) and
 # pyloudnorm's normalize.peak, ported literally (the .cuda() moves dropped); the model passed in
 # is hear21passt's PasstBasicWrapper, called per window as there. return_probabilities is split in
@@ -578,7 +579,6 @@ def save_passt_weights(path, seed=0):
         net.head[1].weight.mul_(3.0)
     torch.save(net.state_dict(), path)
     return path
-
 
 
 # MERT-v1-95M as published (m-a-p/MERT-v1-95M config.json; yizhilll/MERT scripts/hf_config/mert_base.json):
