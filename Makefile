@@ -58,8 +58,10 @@ demo: $(CORE)
 	$(BIN)/d2m-bench eval --pred $(DEMO)/generated --gt $(DEMO)/gt --protocol tolerance --out $(DEMO)/result_tolerance.json
 	@$(BIN)/d2m-bench report $(DEMO)/result.json --out $(DEMO)/report --envelopes -q
 
+# One pytest worker per core (pytest-xdist), a test file per worker at a time: module fixtures
+# (random-weight networks, fake Hugging Face caches) are built once. About 11 min on 2 cores.
 test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 	$(MAKE) --no-print-directory wheel-check
 
 # The wheel, installed into a fresh venv under $$TMPDIR (not .venv), scores the demo set from a

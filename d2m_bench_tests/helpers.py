@@ -784,3 +784,40 @@ def save_clap_checkpoint(path, amodel="HTSAT-tiny", seed=0):
     state["module.text_branch.embeddings.position_ids"] = torch.arange(514)[None]
     torch.save({"epoch": 45, "name": "random", "state_dict": state, "best_map": np.float64(0.25)}, path)
     return path
+
+
+def audio_eval_protocol(name: str, description: str, tables: str, sample_rate: int = 22050) -> str:
+    """The text of a small eval protocol for the audio-metric tests: the ``tolerance`` onset
+    F-measure (as v2m-audio has it) plus ``tables`` ([fd], [kl], ... as TOML)."""
+    return f"""name = "{name}"
+description = "{description}"
+command = "eval"
+
+[audio]
+sample_rate = {sample_rate}
+mono = "mean"
+resample = "soxr_hq"
+length_policy = "pred_to_gt"
+expected_seconds = 0.0
+
+[pairing]
+rule = "auto"
+
+[beats]
+variant = "tolerance"
+events = "onset"
+window = 0.07
+
+[beats.onset]
+hop_length = 512
+pre_max = 1
+post_max = 1
+pre_avg = 1
+post_avg = 1
+wait = 1
+delta = 0.2
+backtrack = false
+normalize = true
+
+{tables.strip()}
+"""

@@ -11,7 +11,7 @@ import pytest
 
 from d2m_bench.errors import UserError
 
-from .helpers import FadtkMERTModel, save_mert_folder
+from .helpers import FadtkMERTModel, audio_eval_protocol, save_mert_folder
 
 pytest.importorskip("transformers", reason="mert extra not installed (pip install 'd2m-bench[mert]')")
 torch = pytest.importorskip("torch")
@@ -249,40 +249,11 @@ def test_cache_second_run_is_all_hits(tmp_path, mert_folder, monkeypatch):
     assert other.cache_config() != emb.cache_config()
 
 
-PROTOCOL = """name = "mert-test"
-description = "FD on MERT-v1-95M only"
-command = "eval"
-
-[audio]
-sample_rate = 24000
-mono = "mean"
-resample = "soxr_hq"
-length_policy = "pred_to_gt"
-expected_seconds = 0.0
-
-[pairing]
-rule = "auto"
-
-[beats]
-variant = "tolerance"
-events = "onset"
-window = 0.07
-
-[beats.onset]
-hop_length = 512
-pre_max = 1
-post_max = 1
-pre_avg = 1
-post_avg = 1
-wait = 1
-delta = 0.2
-backtrack = false
-normalize = true
-
+PROTOCOL = audio_eval_protocol("mert-test", "FD on MERT-v1-95M only", """
 [fd]
 enabled = true
 embedders = ["mert-v1-95m"]
-"""
+""", sample_rate=24000)
 
 
 def test_eval_fd_with_folder_code_digest_and_trust_option(tmp_path, cli, modules_cache):

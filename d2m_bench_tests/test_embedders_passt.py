@@ -14,7 +14,7 @@ import pytest
 
 from d2m_bench.errors import UserError
 
-from .helpers import (audioldm_eval_isc, save_passt_weights, stable_audio_metrics_passt_kld,
+from .helpers import (audio_eval_protocol, audioldm_eval_isc, save_passt_weights, stable_audio_metrics_passt_kld,
                       stable_audio_metrics_probabilities_of)
 
 torch = pytest.importorskip("torch")
@@ -150,37 +150,7 @@ def test_kaldi_port_refuses_what_it_does_not_implement():
         get_mel_banks(128, 1024, 32000, 0.0, 17000, 100.0, -500.0, 1.0)
 
 
-_PROTOCOL = """
-name = "passt-test"
-description = "FD, KL and IS on PaSST"
-command = "eval"
-
-[audio]
-sample_rate = 22050
-mono = "mean"
-resample = "soxr_hq"
-length_policy = "pred_to_gt"
-expected_seconds = 0.0
-
-[pairing]
-rule = "auto"
-
-[beats]
-variant = "tolerance"
-events = "onset"
-window = 0.07
-
-[beats.onset]
-hop_length = 512
-pre_max = 1
-post_max = 1
-pre_avg = 1
-post_avg = 1
-wait = 1
-delta = 0.2
-backtrack = false
-normalize = true
-
+_PROTOCOL = audio_eval_protocol("passt-test", "FD, KL and IS on PaSST", """
 [fd]
 enabled = true
 embedders = ["passt-s-f128-p16-s10"]
@@ -200,7 +170,7 @@ splits = 2
 level = 0.95
 n_resamples = 200
 seed = 0
-"""
+""")
 
 
 def test_eval_with_passt_classifier_equals_passt_kld(tmp_path, passt_file, library_model):

@@ -131,6 +131,19 @@ def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_siz
     return cls(files["weights"], name=name, batch_size=batch_size or 16)
 
 
+def equal_length_batches(items, batch_size: int, length=len):
+    """Index lists of at most ``batch_size`` items of one ``length`` each, in first-seen order:
+    the batches a backend stacks into one forward pass. In eval mode the networks have no
+    cross-example state, so grouping changes no value beyond float rounding (each backend's
+    test compares it with the library's one-clip call)."""
+    by_length = {}
+    for i, item in enumerate(items):
+        by_length.setdefault(length(item), []).append(i)
+    for idx in by_length.values():
+        for start in range(0, len(idx), batch_size):
+            yield idx[start:start + batch_size]
+
+
 def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=32) -> dict:
     """``{path: (n_examples, dim) float32}`` for each distinct path, from the cache when possible.
 

@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 from ..errors import UserError
-from .base import audio_config
+from .base import audio_config, equal_length_batches
 
 SAMPLE_RATE = 24000
 FRAME = 320  # encoder stride (ratios 8, 5, 4, 2)
@@ -117,14 +117,9 @@ class EncodecEmbedder:
         clips = [np.asarray(y, dtype=np.float32) for y in waveforms]
         clips = [np.pad(y, (0, FRAME - len(y))) if len(y) < FRAME else y for y in clips]
         out = [None] * len(clips)
-        by_length = {}
-        for i, y in enumerate(clips):
-            by_length.setdefault(len(y), []).append(i)
-        for idx in by_length.values():
-            for start in range(0, len(idx), self.batch_size):
-                chunk = idx[start:start + self.batch_size]
-                for i, frames in zip(chunk, self._forward(np.stack([clips[i] for i in chunk]))):
-                    out[i] = np.ascontiguousarray(frames, dtype=np.float32)
+        for chunk in equal_length_batches(clips, self.batch_size):
+            for i, frames in zip(chunk, self._forward(np.stack([clips[i] for i in chunk]))):
+                out[i] = np.ascontiguousarray(frames, dtype=np.float32)
         return out
 
     def select(self, per_example, layer: str) -> np.ndarray:

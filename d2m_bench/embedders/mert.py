@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .base import audio_config
+from .base import audio_config, equal_length_batches
 
 SAMPLE_RATE = 24000
 MAX_SECONDS = 360  # fadtk MERTModel(limit_minutes=6): longer clips are truncated
@@ -299,14 +299,9 @@ class MertEmbedder:
         clips = [np.asarray(y, dtype=np.float32)[:self.max_samples] for y in waveforms]
         clips = [np.pad(y, (0, self.min_samples - len(y))) if len(y) < self.min_samples else y for y in clips]
         out = [None] * len(clips)
-        by_length = {}
-        for i, y in enumerate(clips):
-            by_length.setdefault(len(y), []).append(i)
-        for idx in by_length.values():
-            for start in range(0, len(idx), self.batch_size):
-                chunk = idx[start:start + self.batch_size]
-                for i, frames in zip(chunk, self._forward([clips[i] for i in chunk])):
-                    out[i] = np.ascontiguousarray(frames, dtype=np.float32)
+        for chunk in equal_length_batches(clips, self.batch_size):
+            for i, frames in zip(chunk, self._forward([clips[i] for i in chunk])):
+                out[i] = np.ascontiguousarray(frames, dtype=np.float32)
         return out
 
     def select(self, per_example, layer: str) -> np.ndarray:

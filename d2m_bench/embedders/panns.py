@@ -33,7 +33,7 @@ import types
 import numpy as np
 
 from ..errors import UserError
-from .base import audio_config
+from .base import audio_config, equal_length_batches
 
 N_CLASSES = 527
 EMBEDDING_DIM = 2048
@@ -150,15 +150,9 @@ class PannsCnn14Embedder:
         clips = [np.asarray(y, dtype=np.float32) for y in waveforms]
         clips = [np.pad(y, (0, self.min_samples - len(y))) if len(y) < self.min_samples else y for y in clips]
         out = [None] * len(clips)
-        by_length = {}
-        for i, y in enumerate(clips):
-            by_length.setdefault(len(y), []).append(i)
-        for idx in by_length.values():
-            for start in range(0, len(idx), self.batch_size):
-                chunk = idx[start:start + self.batch_size]
-                rows = self._forward(np.stack([clips[i] for i in chunk]))
-                for i, row in zip(chunk, rows):
-                    out[i] = row[None].astype(np.float32)
+        for chunk in equal_length_batches(clips, self.batch_size):
+            for i, row in zip(chunk, self._forward(np.stack([clips[i] for i in chunk]))):
+                out[i] = row[None].astype(np.float32)
         return out
 
     def select(self, per_example, layer: str) -> np.ndarray:

@@ -45,7 +45,7 @@ import warnings
 import numpy as np
 
 from ..errors import UserError
-from .base import audio_config
+from .base import audio_config, equal_length_batches
 
 NAME = "passt-s-f128-p16-s10"
 ARCH = "passt_s_swa_p16_128_ap476"
@@ -230,14 +230,9 @@ class PasstEmbedder:
             clips.append(windows(peak_normalize(y)))
         flat = [(i, j, w) for i, ws in enumerate(clips) for j, w in enumerate(ws)]
         rows = {}
-        by_length = {}
-        for item in flat:
-            by_length.setdefault(len(item[2]), []).append(item)
-        for group in by_length.values():
-            for start in range(0, len(group), self.batch_size):
-                chunk = group[start:start + self.batch_size]
-                for (i, j, _), row in zip(chunk, self._forward(np.stack([w for _, _, w in chunk]))):
-                    rows[i, j] = row
+        for chunk in equal_length_batches(flat, self.batch_size, length=lambda item: len(item[2])):
+            for k, row in zip(chunk, self._forward(np.stack([flat[k][2] for k in chunk]))):
+                rows[flat[k][0], flat[k][1]] = row
         return [np.stack([rows[i, j] for j in range(len(ws))]).astype(np.float32) for i, ws in enumerate(clips)]
 
     def select(self, per_example, layer: str) -> np.ndarray:
