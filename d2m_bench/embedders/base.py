@@ -128,7 +128,7 @@ def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_siz
     if getattr(cls, "layer_at_build", False):
         return cls(files["weights"], name=name, batch_size=batch_size or 8, layer=layer,
                    trust_remote_code=trust_remote_code, **({"hub_folders": files["hub"]} if files["hub"] else {}))
-    return cls(files["weights"], name=name, batch_size=batch_size or 16)
+    return cls(files["weights"], name=name, batch_size=batch_size or getattr(cls, "default_batch_size", 16))
 
 
 def equal_length_batches(items, batch_size: int, length=len):
