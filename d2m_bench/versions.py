@@ -7,6 +7,14 @@ from __future__ import annotations
 from importlib import metadata
 
 
+def package_version(name: str, missing="absent"):
+    """The installed version of distribution ``name``, or ``missing``."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return missing
+
+
 def package_versions(names) -> dict:
     """``{name: version}``, None for a package that is not installed."""
     out = {}

@@ -821,3 +821,22 @@ normalize = true
 
 {tables.strip()}
 """
+
+
+def assert_second_run_from_cache(emb, paths, monkeypatch) -> dict:
+    """``embed_files`` twice over ``paths`` with one cache: the second run never reaches the
+    network (``emb._forward``) and returns the first run's arrays exactly. Returns them."""
+    import numpy as np
+
+    from d2m_bench.cache import FileCache
+    from d2m_bench.embedders import embed_files
+
+    cache = FileCache(emb.name)
+    first = embed_files(paths, emb, cache=cache)
+    calls = []
+    monkeypatch.setattr(emb, "_forward", lambda *args, **kwargs: calls.append(args))
+    second = embed_files(paths, emb, cache=cache)
+    assert calls == [], "the second run reached the network"
+    for p in map(str, paths):
+        np.testing.assert_array_equal(first[p], second[p])
+    return first

@@ -11,7 +11,7 @@ import pytest
 
 from d2m_bench.errors import UserError
 
-from .helpers import FadtkMERTModel, audio_eval_protocol, save_mert_folder
+from .helpers import FadtkMERTModel, assert_second_run_from_cache, audio_eval_protocol, save_mert_folder
 
 pytest.importorskip("transformers", reason="mert extra not installed (pip install 'd2m-bench[mert]')")
 torch = pytest.importorskip("torch")
@@ -228,22 +228,14 @@ def test_folder_errors_are_one_line(tmp_path, mert_folder, monkeypatch):
 def test_cache_second_run_is_all_hits(tmp_path, mert_folder, monkeypatch):
     import soundfile as sf
 
-    from d2m_bench.cache import FileCache
-    from d2m_bench.embedders import embed_files, get_embedder
+    from d2m_bench.embedders import get_embedder
 
     paths = []
     for i in range(3):
         paths.append(tmp_path / f"c{i}.wav")
         sf.write(paths[-1], _signal(0.4, 30 + i), SR)
     emb = get_embedder("mert-v1-95m", weights=mert_folder)
-    cache = FileCache(emb.name)
-    first = embed_files(paths, emb, cache=cache)
-    calls = []
-    monkeypatch.setattr(emb, "_forward", lambda clips: calls.append(len(clips)))
-    second = embed_files(paths, emb, cache=cache)
-    assert calls == []
-    for p in map(str, paths):
-        np.testing.assert_array_equal(first[p], second[p])
+    assert_second_run_from_cache(emb, paths, monkeypatch)
     # another layer is another cache entry
     other = get_embedder("mert-v1-95m", weights=mert_folder, layer="layer3")
     assert other.cache_config() != emb.cache_config()

@@ -8,6 +8,8 @@ import pytest
 
 from d2m_bench.errors import UserError
 
+from .helpers import assert_second_run_from_cache
+
 pytest.importorskip("torchlibrosa", reason="panns extra not installed (pip install 'd2m-bench[panns]')")
 if __import__("importlib.util").util.find_spec("panns_inference") is None:
     pytest.skip("panns extra not installed (pip install 'd2m-bench[panns]')", allow_module_level=True)
@@ -79,8 +81,7 @@ def test_interface_fields_and_comparable_key(panns_weights):
 def test_cache_makes_second_run_free(panns_weights, tmp_path, monkeypatch):
     import soundfile as sf
 
-    from d2m_bench.cache import FileCache
-    from d2m_bench.embedders import embed_files, get_embedder
+    from d2m_bench.embedders import get_embedder
 
     paths = []
     for i in range(3):
@@ -88,14 +89,7 @@ def test_cache_makes_second_run_free(panns_weights, tmp_path, monkeypatch):
         sf.write(p, _signal(32000, 0.5, 10 + i), 32000)
         paths.append(p)
     emb = get_embedder("panns-cnn14", weights=panns_weights("panns-cnn14"))
-    cache = FileCache(emb.name)
-    first = embed_files(paths, emb, cache=cache)
-    calls = []
-    monkeypatch.setattr(emb, "_forward", lambda batch: calls.append(len(batch)))
-    second = embed_files(paths, emb, cache=cache)
-    assert calls == []
-    for p in map(str, paths):
-        np.testing.assert_array_equal(first[p], second[p])
+    assert_second_run_from_cache(emb, paths, monkeypatch)
 
 
 def test_weights_lookup_env_and_library_folder(panns_weights, tmp_path, monkeypatch):

@@ -14,8 +14,8 @@ import pytest
 
 from d2m_bench.errors import UserError
 
-from .helpers import (audio_eval_protocol, audioldm_eval_isc, save_passt_weights, stable_audio_metrics_passt_kld,
-                      stable_audio_metrics_probabilities_of)
+from .helpers import (assert_second_run_from_cache, audio_eval_protocol, audioldm_eval_isc, save_passt_weights,
+                      stable_audio_metrics_passt_kld, stable_audio_metrics_probabilities_of)
 
 torch = pytest.importorskip("torch")
 if importlib.util.find_spec("hear21passt") is None:
@@ -243,8 +243,6 @@ def test_protocol_accepts_any_classifier_with_logits():
 def test_identity_cache_and_short_or_silent_clips(embedder, tmp_path, monkeypatch):
     import soundfile as sf
 
-    from d2m_bench.cache import FileCache
-    from d2m_bench.embedders import embed_files
     from d2m_bench.embedders.base import identity
     from d2m_bench.results import embedder_key
 
@@ -263,12 +261,7 @@ def test_identity_cache_and_short_or_silent_clips(embedder, tmp_path, monkeypatc
     for i in range(2):
         paths.append(tmp_path / f"c{i}.wav")
         sf.write(paths[-1], _signal(0.5, 20 + i), SR)
-    cache = FileCache(emb.name)
-    first = embed_files(paths, emb, cache=cache)
-    monkeypatch.setattr(emb, "_forward", lambda batch: pytest.fail("second run must come from the cache"))
-    second = embed_files(paths, emb, cache=cache)
-    for p in map(str, paths):
-        np.testing.assert_array_equal(first[p], second[p])
+    assert_second_run_from_cache(emb, paths, monkeypatch)
 
 
 def test_weights_lookup_and_wrong_checkpoint(passt_file, tmp_path, monkeypatch):

@@ -388,12 +388,9 @@ class ClapEmbedder:
 
 
 def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from ..versions import package_version
 
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "absent"
+    return package_version(dist)
 
 
 def _folder_digest(name: str, folder) -> str:

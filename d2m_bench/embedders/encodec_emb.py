@@ -32,12 +32,9 @@ LAYERS = ("encoder",)
 
 
 def library_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from ..versions import package_version
 
-    try:
-        return version("encodec")
-    except PackageNotFoundError:
-        return "absent"
+    return package_version("encodec")
 
 
 _TORCHAUDIO_WHY = ("torchaudio is not installed; d2m-bench never calls the encodec functions that use it "

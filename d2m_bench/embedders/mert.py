@@ -70,15 +70,9 @@ def layer_names(n_layers: int) -> tuple:
 
 
 def library_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+    from ..versions import package_version
 
-    out = {}
-    for pkg in ("transformers", "huggingface_hub", "safetensors", "torch"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
+    return {pkg: package_version(pkg) for pkg in ("transformers", "huggingface_hub", "safetensors", "torch")}
 
 
 def read_config(folder) -> dict:

@@ -49,12 +49,9 @@ MIN_FRAMES = 32
 
 
 def library_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from ..versions import package_version
 
-    try:
-        return version("panns_inference")
-    except PackageNotFoundError:
-        return "absent"
+    return package_version("panns_inference")
 
 
 def models_module():

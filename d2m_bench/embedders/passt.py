@@ -69,12 +69,9 @@ _WHY = {"timm": "hear21passt imports timm only to download pretrained weights, w
 
 
 def library_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from ..versions import package_version
 
-    try:
-        return version("hear21passt")
-    except PackageNotFoundError:
-        return "absent"
+    return package_version("hear21passt")
 
 
 def library():

@@ -122,9 +122,6 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
 
 
 def _version(pkg: str):
-    from importlib.metadata import PackageNotFoundError, version
+    from ..versions import package_version
 
-    try:
-        return version(pkg)
-    except PackageNotFoundError:
-        return None
+    return package_version(pkg, missing=None)
