@@ -253,6 +253,15 @@ def write_audio(path, y, sr: int, subtype: str = "PCM_16") -> None:
     sf.write(str(path), y.T if y.ndim == 2 else y, sr, subtype=subtype)
 
 
+def peak_normalise_dbfs(y, dbfs: float = -1.0) -> np.ndarray:
+    """pyloudnorm ``normalize.peak`` (what stable-audio-metrics applies before CLAP and PaSST):
+    y * 10^(dbfs/20) / max|y|, gain and product in float64 as there; float64 out. A silent clip
+    is returned unscaled (pyloudnorm would divide by zero)."""
+    y = np.asarray(y, dtype=np.float64)
+    m = float(np.max(np.abs(y))) if len(y) else 0.0
+    return y if m == 0.0 else y * (np.power(10.0, dbfs / 20.0) / m)
+
+
 def peak_normalise(y, peak: float = 0.95):
     """Scale so that max |y| == peak (silence is returned unchanged)."""
     m = float(np.max(np.abs(y))) if len(y) else 0.0

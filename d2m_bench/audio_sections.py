@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .embedders.base import embedder_class
 from .errors import UserError
 from .results import embedder_key, metric_summary
 
@@ -69,7 +70,7 @@ def check_table(check, name: str, table: dict) -> None:
                 check.fail(f"fd.layers.{e} = {layer!r} must be text")
         check.number("fd.intervals_max_dim", p["intervals_max_dim"], integer=True, strict=False)
         return
-    names = p["classifier"] if isinstance(p["classifier"], list) else [p["classifier"]]
+    names = classifier_names(p)
     if not names:
         check.fail(f"{name}.classifier must name an embedder with logits, or be a non-empty list of them")
     for c in names:
@@ -153,16 +154,6 @@ def check_ready(protocol, options=None) -> None:
                 if "logits" not in embedder_class(name).layers:
                     raise UserError(f"{table}.classifier = '{name}' has no label logits",
                                     protocol.source or protocol.name)
-
-
-def embedder_class(name):
-    """The class registered for ``name`` (its ``layers`` are known without loading weights)."""
-    from importlib import import_module
-
-    from .embedders.base import REGISTRY
-
-    module, cls, _, _ = REGISTRY[name]
-    return getattr(import_module(module, "d2m_bench.embedders"), cls)
 
 
 _EMBEDDERS = {}  # (name, weights option) -> embedder: the sections of one run share a loaded network
@@ -296,5 +287,4 @@ def inception_section(pairs, protocol, ctx) -> dict:
                               "mean over splits of exp(mean KL(p(y|x) || p(y))) (audioldm_eval calculate_isc)"}
             keys[metric] = embedder_key(emb.meta(), "logits")
     return {"status": "ok", "meta": {"classifiers": metas, "clips": len(pairs)}, "aggregate": aggregate,
-            "per_clip": {},
-            "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}
+            "per_clip": {}, "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}

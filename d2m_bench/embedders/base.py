@@ -115,12 +115,9 @@ def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_siz
     """The embedder ``name`` with its weights loaded (``resolve_embedder`` for the arguments).
     ``layer``: the output to compute, for embedders that choose it when built (``layer_at_build``:
     MERT caches one layer); the others compute all their outputs and ignore it."""
-    from importlib import import_module
-
     files = resolve_embedder(name, vggish_weights=vggish_weights, postprocess=postprocess, weights=weights,
                              trust_remote_code=trust_remote_code, hub_weights=hub_weights)
-    module, cls_name, _, _ = REGISTRY[name]
-    cls = getattr(import_module(module, __package__), cls_name)
+    cls = embedder_class(name)
     if name == "vggish":
         return cls(files["weights"], pca=files["pca"], postprocess=postprocess, batch_size=batch_size or 128)
     if name == "mfcc-chroma":

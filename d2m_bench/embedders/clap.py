@@ -61,6 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio import peak_normalise_dbfs
 from ..errors import UserError
 from .base import audio_config
 
@@ -226,14 +227,6 @@ def checkpoint_state(obj, path) -> dict:
     return state
 
 
-def peak_normalise_dbfs(y, target: float = PEAK_DBFS) -> np.ndarray:
-    """pyloudnorm ``normalize.peak``: gain 10^(target/20) / max|y|, in float64 as there; a
-    silent clip is returned unchanged (pyloudnorm would divide by zero)."""
-    y = np.asarray(y, dtype=np.float64)
-    peak = float(np.max(np.abs(y))) if len(y) else 0.0
-    return y if peak == 0.0 else y * (np.power(10.0, target / 20.0) / peak)
-
-
 def fadtk_windows(y) -> list:
     """fadtk's CLAP windows: y[s : s + 10 s] for s = 0, 1 s, 2 s, ... < len(y), zero-padded to 10 s,
     except that a last sample alone opens no window: resampling a whole number of seconds with
@@ -272,7 +265,7 @@ class ClapEmbedder:
     def __init__(self, weights, *, name="clap-laion-music", batch_size=16, device="cpu", layer=None,
                  hub_folders=None, trust_remote_code=False):
         from ..cache import file_digest
-        from .weights import load_state_strict
+        from .weights import digest, load_state_strict
 
         if name not in SETTINGS:
             raise UserError(f"unknown CLAP setting '{name}' ({', '.join(SETTINGS)})")
@@ -282,7 +275,7 @@ class ClapEmbedder:
         self.weights_path = str(weights)
         self.weights_sha256 = file_digest(weights)
         self.hub_folders = {k: Path(v) for k, v in (hub_folders or resolve_hub_folders()).items()}
-        self.text_sha256 = _folder_digest("roberta-base", self.hub_folders["roberta-base"])
+        self.text_sha256 = digest("roberta-base", self.hub_folders["roberta-base"])
         state = checkpoint_state(load_checkpoint(weights), weights)
         self.module = build_module(name, self.hub_folders, device)
         load_state_strict(self.module.model, state, weights, f"a {name} ({self.settings['amodel']})")
@@ -351,7 +344,7 @@ class ClapEmbedder:
             if self.layer == "audio":
                 mine = fadtk_windows(y)
             else:
-                mine = [p.astype(np.float32) for p in clip_pieces(peak_normalise_dbfs(y))]
+                mine = [p.astype(np.float32) for p in clip_pieces(peak_normalise_dbfs(y, PEAK_DBFS))]
             spans.append((len(pieces), len(mine)))
             pieces += mine
         emb = self._embed(pieces)
@@ -392,8 +385,3 @@ def _version(dist: str) -> str:
 
     return package_version(dist)
 
-
-def _folder_digest(name: str, folder) -> str:
-    from .weights import digest
-
-    return digest(name, folder)

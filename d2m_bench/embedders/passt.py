@@ -44,6 +44,7 @@ import warnings
 
 import numpy as np
 
+from ..audio import peak_normalise_dbfs
 from ..errors import UserError
 from .base import audio_config, equal_length_batches
 
@@ -139,16 +140,6 @@ def state_dict_of(obj, path):
     raise UserError("not a PaSST checkpoint (expected a state dict or {'model': state_dict})", path)
 
 
-def peak_normalize(y: np.ndarray, target_db: float = WINDOWS["peak_normalize_db"]) -> np.ndarray:
-    """pyloudnorm ``normalize.peak``: y * 10^(target/20) / max|y| (gain and product in float64, as
-    numpy 2 computes it there), back to float32. A silent clip is returned unscaled."""
-    peak = np.max(np.abs(y)) if len(y) else 0.0
-    if not peak > 0:
-        return np.asarray(y, dtype=np.float32)
-    gain = np.power(10.0, target_db / 20.0) / np.float64(peak)
-    return (gain * np.asarray(y, dtype=np.float64)).astype(np.float32)
-
-
 def windows(y: np.ndarray) -> list:
     """stable-audio-metrics' analysis windows of a peak-normalised 32 kHz clip (module doc)."""
     size = int(WINDOWS["window_s"] * SAMPLE_RATE)
@@ -224,7 +215,7 @@ class PasstEmbedder:
             y = np.asarray(y, dtype=np.float32)
             if len(y) < MIN_SAMPLES:
                 y = np.pad(y, (0, MIN_SAMPLES - len(y)))
-            clips.append(windows(peak_normalize(y)))
+            clips.append(windows(peak_normalise_dbfs(y, WINDOWS["peak_normalize_db"]).astype(np.float32)))
         flat = [(i, j, w) for i, ws in enumerate(clips) for j, w in enumerate(ws)]
         rows = {}
         for chunk in equal_length_batches(flat, self.batch_size, length=lambda item: len(item[2])):
