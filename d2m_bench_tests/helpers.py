@@ -840,3 +840,13 @@ def assert_second_run_from_cache(emb, paths, monkeypatch) -> dict:
     for p in map(str, paths):
         np.testing.assert_array_equal(first[p], second[p])
     return first
+
+
+def copy_raw(raw, tmp_path):
+    """A private copy (``tmp_path/raw``) of a module-scoped synthetic raw dataset, for a test
+    that edits or breaks files in it."""
+    import shutil
+
+    dst = tmp_path / "raw"
+    shutil.copytree(raw, dst)
+    return dst

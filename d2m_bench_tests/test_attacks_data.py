@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import pickle
-import shutil
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from d2m_bench.data.synth import synth_aistpp, synth_tiktok
 from d2m_bench.dataset import COLUMNS, Dataset, read_manifest
 from d2m_bench.errors import UserError
 from d2m_bench_tests.conftest import run_cli
+from d2m_bench_tests.helpers import copy_raw
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +28,6 @@ def raw_aist(tmp_path_factory):
 @pytest.fixture(scope="module")
 def raw_tiktok(tmp_path_factory):
     return synth_tiktok(tmp_path_factory.mktemp("raw") / "tiktok")
-
-
-def _copy(raw, tmp_path):
-    dst = tmp_path / "raw"
-    shutil.copytree(raw, dst)
-    return dst
 
 
 def _aist(raw, out, *extra):
@@ -104,7 +98,7 @@ def test_bom_tiktok_csv_reads_like_plain(raw_tiktok, tmp_path):
 
 
 def test_openpose_json_that_is_a_list_is_a_listed_skip(raw_tiktok, tmp_path):
-    raw = _copy(raw_tiktok, tmp_path)
+    raw = copy_raw(raw_tiktok, tmp_path)
     vid = (raw / "annotations.csv").read_text().splitlines()[1].split(",")[0]
     bad = raw / "openpose" / f"{vid}_{3:012d}_keypoints.json"
     bad.write_text("[1, 2, 3]")
@@ -118,7 +112,7 @@ def test_openpose_json_that_is_a_list_is_a_listed_skip(raw_tiktok, tmp_path):
 
 
 def test_nan_openpose_keypoints_skip_only_their_segment(raw_tiktok, tmp_path):
-    raw = _copy(raw_tiktok, tmp_path)
+    raw = copy_raw(raw_tiktok, tmp_path)
     vid = (raw / "annotations.csv").read_text().splitlines()[1].split(",")[0]
     path = raw / "openpose" / f"{vid}_{70:012d}_keypoints.json"  # frame 70: second 2-s segment
     doc = json.loads(path.read_text())
@@ -133,7 +127,7 @@ def test_nan_openpose_keypoints_skip_only_their_segment(raw_tiktok, tmp_path):
 
 
 def test_five_joint_keypoints3d_is_skipped(raw_aist, tmp_path):
-    raw = _copy(raw_aist, tmp_path)
+    raw = copy_raw(raw_aist, tmp_path)
     seq = _test_seqs(raw)[0]
     k3 = raw / "annotations" / "keypoints3d" / f"{seq}.pkl"
     with open(k3, "rb") as fh:
@@ -151,7 +145,7 @@ def test_five_joint_keypoints3d_is_skipped(raw_aist, tmp_path):
 
 @pytest.mark.parametrize("key,frame", [("smpl_poses", 130), ("smpl_trans", 10)])
 def test_non_finite_motion_skips_its_segment(raw_aist, tmp_path, key, frame):
-    raw = _copy(raw_aist, tmp_path)
+    raw = copy_raw(raw_aist, tmp_path)
     seq = _test_seqs(raw)[0]
     path = raw / "annotations" / "motions" / f"{seq}.pkl"
     with open(path, "rb") as fh:
@@ -174,7 +168,7 @@ def test_non_finite_motion_skips_its_segment(raw_aist, tmp_path, key, frame):
                                           (np.zeros((300, 71)), "has shape (300, 71)"),
                                           (np.float64(3.0), "has shape ()")])
 def test_smpl_poses_of_the_wrong_type_is_one_line(raw_aist, tmp_path, value, needle):
-    raw = _copy(raw_aist, tmp_path)
+    raw = copy_raw(raw_aist, tmp_path)
     seq = _test_seqs(raw)[0]
     _edit_pickle(raw / "annotations" / "motions" / f"{seq}.pkl", smpl_poses=value)
     out = tmp_path / "ds"

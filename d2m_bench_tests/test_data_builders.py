@@ -13,6 +13,7 @@ from d2m_bench.data.synth import synth_aistpp, synth_tiktok
 from d2m_bench.dataset import Dataset
 from d2m_bench.synthetic import make_tiny_dataset
 from d2m_bench_tests.conftest import run_cli
+from d2m_bench_tests.helpers import copy_raw
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +28,6 @@ def built_aist(raw_aist, tmp_path_factory):
                 "--videos", raw_aist / "videos", "--out", out)
     assert r.returncode == 0, r.stderr
     return out
-
-
-def _copy_raw(raw, tmp_path):
-    dst = tmp_path / "raw"
-    shutil.copytree(raw, dst)
-    return dst
 
 
 def _build(raw, out, *extra):
@@ -112,7 +107,7 @@ def test_resume_rebuilds_only_invalid_segments(raw_aist, built_aist, tmp_path):
 
 
 def test_bad_sequences_are_skipped_and_listed(raw_aist, tmp_path):
-    raw = _copy_raw(raw_aist, tmp_path)
+    raw = copy_raw(raw_aist, tmp_path)
     ann = raw / "annotations"
     train = (ann / "splits" / "crossmodal_train.txt").read_text().split()
     (ann / "motions" / f"{train[0]}.pkl").write_bytes(b"not a pickle")  # unreadable
@@ -138,7 +133,7 @@ def test_bad_sequences_are_skipped_and_listed(raw_aist, tmp_path):
 def test_video_fps_mismatch_and_missing_music(raw_aist, tmp_path):
     from d2m_bench.data.video import write_mp4
 
-    raw = _copy_raw(raw_aist, tmp_path)
+    raw = copy_raw(raw_aist, tmp_path)
     test = (raw / "annotations" / "splits" / "crossmodal_test.txt").read_text().split()
     video = raw / "videos" / f"{test[0].replace('_cAll_', '_c01_')}.mp4"
     write_mp4(video, [np.zeros((32, 32, 3), np.uint8)] * 200, 30)
@@ -332,7 +327,7 @@ def _noise_video(path, seconds, fps=60, seed=0):
 
 
 def test_video_shorter_than_motion_skips_the_uncovered_segments(raw_aist, tmp_path):
-    raw = _copy_raw(raw_aist, tmp_path)
+    raw = copy_raw(raw_aist, tmp_path)
     seq = "gLH_sBM_cAll_d18_mLH4_ch02"  # 3 full windows (6.6 s of motion)
     video = raw / "videos" / f"{seq.replace('_cAll_', '_c01_')}.mp4"
     _noise_video(video, 3.5)  # truncated: covers only the first window
