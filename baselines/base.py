@@ -1,6 +1,6 @@
 """The baseline contract and the runner that turns a built dataset split into scored-ready audio.
 
-A baseline turns one segment of a built dataset (d2m_bench.dataset) into mono audio of exactly
+A baseline turns one segment of a built dataset (d2m_bench.data.dataset) into mono audio of exactly
 the segment's length at the evaluation protocol's sample rate (``audio.sample_rate``: the rate
 ``eval`` scores at). ``run_baseline`` writes::
 
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from d2m_bench.atomic import write_text
-from d2m_bench.dataset import Dataset, Segment
+from d2m_bench.io.atomic import write_text
+from d2m_bench.data.dataset import Dataset, Segment
 from d2m_bench.errors import UserError
-from d2m_bench.pairing import is_media
+from d2m_bench.io.pairing import is_media
 
 
 @dataclass
@@ -137,7 +137,7 @@ def check_out(out: Path, ctx: RunContext, force: bool) -> list[Path]:
     if out.resolve().is_relative_to(root):
         raise UserError(f"output folder is inside the dataset {root}; choose a folder outside it", out)
     ids = {s.segment_id for s in ctx.segments}
-    from d2m_bench.outputs import check_output_folder
+    from d2m_bench.io.outputs import check_output_folder
 
     # --force deletes <id>.wav, midi/<id>.mid and provenance.json: never an input (--upstream
     # given as OUT/midi, a soundfont named provenance.json, links into the dataset).
@@ -178,7 +178,7 @@ def run_baseline(baseline: Baseline, data, out, *, split="test", protocol="d2m-a
     Dance2Music's frame counts, CMT's tempo and stretch factor).
     """
     from d2m_bench import __version__
-    from d2m_bench.audio import write_audio
+    from d2m_bench.io.audio import write_audio
     from d2m_bench.protocol import load_protocol
 
     # The protocol eval will score with: a rate or resampler eval would refuse fails here, first.
@@ -192,7 +192,7 @@ def run_baseline(baseline: Baseline, data, out, *, split="test", protocol="d2m-a
                      options=dict(options or {}))
     synth = None
     if baseline.renders_midi:
-        from d2m_bench.render import fluidsynth_path, synth_info
+        from d2m_bench.synth.render import fluidsynth_path, synth_info
 
         if fluidsynth_path() is None:
             raise UserError(f"{baseline.name} renders MIDI and needs fluidsynth (Debian: apt-get install "

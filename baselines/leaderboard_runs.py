@@ -1,6 +1,6 @@
 """Leaderboard rows for every built-in baseline on the synthetic dataset (`make baselines-leaderboard`).
 
-Builds the synthetic AIST++-like set (d2m_bench.synthetic.make_tiny_dataset), runs each
+Builds the synthetic AIST++-like set (d2m_bench.synth.synthetic.make_tiny_dataset), runs each
 built-in baseline, scores it with the ordinary `d2m-bench eval` (genre embedder mfcc-chroma,
 which needs no downloaded weights; motion from the dataset's joints3d) into
 ``results/runs/synthetic-<name>.json`` under the system name ``synthetic-<name>``, then
@@ -24,7 +24,7 @@ PROTOCOL = "d2m-aistpp-2s"  # audio is generated at its rate and scored with it 
 def run_all(results="results", work=None, *, n_train=10, n_test=12, seed=0, names=None, workers=2) -> list[Path]:
     from d2m_bench import baselines
     from d2m_bench.cli import main as cli_main
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
 
     results = Path(results)
     (results / "runs").mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,11 @@ import zlib
 
 import numpy as np
 
-from d2m_bench.audio import load_audio
-from d2m_bench.render import fit_length
+from d2m_bench.io.audio import load_audio
+from d2m_bench.synth.render import fit_length
 
 from .base import Baseline, RunContext
-from d2m_bench.dataset import Segment
+from d2m_bench.data.dataset import Segment
 
 NOISE_STD = 0.1
 
@@ -42,7 +42,7 @@ def segment_rng(seed: int, segment_id: str) -> np.random.Generator:
 
 def metronome(beat_times, *, sr: int, length: int, freq: float = 1000.0, click_seconds: float = 0.03):
     """Clicks (decaying sine bursts, peak 0.9) starting exactly at ``beat_times`` seconds."""
-    from d2m_bench.synthetic import click_track
+    from d2m_bench.synth.synthetic import click_track
 
     if len(beat_times) == 0:
         return np.zeros(length, np.float32)

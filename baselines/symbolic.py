@@ -1,4 +1,4 @@
-"""The three symbolic (MIDI) systems of the D2M-GAN comparison, rendered by d2m_bench.render.
+"""The three symbolic (MIDI) systems of the D2M-GAN comparison, rendered by d2m_bench.synth.render.
 
 - dance2music: the in-tree re-implementation (baselines.dance2music) run on the dataset's 2-D
   keypoints;
@@ -18,9 +18,9 @@ import math
 
 import numpy as np
 
-from d2m_bench.dataset import Segment
+from d2m_bench.data.dataset import Segment
 from d2m_bench.errors import UserError
-from d2m_bench.render import fit_length, render_midi, stretch_midi, write_notes_midi
+from d2m_bench.synth.render import fit_length, render_midi, stretch_midi, write_notes_midi
 
 from . import dance2music as d2m
 from .base import Baseline, RunContext

@@ -13,7 +13,7 @@ _LAZY = {
     "load_protocol": ("protocol", "load_protocol"),
     "available_protocols": ("protocol", "available_protocols"),
     "aggregate": ("mos.aggregate", "aggregate"),
-    "EvalResult": ("results", "EvalResult"),
+    "EvalResult": ("results.result", "EvalResult"),
     "Protocol": ("protocol", "Protocol"),
 }
 

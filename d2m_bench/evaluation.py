@@ -12,34 +12,34 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from .cache import FileCache, default_root
+from .io.cache import FileCache, default_root
 from .errors import UserError
-from .events import detector_config, file_events
-from .lengths import policy_reason
+from .features.events import detector_config, file_events
+from .io.lengths import policy_reason
 from .metrics import beats as bm
-from .pairing import pair_directories, pair_manifest
+from .io.pairing import pair_directories, pair_manifest
 from .parallel import cap_workers
 from .protocol import Protocol, load_protocol
-from .provenance import read_pred_provenance
-from .results import EvalResult, metric_summary
+from .io.provenance import read_pred_provenance
+from .results.result import EvalResult, metric_summary
 
 if TYPE_CHECKING:  # imported when a dataset is given: the plain path needs none of it
-    from .dataset import Dataset
+    from .data.dataset import Dataset
 
 # Extra metric families, run when the protocol's table of that name has enabled = true.
 SECTIONS = {
-    "genre": "d2m_bench.genre.section:genre_section",
-    "alignment": "d2m_bench.alignment.section:alignment_section",
-    "fd": "d2m_bench.audio_sections:fd_section",
-    "kl": "d2m_bench.audio_sections:kl_section",
-    "inception": "d2m_bench.audio_sections:inception_section",
-    "clap": "d2m_bench.clap_section:clap_section",
+    "genre": "d2m_bench.sections.genre:genre_section",
+    "alignment": "d2m_bench.sections.alignment:alignment_section",
+    "fd": "d2m_bench.sections.embedding:fd_section",
+    "kl": "d2m_bench.sections.embedding:kl_section",
+    "inception": "d2m_bench.sections.embedding:inception_section",
+    "clap": "d2m_bench.sections.clap:clap_section",
 }
 
 
 @dataclass
 class EvalContext:
-    data: object = None  # d2m_bench.dataset.Dataset or None
+    data: object = None  # d2m_bench.data.dataset.Dataset or None
     split: str = "test"
     options: dict = field(default_factory=dict)
     workers: int = 1
@@ -96,7 +96,7 @@ def _warm_up(audio, detector):
     """Compile librosa's numba kernels once in the parent so forked workers inherit them."""
     import numpy as np
 
-    from .events import detect
+    from .features.events import detect
 
     detect(np.random.default_rng(0).normal(size=audio["sample_rate"]).astype("float32"), audio["sample_rate"], detector)
 
@@ -245,7 +245,7 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
         cache: Read and write the per-file cache (``$D2M_BENCH_CACHE``).
         progress: Show progress bars on stderr.
         system: System name, recorded in the result and used by the leaderboard.
-        data: A built dataset (folder or :class:`~d2m_bench.dataset.Dataset`) for the genre and
+        data: A built dataset (folder or :class:`~d2m_bench.data.dataset.Dataset`) for the genre and
             alignment sections (genre labels and database, motion).
         split: Split of ``data`` the clips belong to.
         options: Files for the optional sections: ``vggish_weights``, ``genre_db``, ``labels``,
@@ -257,7 +257,7 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
             derived protocol whose name records them and whose hash differs.
 
     Returns:
-        An :class:`~d2m_bench.results.EvalResult`: ``aggregate`` (metric name -> summary with
+        An :class:`~d2m_bench.results.result.EvalResult`: ``aggregate`` (metric name -> summary with
         ``value``), ``per_clip`` rows, ``excluded`` clips with reasons, ``warnings``;
         ``write_json`` / ``write_csv`` / ``table`` give what ``d2m-bench eval`` writes and prints.
 
@@ -281,14 +281,14 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
         pairing = pair_directories(gt, pred, rule=proto.get("pairing.rule", "auto"), allow_missing=allow_missing)
     provenance = read_pred_provenance(pred)  # early: a broken provenance.json stops the run before scoring
     if data is not None and not hasattr(data, "segments"):
-        from .dataset import Dataset
+        from .data.dataset import Dataset
 
         data = Dataset(data)
     if proto.section("genre").get("enabled"):  # e.g. missing VGGish weights: fail before the beat metrics run
-        from .genre.section import check_ready
+        from .sections.genre import check_ready
 
         check_ready(pairing.pairs, proto, data=data, options=options)
-    from .audio_sections import check_ready as audio_ready  # missing backend library or weights
+    from .sections.embedding import check_ready as audio_ready  # missing backend library or weights
 
     audio_ready(proto, options)
     workers, workers_note = cap_workers(workers)  # -j 1000 would start 1000 processes
@@ -318,13 +318,13 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
                 excluded += [dict(e, section=name) for e in sec.get("excluded", [])]
                 for r in rows:
                     r.update(sec.get("per_clip", {}).get(r["id"], {}))
-    from .sanity import sanity_section  # levels, silence, sameness of the predictions: warnings only
+    from .sections.sanity import sanity_section  # levels, silence, sameness of the predictions: warnings only
 
     sections["sanity"] = sanity_section(pairing.pairs, progress=progress)
     notes += sections["sanity"].get("warnings", [])
     for r in rows:
         r.update(sections["sanity"].get("per_clip", {}).get(r["id"], {}))
-    from .intervals import add_intervals
+    from .results.intervals import add_intervals
 
     add_intervals(aggregate, rows, proto.section("ci"), excluded)
     for r in rows:

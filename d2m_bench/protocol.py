@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import config_digest
+from .io.cache import config_digest
 from .errors import UserError
 from .resources import shipped_dir
 
@@ -116,7 +116,7 @@ class Protocol:
         out = {"name": self.name, "hash": self.hash, "description": self.description,
                "source": self.source, "command": self.command, "params": self.params}
         if self.command == "eval":
-            from .events import FIXED_ANALYSIS
+            from .features.events import FIXED_ANALYSIS
 
             # Constants of the analysis that no protocol varies: echoed so that the result says
             # what produced it; a change to them comes with a new toolkit version, not a new hash.
@@ -184,7 +184,7 @@ class _EvalCheck:
             self.fail(f"{dotted} = {value!r} must be true or false")
 
     def run(self):
-        from .audio import MIX_MODES
+        from .io.audio import MIX_MODES
 
         p = self.p
         if p.command != "eval":
@@ -216,13 +216,13 @@ class _EvalCheck:
         self.ci()
         self.genre()
         self.alignment()
-        from .audio_sections import TABLES, check_table
+        from .sections.embedding import TABLES, check_table
 
         for name in TABLES:  # FD per embedder, KL, Inception Score (protocol v2m-audio)
             check_table(self, name, self.table(name, required=False))
 
     def genre(self):
-        from .genre.section import DEFAULTS
+        from .sections.genre import DEFAULTS
 
         genre = self.table("genre", required=False)
         self.keys("genre", genre, ("enabled", *DEFAULTS))
@@ -236,7 +236,7 @@ class _EvalCheck:
                 self.fail(f"genre.{key} = {value!r} must be text")
 
     def alignment(self):
-        from .alignment.section import DEFAULTS
+        from .sections.alignment import DEFAULTS
 
         table = self.table("alignment", required=False)
         flat = [k for k, v in DEFAULTS.items() if not isinstance(v, dict)]
@@ -270,7 +270,7 @@ class _EvalCheck:
                     self.number(dotted, value)
 
     def ci(self):
-        from .intervals import CI_KEYS
+        from .results.intervals import CI_KEYS
 
         ci = self.table("ci", required=False)
         self.keys("ci", ci, CI_KEYS)
@@ -289,7 +289,7 @@ class _EvalCheck:
                 self.fail("ci.fad_inf_min_fraction must be at most 1")
 
     def beats(self):
-        from .events import BEAT_KEYS, ONSET_KEYS, OPTIONAL_ONSET_KEYS
+        from .features.events import BEAT_KEYS, ONSET_KEYS, OPTIONAL_ONSET_KEYS
         from .metrics.beats import PAD_MODES
 
         beats = self.table("beats")

@@ -413,7 +413,7 @@ SURVEY_SR = 22050
 
 def make_inputs(root: Path, systems=("gt", "d2m", "cmt"), segments=4, seconds=1.0):
     """Videos seg{k}.mp4 and per-system tones (system-specific pitch) seg{k}.wav."""
-    from d2m_bench.audio import write_audio
+    from d2m_bench.io.audio import write_audio
 
     for k in range(segments):
         write_video(root / "videos" / f"seg{k}.mp4", seconds=seconds, seed=k)
@@ -428,7 +428,7 @@ def write_click_pairs(root, stems, sr=22050):
     ``root/pred/<stem>.wav`` (the 0.3 s click only): a valid eval input whose scores are known."""
     import soundfile as sf
 
-    from d2m_bench.synthetic import click_track
+    from d2m_bench.synth.synthetic import click_track
 
     for stem in stems:
         for role, times in (("gt", [0.3, 1.3]), ("pred", [0.3])):
@@ -828,7 +828,7 @@ def assert_second_run_from_cache(emb, paths, monkeypatch) -> dict:
     network (``emb._forward``) and returns the first run's arrays exactly. Returns them."""
     import numpy as np
 
-    from d2m_bench.cache import FileCache
+    from d2m_bench.io.cache import FileCache
     from d2m_bench.embedders import embed_files
 
     cache = FileCache(emb.name)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from d2m_bench.metrics import alignment as al
-from d2m_bench.synthetic import click_track
+from d2m_bench.synth.synthetic import click_track
 from d2m_bench_tests.helpers import mint_motion_peak_onehot, mint_real_data_score
 
 T = 120
@@ -41,8 +41,8 @@ def test_beat_at_frame_t_is_dropped():
 
 
 def test_section_cuts_music_beats_to_the_motion(tmp_path, monkeypatch):
-    from d2m_bench.alignment import section
-    from d2m_bench.audio import write_audio
+    from d2m_bench.sections import alignment as section
+    from d2m_bench.io.audio import write_audio
     from d2m_bench.evaluation import evaluate
 
     sid = "gPO_sBM_c01_d11_mPO1_ch02_seg1"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from d2m_bench.metrics import alignment as al
-from d2m_bench.synthetic import click_track, joints_with_beats, make_tiny_dataset
+from d2m_bench.synth.synthetic import click_track, joints_with_beats, make_tiny_dataset
 
 
 def test_scores_by_hand():
@@ -59,7 +59,7 @@ def _eval(tmp_path, protocol="tolerance", **kw):
 
 def _clips(tmp_path, ids, offsets_s, bpm=120.0):
     """gt: clicks on a 120-BPM grid; pred: the same grid shifted by offsets_s[i]; motion stops on the gt grid."""
-    from d2m_bench.audio import write_audio
+    from d2m_bench.io.audio import write_audio
 
     motion = tmp_path / "motion"
     motion.mkdir()
@@ -98,7 +98,7 @@ def test_section_orders_aligned_above_offset(tmp_path):
 
 def test_section_from_dataset_and_skips(tmp_path):
     root = make_tiny_dataset(tmp_path / "ds", n_train=1, n_test=3)
-    from d2m_bench.dataset import Dataset
+    from d2m_bench.data.dataset import Dataset
 
     ds = Dataset(root)
     for s in ds.segments("test"):

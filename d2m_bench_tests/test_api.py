@@ -9,7 +9,7 @@ import typing
 import pytest
 
 import d2m_bench
-from d2m_bench.demo import make_demo
+from d2m_bench.synth.demo import make_demo
 
 
 def _python(code):
@@ -28,7 +28,7 @@ def test_from_import_gives_the_function_even_after_the_module_was_imported():
                   "assert load_protocol is d2m_bench.protocol.load_protocol\n"
                   "assert aggregate is d2m_bench.mos.aggregate.aggregate\n"
                   "from d2m_bench import EvalResult, Protocol\n"
-                  "assert EvalResult is d2m_bench.results.EvalResult and Protocol is d2m_bench.protocol.Protocol\n"
+                  "assert EvalResult is d2m_bench.results.result.EvalResult and Protocol is d2m_bench.protocol.Protocol\n"
                   "print('ok')")
     assert out.strip() == "ok"
 
@@ -92,7 +92,7 @@ def test_evaluate_takes_a_protocol_object_and_overrides(demo):
 
 def _api():
     from d2m_bench.metrics import alignment, beats, fad, retrieval
-    from d2m_bench.results import EvalResult
+    from d2m_bench.results.result import EvalResult
 
     funcs = [d2m_bench.evaluate, d2m_bench.load_protocol, d2m_bench.available_protocols, d2m_bench.aggregate,
              EvalResult.to_dict, EvalResult.write_json, EvalResult.write_csv, EvalResult.table]
@@ -104,7 +104,7 @@ def _api():
 
 @pytest.mark.parametrize("func", _api(), ids=lambda f: f.__qualname__)
 def test_public_functions_are_typed_and_documented(func):
-    from d2m_bench.dataset import Dataset
+    from d2m_bench.data.dataset import Dataset
 
     hints = typing.get_type_hints(func, localns={"Dataset": Dataset})
     params = [p for p in inspect.signature(func).parameters.values()

@@ -5,8 +5,8 @@ import stat
 import numpy as np
 import pytest
 
-from d2m_bench.atomic import replacing, write_text
-from d2m_bench.cache import FileCache
+from d2m_bench.io.atomic import replacing, write_text
+from d2m_bench.io.cache import FileCache
 from d2m_bench.data.store import save_npy
 
 

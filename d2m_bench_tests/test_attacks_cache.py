@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from d2m_bench.cache import FileCache
+from d2m_bench.io.cache import FileCache
 from d2m_bench.evaluation import evaluate
-from d2m_bench.synthetic import click_track
+from d2m_bench.synth.synthetic import click_track
 
 SR = 22050
 

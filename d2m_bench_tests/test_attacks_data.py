@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from d2m_bench.data.synth import synth_aistpp, synth_tiktok
-from d2m_bench.dataset import COLUMNS, Dataset, read_manifest
+from d2m_bench.data.dataset import COLUMNS, Dataset, read_manifest
 from d2m_bench.errors import UserError
 from d2m_bench_tests.conftest import run_cli
 from d2m_bench_tests.helpers import copy_raw
@@ -215,7 +215,7 @@ def test_resume_rewrites_a_non_finite_file(raw_aist, tmp_path):
      "a,test,s,,,nan,2,,,,,\n".encode(), "not finite"),
 ])
 def test_info_on_a_damaged_manifest_is_one_line(tmp_path, body, needle):
-    from d2m_bench.dataset import DatasetInfo
+    from d2m_bench.data.dataset import DatasetInfo
     from dataclasses import asdict
 
     (tmp_path / "dataset.json").write_text(json.dumps(asdict(DatasetInfo(name="x"))))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from d2m_bench.synthetic import click_track, make_tiny_dataset
+from d2m_bench.synth.synthetic import click_track, make_tiny_dataset
 
 SR = 22050
 
@@ -192,7 +192,7 @@ def test_baseline_force_on_upstream_given_as_out_midi(dataset, tmp_path):
     """--force deletes OUT/midi/<id>.mid of an earlier run: with --upstream OUT/midi those were the
     upstream system's MIDI files, deleted before being read."""
     from d2m_bench.baselines.base import Baseline, run_baseline
-    from d2m_bench.dataset import Dataset
+    from d2m_bench.data.dataset import Dataset
     from d2m_bench.errors import UserError
 
     class FromUpstream(Baseline):
@@ -219,7 +219,7 @@ def test_baseline_force_on_upstream_given_as_out_midi(dataset, tmp_path):
 def test_survey_build_force_with_a_system_inside_stimuli(tmp_path, cli):
     """--force removes stimuli/ and static/ of the survey it replaces: a system folder kept there
     went with them."""
-    from d2m_bench.audio import write_audio
+    from d2m_bench.io.audio import write_audio
 
     def systems(root):
         t = np.arange(int(0.3 * SR)) / SR
@@ -259,7 +259,7 @@ def test_folder_check_through_links_and_ordinary_use(tmp_path):
     """The helper itself: a claimed name that is a hard link to an input file is refused; an
     output folder beside or inside an input folder, claiming nothing of it, is allowed."""
     from d2m_bench.errors import UserError
-    from d2m_bench.outputs import check_output_folder
+    from d2m_bench.io.outputs import check_output_folder
 
     data = tmp_path / "data"
     data.mkdir()

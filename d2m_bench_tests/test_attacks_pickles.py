@@ -58,7 +58,7 @@ def test_prefix_matching_weights_are_never_unpickled(tmp_path, monkeypatch):
 
 def test_official_means_the_full_hash():
     from d2m_bench.embedders.weights import KNOWN, is_official
-    from d2m_bench.results import embedder_key
+    from d2m_bench.results.result import embedder_key
 
     full = KNOWN["vggish"]["sha256"]
     assert len(full) == 64 and full.startswith(KNOWN["vggish"]["sha256_prefix"])

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from d2m_bench.audio import write_audio
+from d2m_bench.io.audio import write_audio
 from d2m_bench.errors import UserError
 from d2m_bench.survey.build import build_survey
 from d2m_bench.survey.server import serve_in_thread

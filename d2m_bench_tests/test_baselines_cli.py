@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from d2m_bench.dataset import Dataset, write_manifest
-from d2m_bench.synthetic import make_tiny_dataset
+from d2m_bench.data.dataset import Dataset, write_manifest
+from d2m_bench.synth.synthetic import make_tiny_dataset
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_adapters_list_missing_upstream_files(cli, data, tmp_path):
 
 
 def test_cmt_rejects_metadata_without_tempo(cli, data, tmp_path):
-    from d2m_bench.render import fluidsynth_path, write_notes_midi
+    from d2m_bench.synth.render import fluidsynth_path, write_notes_midi
 
     if fluidsynth_path() is None:
         pytest.skip("fluidsynth not installed: apt-get install fluidsynth fluid-soundfont-gm (make sysdeps)")
@@ -128,7 +128,7 @@ def protocol_at(tmp_path, sr):
 def test_audio_is_written_at_the_protocols_rate(cli, data, tmp_path):
     import soundfile as sf
 
-    from d2m_bench.audio import load_audio
+    from d2m_bench.io.audio import load_audio
     from d2m_bench.protocol import load_protocol
 
     proto = protocol_at(tmp_path, 16000)

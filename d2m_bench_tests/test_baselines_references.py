@@ -7,9 +7,9 @@ import soundfile as sf
 
 from d2m_bench import baselines
 from d2m_bench.baselines.references import derangement, kinematic_beat_times, metronome
-from d2m_bench.audio import load_audio
-from d2m_bench.dataset import Dataset
-from d2m_bench.synthetic import joints_with_beats, make_tiny_dataset
+from d2m_bench.io.audio import load_audio
+from d2m_bench.data.dataset import Dataset
+from d2m_bench.synth.synthetic import joints_with_beats, make_tiny_dataset
 
 SR = 22050
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from d2m_bench.dataset import Dataset
-from d2m_bench.render import DEFAULT_SOUNDFONT, fit_length, render_midi, stretch_midi, synth_info, write_notes_midi
-from d2m_bench.synthetic import make_tiny_dataset
+from d2m_bench.data.dataset import Dataset
+from d2m_bench.synth.render import DEFAULT_SOUNDFONT, fit_length, render_midi, stretch_midi, synth_info, write_notes_midi
+from d2m_bench.synth.synthetic import make_tiny_dataset
 
 needs_synth = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not Path(DEFAULT_SOUNDFONT).is_file(),
@@ -112,7 +112,7 @@ def test_soundfont_is_checked_against_the_pin(tmp_path, monkeypatch, capsys):
     import hashlib
 
     from d2m_bench.errors import UserError
-    from d2m_bench.render import PINNED_SHA256
+    from d2m_bench.synth.render import PINNED_SHA256
 
     other = tmp_path / "other.sf2"  # a different file: the head of the pinned one, or any bytes
     src = Path(DEFAULT_SOUNDFONT)
@@ -225,7 +225,7 @@ def test_dance2music_frame_counts_name_their_rate(tmp_path):
     import dataclasses
 
     from d2m_bench import baselines
-    from d2m_bench.dataset import write_manifest
+    from d2m_bench.data.dataset import write_manifest
 
     data = make_tiny_dataset(tmp_path / "d", n_train=1, n_test=2)
     ds = Dataset(data)

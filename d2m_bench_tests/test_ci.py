@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from d2m_bench import intervals as iv
+from d2m_bench.results import intervals as iv
 from d2m_bench.errors import UserError
 from d2m_bench.metrics.fad import frechet_audio_distance
 from d2m_bench.protocol import load_protocol
@@ -108,7 +108,7 @@ def test_ci_table_is_validated_and_not_hashed(tmp_path):
     params = {k: v for k, v in base.params.items() if k != "ci"}
     other = base.with_overrides({"ci.level": 0.9, "ci.n_resamples": 500, "ci.seed": 4})
     assert other.params["ci"]["level"] == 0.9 and other.hash == base.hash
-    from d2m_bench.cache import config_digest
+    from d2m_bench.io.cache import config_digest
 
     assert base.hash == config_digest(params)  # what results/reported pins: unchanged by [ci]
     with pytest.raises(UserError, match="ci.level"):
@@ -120,7 +120,7 @@ def test_ci_table_is_validated_and_not_hashed(tmp_path):
 @pytest.fixture(scope="module")
 def demo_result(tmp_path_factory):
     from d2m_bench import evaluate
-    from d2m_bench.demo import make_demo
+    from d2m_bench.synth.demo import make_demo
 
     root = make_demo(tmp_path_factory.mktemp("demo") / "demo", n=10)
     out = {}
@@ -163,7 +163,7 @@ def test_eval_fad_carries_interval_fad_inf_and_per_clip_values(tmp_path):
     import shutil
 
     from d2m_bench import evaluate
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
 
     ds = make_tiny_dataset(tmp_path / "ds", n_train=6, n_test=6)
     gts = sorted((ds / "audio" / "test").glob("*.wav"))

@@ -154,7 +154,7 @@ def test_quiet_disables_the_bar():
 
 def test_the_eval_table_aligns_any_metric_name():
     from d2m_bench.protocol import load_protocol
-    from d2m_bench.results import EvalResult
+    from d2m_bench.results.result import EvalResult
 
     long = "genre_retrieval_accuracy_with_a_metric_name_far_longer_than_any_column"
     summary = {"value": 0.5, "std": 0.25, "n": 12, "unit": "fraction"}

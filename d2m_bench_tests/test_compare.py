@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from d2m_bench.compare import compare, holm, load_result
+from d2m_bench.results.compare import compare, holm, load_result
 from d2m_bench.errors import UserError
 
 
@@ -138,7 +138,7 @@ def test_not_a_result_is_one_line(tmp_path, cli):
 
 def test_two_demo_systems(tmp_path, cli):
     """The demo's generated clips against an exact copy of the gt (a perfect system) on the same clips."""
-    from d2m_bench.demo import make_demo
+    from d2m_bench.synth.demo import make_demo
 
     root = make_demo(tmp_path / "demo")
     shutil.copytree(root / "gt", root / "perfect")

@@ -7,11 +7,11 @@ import shutil
 import numpy as np
 import pytest
 
-from d2m_bench.audio import load_audio
-from d2m_bench.cache import file_digest
+from d2m_bench.io.audio import load_audio
+from d2m_bench.io.cache import file_digest
 from d2m_bench.data.synth import synth_aistpp, synth_tiktok
-from d2m_bench.dataset import Dataset
-from d2m_bench.synthetic import make_tiny_dataset
+from d2m_bench.data.dataset import Dataset
+from d2m_bench.synth.synthetic import make_tiny_dataset
 from d2m_bench_tests.conftest import run_cli
 from d2m_bench_tests.helpers import copy_raw
 
@@ -257,7 +257,7 @@ def test_tiktok_mediapipe_pose(raw_tiktok, tmp_path):
     pytest.importorskip("mediapipe", reason="optional extra 'pose' (mediapipe==0.10.14) not installed")
     from d2m_bench.data.pose import MEDIAPIPE_TO_BODY25, MediapipePose, map_landmarks
     from d2m_bench.data.video import write_mp4
-    from d2m_bench.synthetic import click_track
+    from d2m_bench.synth.synthetic import click_track
 
     img = _person_photo()  # (600, 512, 3): Grace Hopper, facing the camera, head and shoulders
     videos = tmp_path / "videos"
@@ -457,7 +457,7 @@ def test_killed_rebuild_with_the_same_parameters_keeps_the_manifest(raw_aist, bu
 
 
 def test_write_manifest_failure_leaves_no_temp_file_and_the_old_manifest(built_aist, tmp_path):
-    from d2m_bench.dataset import write_manifest
+    from d2m_bench.data.dataset import write_manifest
 
     out = tmp_path / "ds"
     shutil.copytree(built_aist, out)

@@ -126,7 +126,7 @@ def test_text_embeddings_equal_the_library_call(ours, library):
 
 
 def test_identity_and_settings(ours, checkpoint, offline):
-    from d2m_bench.cache import file_digest
+    from d2m_bench.io.cache import file_digest
     from d2m_bench.embedders.base import identity
     from d2m_bench.embedders.hf_weights import folder_digest
     from d2m_bench.embedders.weights import KNOWN, resolve
@@ -152,7 +152,7 @@ def test_eval_clap_score_equals_stable_audio_metrics(ours, library, tmp_path, mo
     import soundfile as sf
 
     import d2m_bench
-    from d2m_bench import audio_sections
+    from d2m_bench.sections import embedding as audio_sections
 
     monkeypatch.setenv("D2M_BENCH_CACHE", str(tmp_path / "cache"))
     pred, gt = tmp_path / "pred", tmp_path / "gt"
@@ -251,7 +251,7 @@ def test_missing_hugging_face_files_are_one_line(offline, checkpoint, tmp_path, 
 
 
 def test_protocol_and_prompt_errors(tmp_path):
-    from d2m_bench.clap_section import genre_prompt, read_prompts
+    from d2m_bench.sections.clap import genre_prompt, read_prompts
     from d2m_bench.protocol import load_protocol
 
     for override, expected in (({"clap.embedder": "vggish"}, "clap.embedder"),

@@ -61,10 +61,10 @@ def test_torchaudio_placeholder_is_not_left_behind():
 
 
 def test_interface_and_key(encodec_weights):
-    from d2m_bench.cache import file_digest
+    from d2m_bench.io.cache import file_digest
     from d2m_bench.embedders import get_embedder
     from d2m_bench.embedders.base import identity
-    from d2m_bench.results import embedder_key
+    from d2m_bench.results.result import embedder_key
 
     emb = get_embedder("encodec-24k", weights=encodec_weights)
     digest = file_digest(encodec_weights)
@@ -87,12 +87,12 @@ def test_genre_retrieval_with_encodec(encodec_weights, tmp_path):
     train clips (distance 0 whatever the weights), one of another genre: accuracy 3/4."""
     import shutil
 
-    from d2m_bench.dataset import Dataset
+    from d2m_bench.data.dataset import Dataset
     from d2m_bench.evaluation import EvalContext
-    from d2m_bench.genre.section import genre_section
-    from d2m_bench.pairing import Pair
+    from d2m_bench.sections.genre import genre_section
+    from d2m_bench.io.pairing import Pair
     from d2m_bench.protocol import load_protocol
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
 
     root = make_tiny_dataset(tmp_path / "ds", n_train=10, n_test=4)
     data = Dataset(root)
@@ -111,4 +111,4 @@ def test_genre_retrieval_with_encodec(encodec_weights, tmp_path):
     assert agg["genre_accuracy_encodec_24k"]["value"] == 0.75
     assert agg["genre_accuracy_gt_ceiling_encodec_24k"]["value"] == 1.0
     assert agg["genre_accuracy_encodec_24k"]["layer"] == "encoder" and agg["fad_encodec_24k"]["layer"] == "encoder"
-    assert res["meta"]["weights_sha256"] == __import__("d2m_bench.cache", fromlist=["x"]).file_digest(encodec_weights)
+    assert res["meta"]["weights_sha256"] == __import__("d2m_bench.io.cache", fromlist=["x"]).file_digest(encodec_weights)

@@ -253,7 +253,7 @@ def test_eval_fd_with_folder_code_digest_and_trust_option(tmp_path, cli, modules
 
     import soundfile as sf
 
-    from d2m_bench.audio_sections import check_ready
+    from d2m_bench.sections.embedding import check_ready
     from d2m_bench.protocol import load_protocol
 
     from .helpers import fadtk_score

@@ -64,10 +64,10 @@ def test_embeddings_and_labels_equal_the_library_call(library_tagger):
 
 
 def test_interface_fields_and_comparable_key(panns_weights):
-    from d2m_bench.cache import file_digest
+    from d2m_bench.io.cache import file_digest
     from d2m_bench.embedders import get_embedder
     from d2m_bench.embedders.base import identity
-    from d2m_bench.results import embedder_key
+    from d2m_bench.results.result import embedder_key
 
     path = panns_weights("panns-cnn14")
     emb = get_embedder("panns-cnn14", weights=path)

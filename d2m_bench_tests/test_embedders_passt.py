@@ -177,7 +177,7 @@ def test_eval_with_passt_classifier_equals_passt_kld(tmp_path, passt_file, libra
     import soundfile as sf
 
     import d2m_bench
-    from d2m_bench.cache import file_digest
+    from d2m_bench.io.cache import file_digest
     from d2m_bench.metrics.fad import frechet_audio_distance
 
     ids = ["a", "b", "c", "d"]
@@ -244,7 +244,7 @@ def test_identity_cache_and_short_or_silent_clips(embedder, tmp_path, monkeypatc
     import soundfile as sf
 
     from d2m_bench.embedders.base import identity
-    from d2m_bench.results import embedder_key
+    from d2m_bench.results.result import embedder_key
 
     emb = embedder
     digest = emb.weights_sha256

@@ -3,7 +3,7 @@ the protocol and key), d2m-aistpp-2s is unchanged by them, and a missing backend
 reported before the beat metrics run."""
 import pytest
 
-from d2m_bench.audio_sections import check_ready
+from d2m_bench.sections.embedding import check_ready
 from d2m_bench.errors import UserError
 from d2m_bench.protocol import load_protocol
 

@@ -75,7 +75,7 @@ def passt_random(tmp_path_factory):
 
 def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random, encodec_random, mert_random, clap_hub,
                               passt_random):
-    from d2m_bench.cache import FileCache, file_digest
+    from d2m_bench.io.cache import FileCache, file_digest
     from d2m_bench.embedders import embed_files, get_embedder
 
     from d2m_bench.embedders.weights import digest

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from d2m_bench.audio import read_audio
+from d2m_bench.io.audio import read_audio
 from d2m_bench.evaluation import evaluate
-from d2m_bench.events import detector_config, file_events
+from d2m_bench.features.events import detector_config, file_events
 from d2m_bench.protocol import load_protocol
-from d2m_bench.synthetic import click_track, random_onsets
+from d2m_bench.synth.synthetic import click_track, random_onsets
 from d2m_bench_tests.helpers import (d2m_script, encode, ffmpeg_exe, ffmpeg_on_path, ffmpeg_s16, loris_script)
 
 pytestmark = pytest.mark.skipif(ffmpeg_exe() is None, reason="needs the imageio-ffmpeg package (dev extra) "

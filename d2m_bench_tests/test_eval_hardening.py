@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from d2m_bench import events
+from d2m_bench.features import events
 from d2m_bench.evaluation import evaluate
 from d2m_bench.metrics.beats import N_FFT
 from d2m_bench.protocol import available_protocols, load_protocol
-from d2m_bench.synthetic import click_track
+from d2m_bench.synth.synthetic import click_track
 
 SR = 22050
 BOTH = [0.3, 1.3]  # one click in each of the two 1-s bins
@@ -90,7 +90,7 @@ def _mp3(path, y=None):
 
 
 def test_truncated_and_garbage_mp3(tmp_path, cli):
-    from d2m_bench.audio import read_audio
+    from d2m_bench.io.audio import read_audio
 
     whole = _mp3(tmp_path / "whole.mp3")
     y, sr, info = read_audio(whole)  # the intact file is not mistaken for a truncated one
@@ -121,7 +121,7 @@ def test_unreadable_file_by_permission(tmp_path, cli):
         p.chmod(0o644)
 
 
-@pytest.mark.parametrize("module", ["d2m_bench.cache", "d2m_bench.audio"])
+@pytest.mark.parametrize("module", ["d2m_bench.io.cache", "d2m_bench.io.audio"])
 def test_open_failure_is_one_line(tmp_path, monkeypatch, capsys, module):
     """open() refused (as for a file without read permission) in content hashing (cache on) and
     in the audio reader (cache off): one line naming the file, exit 2, no traceback."""
@@ -142,7 +142,7 @@ def test_open_failure_is_one_line(tmp_path, monkeypatch, capsys, module):
     monkeypatch.setattr(importlib.import_module(module), "open", refusing_open, raising=False)
     args = ["eval", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "-q", "-j", "1"]
     with pytest.raises(SystemExit) as e:
-        main(args + (["--no-cache"] if module == "d2m_bench.audio" else []))
+        main(args + (["--no-cache"] if module == "d2m_bench.io.audio" else []))
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1
     assert "pred/a.wav: cannot read file (Permission denied)" in err[0]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from d2m_bench.pairing import pair_directories, pair_manifest
+from d2m_bench.io.pairing import pair_directories, pair_manifest
 from d2m_bench.errors import UserError
-from d2m_bench.synthetic import click_track
+from d2m_bench.synth.synthetic import click_track
 
 SR = 22050
 

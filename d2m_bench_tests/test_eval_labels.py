@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 
 from d2m_bench.evaluation import evaluate
-from d2m_bench.leaderboard import build_leaderboard
-from d2m_bench.synthetic import click_track
+from d2m_bench.results.leaderboard import build_leaderboard
+from d2m_bench.synth.synthetic import click_track
 
 SR = 22050
 ONLY_BEATS = {"genre.enabled": False, "alignment.enabled": False}

@@ -7,8 +7,8 @@ import soundfile as sf
 
 from d2m_bench.errors import UserError
 from d2m_bench.evaluation import evaluate
-from d2m_bench.lengths import policy_reason
-from d2m_bench.synthetic import click_track
+from d2m_bench.io.lengths import policy_reason
+from d2m_bench.synth.synthetic import click_track
 from d2m_bench_tests.helpers import d2m_script, loris_script
 
 SR = 22050

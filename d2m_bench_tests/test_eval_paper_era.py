@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from d2m_bench.audio import read_audio
+from d2m_bench.io.audio import read_audio
 from d2m_bench.evaluation import evaluate
 from d2m_bench.metrics.beats import onset_envelope, onset_times
 from d2m_bench.protocol import load_protocol
-from d2m_bench.synthetic import click_track, random_onsets
+from d2m_bench.synth.synthetic import click_track, random_onsets
 from d2m_bench_tests.helpers import d2m_script, d2m_script_librosa07
 
 SR = 22050

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from d2m_bench.evaluation import evaluate
 from d2m_bench.metrics.beats import onset_times
-from d2m_bench.synthetic import click_track, random_onsets
+from d2m_bench.synth.synthetic import click_track, random_onsets
 
 SR = 22050
 
@@ -193,7 +193,7 @@ def test_length_policy_trims_and_pads_pred_and_records_it(tmp_path):
 def test_resampling_and_stereo_match_librosa_load(tmp_path):
     y = np.stack([click_track([0.3, 1.1], sr=44100), click_track([0.6], sr=44100)], axis=1)
     path = write(tmp_path / "s.wav", y, sr=44100, subtype="FLOAT")
-    from d2m_bench.audio import load_audio
+    from d2m_bench.io.audio import load_audio
 
     ours, sr = load_audio(path, 22050)
     ref, _ = librosa.load(path)

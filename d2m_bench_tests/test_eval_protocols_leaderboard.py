@@ -5,9 +5,9 @@ import json
 import pytest
 
 from d2m_bench.errors import UserError
-from d2m_bench.leaderboard import build_leaderboard
+from d2m_bench.results.leaderboard import build_leaderboard
 from d2m_bench.protocol import available_protocols, load_protocol
-from d2m_bench.synthetic import click_track
+from d2m_bench.synth.synthetic import click_track
 
 
 def test_protocols_listed_with_descriptions(cli):

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-from d2m_bench.audio import load_audio, write_audio
+from d2m_bench.io.audio import load_audio, write_audio
 from d2m_bench.errors import UserError
 from d2m_bench.evaluation import EvalContext
-from d2m_bench.genre.section import genre_section
+from d2m_bench.sections.genre import genre_section
 from d2m_bench.metrics.fad import frechet_audio_distance
-from d2m_bench.pairing import Pair
+from d2m_bench.io.pairing import Pair
 from d2m_bench.protocol import load_protocol
-from d2m_bench.results import EvalResult
+from d2m_bench.results.result import EvalResult
 from d2m_bench_tests.helpers import fadtk_score, gudgud_score
 
 tv_input = pytest.importorskip("torchvggish.vggish_input")

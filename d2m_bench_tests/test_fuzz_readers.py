@@ -154,7 +154,7 @@ def manifests(draw):
 @FAST
 @given(manifests(), st.booleans())
 def test_manifest_reader_gives_existing_pairs_or_one_line(text, allow_missing):
-    from d2m_bench.pairing import pair_manifest
+    from d2m_bench.io.pairing import pair_manifest
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -192,7 +192,7 @@ RUN = st.one_of(JSON, st.fixed_dictionaries({"complete": st.just(True) | JSON, "
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(RUN, min_size=1, max_size=3), st.booleans())
 def test_leaderboard_reader_ranks_only_finite_numbers(runs, strict):
-    from d2m_bench.leaderboard import write_leaderboard
+    from d2m_bench.results.leaderboard import write_leaderboard
 
     with tempfile.TemporaryDirectory() as tmp:
         results, out = Path(tmp) / "results", Path(tmp) / "out"
@@ -224,7 +224,7 @@ def test_cache_entry_reader_gives_finite_numbers_or_a_miss(raw, as_zip):
 
     import numpy as np
 
-    from d2m_bench.cache import FileCache
+    from d2m_bench.io.cache import FileCache
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = FileCache("fuzz", Path(tmp))

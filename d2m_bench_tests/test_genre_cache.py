@@ -5,8 +5,8 @@ import textwrap
 
 import numpy as np
 
-from d2m_bench.audio import write_audio
-from d2m_bench.cache import FileCache, cache_info
+from d2m_bench.io.audio import write_audio
+from d2m_bench.io.cache import FileCache, cache_info
 from d2m_bench.embedders import embed_files
 
 
@@ -76,7 +76,7 @@ def test_cache_cli_lists_and_clears_an_embedder_namespace(tmp_path, cli):
 
 WRITER = textwrap.dedent("""
     import sys, time, pathlib
-    from d2m_bench.cache import FileCache
+    from d2m_bench.io.cache import FileCache
     from d2m_bench.embedders import embed_files
     from d2m_bench.embedders.handcrafted import MfccChromaEmbedder
     root, me, other, *paths = sys.argv[1:]
@@ -156,7 +156,7 @@ def test_unreadable_file_is_one_error_naming_it(tmp_path, monkeypatch):
 
     import pytest
 
-    import d2m_bench.cache
+    import d2m_bench.io.cache
     from d2m_bench.errors import AudioError
 
     paths = _wavs(tmp_path, n=2)
@@ -167,7 +167,7 @@ def test_unreadable_file_is_one_error_naming_it(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *a, **kw)
 
-    monkeypatch.setattr(d2m_bench.cache, "open", refusing_open, raising=False)
+    monkeypatch.setattr(d2m_bench.io.cache, "open", refusing_open, raising=False)
     with pytest.raises(AudioError) as err:
         embed_files(paths, CountingEmbedder(), cache=FileCache("counting", tmp_path / "cache"))
     assert str(err.value) == f"{paths[1]}: cannot read file (Permission denied)"

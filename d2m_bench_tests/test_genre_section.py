@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from d2m_bench.dataset import GENRES, Dataset
+from d2m_bench.data.dataset import GENRES, Dataset
 from d2m_bench.errors import UserError
 from d2m_bench.evaluation import EvalContext
-from d2m_bench.genre.section import genre_section
-from d2m_bench.pairing import Pair
+from d2m_bench.sections.genre import genre_section
+from d2m_bench.io.pairing import Pair
 from d2m_bench.protocol import load_protocol
-from d2m_bench.synthetic import make_tiny_dataset
+from d2m_bench.synth.synthetic import make_tiny_dataset
 
 
 @pytest.fixture(scope="module")

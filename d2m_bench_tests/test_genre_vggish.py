@@ -130,7 +130,7 @@ def _env(tmp_path, **extra):
 
 
 def test_missing_weights_cli_one_line_exit_2(tmp_path, cli):
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
 
     root = make_tiny_dataset(tmp_path / "ds", n_train=3, n_test=2)
     pred = shutil.copytree(root / "audio/test", tmp_path / "pred")
@@ -147,7 +147,7 @@ def test_missing_weights_cli_one_line_exit_2(tmp_path, cli):
 def test_missing_weights_stop_eval_before_any_onset_is_computed(tmp_path, cli):
     # The events cache is written for every clip whose onsets are detected; after the
     # failure it must hold nothing (the check runs before the beat metrics).
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
 
     root = make_tiny_dataset(tmp_path / "ds", n_train=3, n_test=2)
     pred = shutil.copytree(root / "audio/test", tmp_path / "pred")

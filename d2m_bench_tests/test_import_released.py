@@ -11,7 +11,7 @@ from d2m_bench.errors import UserError
 from d2m_bench.models.discriminator import MultiScaleDiscriminator
 from d2m_bench.models.generator import D2MGenerator, GeneratorConfig
 from d2m_bench.models.vqvae import VQVAE
-from d2m_bench.synthetic import make_tiny_dataset
+from d2m_bench.synth.synthetic import make_tiny_dataset
 
 
 def upstream_layout(state: dict) -> dict:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from d2m_bench.errors import UserError
-from d2m_bench.leaderboard import build_leaderboard, to_markdown, write_leaderboard
+from d2m_bench.results.leaderboard import build_leaderboard, to_markdown, write_leaderboard
 from d2m_bench.protocol import Protocol, available_protocols, load_protocol
-from d2m_bench.provenance import provenance_label, read_pred_provenance
-from d2m_bench.results import EvalResult, embedder_key
+from d2m_bench.io.provenance import provenance_label, read_pred_provenance
+from d2m_bench.results.result import EvalResult, embedder_key
 
 REPO = Path(__file__).parents[1]
 OFFICIAL = "10086976245803799d9194e9a73d9b6c1549c71d1b80106f5cade5608a561f4b"  # published VGGish weights
@@ -240,7 +240,7 @@ def test_leaderboard_shows_the_provenance_of_a_run(tmp_path):
 def test_eval_records_the_provenance_of_the_pred_folder(tmp_path, cli):
     import soundfile as sf
 
-    from d2m_bench.synthetic import click_track
+    from d2m_bench.synth.synthetic import click_track
 
     for d in ("gt", "pred"):
         (tmp_path / d).mkdir()

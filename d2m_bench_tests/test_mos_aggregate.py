@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import t as student_t
 
 from d2m_bench.errors import UserError
-from d2m_bench.leaderboard import build_leaderboard
+from d2m_bench.results.leaderboard import build_leaderboard
 from d2m_bench.mos import stats
 from d2m_bench.mos.aggregate import aggregate, write_outputs
 from d2m_bench.mos.ratings import read_ratings

@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from d2m_bench.audio import load_audio, write_audio
+from d2m_bench.io.audio import load_audio, write_audio
 from d2m_bench.errors import UserError
 from d2m_bench.mos.ratings import read_ratings
 from d2m_bench.survey.build import build_survey

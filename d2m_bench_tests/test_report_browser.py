@@ -21,10 +21,10 @@ def reports(tmp_path_factory):
     alignment sections in another; a leaderboard page over the demo runs."""
     pytest.importorskip("matplotlib")
     from d2m_bench import evaluate
-    from d2m_bench.demo import make_demo
+    from d2m_bench.synth.demo import make_demo
     from d2m_bench.mos.aggregate import aggregate, write_outputs
     from d2m_bench.report import build_report
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
 
     tmp = tmp_path_factory.mktemp("report")
     with pytest.MonkeyPatch.context() as mp:
@@ -56,7 +56,7 @@ def reports(tmp_path_factory):
         one = build_report([runs / "demo.json", runs / "perfect.json", tmp / "mos" / "mos.json"], tmp / "rep1",
                            worst=3, best=3, random=2, workers=2)
         two = build_report([tmp / "ds.json"], tmp / "rep2", worst=2, best=2, random=1, envelopes=True, workers=2)
-    from d2m_bench.leaderboard import write_leaderboard
+    from d2m_bench.results.leaderboard import write_leaderboard
     from d2m_bench.report.leaderboard_html import write_html
 
     rows = write_leaderboard(tmp / "results")

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from d2m_bench.audio import write_audio
+from d2m_bench.io.audio import write_audio
 from d2m_bench.evaluation import evaluate
-from d2m_bench.sanity import clip_row, envelope, envelope_spread, integrated_loudness, k_weighting, levels
-from d2m_bench.synthetic import click_track
+from d2m_bench.sections.sanity import clip_row, envelope, envelope_spread, integrated_loudness, k_weighting, levels
+from d2m_bench.synth.synthetic import click_track
 
 
 def _sine(amp, sr, seconds=3.0, freq=997.0):

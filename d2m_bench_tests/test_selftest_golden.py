@@ -158,7 +158,7 @@ def _failed(only):
 
 
 def test_a_decoder_that_keeps_codec_padding_fails_the_compressed_cases(monkeypatch):
-    import d2m_bench.events as events
+    import d2m_bench.features.events as events
 
     real = events.read_audio
 

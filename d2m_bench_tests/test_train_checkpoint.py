@@ -92,7 +92,7 @@ def test_trusted_load_stubs_classes_of_missing_modules(foreign_checkpoint):
 
 
 def test_untrusted_or_unusable_foreign_pickles_are_one_line_errors(foreign_checkpoint, cli):
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
 
     folder, _ = foreign_checkpoint
     with pytest.raises(UserError, match="--trust-checkpoint") as err:

@@ -11,7 +11,7 @@ from d2m_bench.errors import UserError
 from d2m_bench.models.discriminator import MultiScaleDiscriminator
 from d2m_bench.models.generator import D2MGenerator, GeneratorConfig
 from d2m_bench.models.vqvae import VQVAE, VQVAEConfig
-from d2m_bench.synthetic import make_tiny_dataset
+from d2m_bench.synth.synthetic import make_tiny_dataset
 from d2m_bench.training.runner import read_losses
 from d2m_bench.training.train_d2m import train_d2m
 from d2m_bench_tests.helpers import save_tiny_vqvae
@@ -231,7 +231,7 @@ def sampled_run(assets, tmp_path_factory):
 
 
 def test_periodic_generation_writes_generated_clips_per_step(assets, sampled_run):
-    from d2m_bench.dataset import Dataset
+    from d2m_bench.data.dataset import Dataset
 
     first_test = Dataset(assets["data"]["aistpp"]).segments("test")[0].segment_id
     files = sorted(p.relative_to(sampled_run).as_posix() for p in (sampled_run / "samples").rglob("*") if p.is_file())
@@ -292,7 +292,7 @@ def test_resume_with_other_level_or_shape_is_a_user_error_that_writes_nothing(as
 
 
 def test_drop_last_batches_and_steps_per_epoch(assets, tmp_path, monkeypatch):
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
     from d2m_bench.training import train_d2m as module
     from d2m_bench.training.data import epoch_batches
 

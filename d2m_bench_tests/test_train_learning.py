@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from d2m_bench.audio import write_audio
+from d2m_bench.io.audio import write_audio
 from d2m_bench.errors import UserError
-from d2m_bench.dataset import DatasetInfo, Segment, write_manifest
+from d2m_bench.data.dataset import DatasetInfo, Segment, write_manifest
 from d2m_bench.metrics.beats import coverage_hit_d2m, event_bins, onset_times
 from d2m_bench.models.generator import D2MGenerator, GeneratorConfig
 from d2m_bench.models.vqvae import VQVAE, VQVAEConfig, save_vqvae

@@ -14,7 +14,7 @@ import torch
 
 from d2m_bench.errors import UserError
 from d2m_bench.models.vqvae import VQVAE, VQVAEConfig, load_vqvae
-from d2m_bench.synthetic import make_tiny_dataset
+from d2m_bench.synth.synthetic import make_tiny_dataset
 from d2m_bench.training.config import D2MTrainConfig, VQVAETrainConfig, resolve
 from d2m_bench_tests.helpers import save_tiny_vqvae
 
@@ -192,7 +192,7 @@ def test_jukebox_vqvae_loss_terms():
 
 
 def test_bandwidth_of_a_square_wave_and_lr_warmup(tmp_path):
-    from d2m_bench.audio import write_audio
+    from d2m_bench.io.audio import write_audio
     from d2m_bench.training.data import ClipDataset
     from d2m_bench.training.train_vqvae import data_bandwidth, lr_factor
 

@@ -137,7 +137,7 @@ def test_straight_through_lookup_gradient():
 
 
 def test_train_vqvae_overfits_two_clips(tmp_path):
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
     from d2m_bench.training.runner import read_losses
     from d2m_bench.training.train_vqvae import train_vqvae
 
@@ -155,7 +155,7 @@ def test_train_vqvae_overfits_two_clips(tmp_path):
 def test_vqvae_resume_mid_epoch_gives_identical_steps(tmp_path):
     """5 clips at batch 2 (drop_last): two steps per epoch, so the run stops after step 3 in the
     middle of epoch 1 and must resume with that epoch's second batch, with the same crops."""
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
     from d2m_bench.training.runner import read_losses
     from d2m_bench.training.train_vqvae import train_vqvae
 
@@ -173,7 +173,7 @@ def test_vqvae_resume_mid_epoch_gives_identical_steps(tmp_path):
 
 
 def test_split_smaller_than_a_batch_fails_before_the_run_folder_is_written(tmp_path):
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
     from d2m_bench.training.train_vqvae import train_vqvae
 
     data = make_tiny_dataset(tmp_path / "data", n_train=1, n_test=1)
@@ -185,7 +185,7 @@ def test_split_smaller_than_a_batch_fails_before_the_run_folder_is_written(tmp_p
 def test_resume_from_a_file_that_is_no_training_checkpoint_is_a_user_error(tmp_path):
     import json
 
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
     from d2m_bench.training.train_vqvae import train_vqvae
 
     data, run = make_tiny_dataset(tmp_path / "data", n_train=2, n_test=1), tmp_path / "run"
@@ -199,7 +199,7 @@ def test_resume_from_a_file_that_is_no_training_checkpoint_is_a_user_error(tmp_p
 
 def test_vqvae_resume_with_a_model_changing_override_is_one_line_and_writes_nothing(tmp_path):
     from d2m_bench.errors import UserError
-    from d2m_bench.synthetic import make_tiny_dataset
+    from d2m_bench.synth.synthetic import make_tiny_dataset
     from d2m_bench.training.train_vqvae import train_vqvae
 
     data = make_tiny_dataset(tmp_path / "data", n_train=2, n_test=1)

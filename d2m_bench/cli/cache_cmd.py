@@ -13,7 +13,7 @@ def cache_cmd(ctx, root):
 @click.pass_obj
 def info(root):
     """Entries and size per namespace."""
-    from ..cache import cache_info, default_root, is_tagged
+    from ..io.cache import cache_info, default_root, is_tagged
 
     where = root or default_root()
     click.echo(f"cache root: {where}")
@@ -35,7 +35,7 @@ def clear(root, namespace):
     Only a root that d2m-bench created (it holds d2m-bench's CACHEDIR.TAG) is touched, and
     in it only files named like cache entries; anything else is left and counted.
     """
-    from ..cache import cache_clear
+    from ..io.cache import cache_clear
 
     done = cache_clear(root, namespace)
     click.echo(f"removed {done['removed']} entries")

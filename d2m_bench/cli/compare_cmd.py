@@ -21,10 +21,10 @@ def compare_cmd(results, out, level, resamples, seed, alpha, quiet):
     Results must share the protocol hash and, per metric, the comparable key; clips are
     paired by id and the ids only one side has are listed.
     """
-    from ..compare import compare, load_result, table, write_outputs
+    from ..results.compare import compare, load_result, table, write_outputs
 
     if out:  # before the bootstrap: a result file named compare.json in OUT would be overwritten
-        from ..outputs import check_output_folder
+        from ..io.outputs import check_output_folder
 
         check_output_folder("--out", out, {"RESULTS": list(results)}, claims=("compare.json", "compare.csv"))
     doc = compare([load_result(p) for p in results], level=level, n_resamples=resamples, seed=seed, alpha=alpha)

@@ -36,7 +36,7 @@ _DATASET_NAMES = ("audio", "motion", "keypoints", "joints3d", "visual", "dataset
 
 def _check_out(out, **inputs):
     """--out must not be an input folder nor hold an input where the dataset's files go."""
-    from ..outputs import check_output_folder
+    from ..io.outputs import check_output_folder
 
     check_output_folder("--out", out, {f"--{k.replace('_', '-')}": v for k, v in inputs.items()},
                         claims=_DATASET_NAMES)
@@ -69,7 +69,7 @@ def data_cmd():
 def info_cmd(directory, as_json, no_validate):
     """Summarise the dataset built in DIRECTORY and check every file it references (exit 2 naming a bad one)."""
     from ..data.info import summarise, validate
-    from ..dataset import Dataset
+    from ..data.dataset import Dataset
 
     ds = Dataset(directory)
     summary = summarise(ds)

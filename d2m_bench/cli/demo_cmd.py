@@ -15,7 +15,7 @@ def demo_cmd():
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 def make(out, n, n_old, seed, force):
     """Write the synthetic demo set to OUT: OUT/gt, OUT/generated (2-s clips, 22050 Hz), OUT/manifest.csv."""
-    from ..demo import make_demo
+    from ..synth.demo import make_demo
 
     n = n_old if n_old is not None else n
     path = make_demo(out, n=n, seed=seed, force=force)

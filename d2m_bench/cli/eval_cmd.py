@@ -42,7 +42,7 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     from ..errors import UserError
     from ..embedders.weights import parse_assignments
     from ..evaluation import evaluate
-    from ..outputs import check_outputs
+    from ..io.outputs import check_outputs
     from ..parallel import cap_workers
 
     check_outputs({"--out": out, "--csv": csv_out}, _inputs(pred, gt, manifest, protocol, data, genre_db, labels,
@@ -83,7 +83,7 @@ def _inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish
     """Every file eval reads, by option, for the output-path check (folders count as all their files)."""
     from pathlib import Path
 
-    from ..pairing import is_media
+    from ..io.pairing import is_media
 
     found = {"--protocol": protocol if Path(protocol).is_file() else None, "--manifest": manifest,
              "--data": data, "--genre-db": genre_db, "--labels": labels, "--motion": motion,

@@ -23,7 +23,7 @@ from .train_cmd import TRUST_HELP
 def generate_cmd(checkpoint, data, split, out, vqvae, denoise, limit, device, trust_checkpoint, quiet):
     """Generate music for every segment of a split; then score with
     `d2m-bench eval --pred OUT/generated --gt OUT/gt`."""
-    from ..outputs import check_output_folder
+    from ..io.outputs import check_output_folder
     from ..training.generate import generate
 
     check_output_folder("--out", out, {"--checkpoint": checkpoint, "--data": data, "--vqvae": vqvae},

@@ -32,7 +32,7 @@ def import_cmd():
 def d2m_gan_cmd(mencoder, netg, vqvae, level, dataset, netd, optg, optd, step, out, trust_checkpoint):
     """Build a run folder from the released D2M-GAN weights; then
     `d2m-bench generate --checkpoint OUT/checkpoint.pt ...` or `d2m-bench train d2m-LEVEL --out OUT --resume`."""
-    from ..outputs import check_output_folder
+    from ..io.outputs import check_output_folder
     from ..training.released import import_d2m_gan
 
     # --out the folder of the released files: its vqvae.pt (config.json, ...) would be replaced.
@@ -58,7 +58,7 @@ def vqvae_cmd(src, out, trust_checkpoint):
 
     if Path(out).resolve() == Path(src).resolve():
         raise UserError("--out is the input file", out)
-    from ..outputs import check_outputs
+    from ..io.outputs import check_outputs
 
     check_outputs({"--out": out}, {"SRC": src})  # a hard link to SRC; an unwritable folder, before loading
     click.echo(json.dumps(import_vqvae(src, out, trust=trust_checkpoint)))

@@ -19,7 +19,7 @@ def leaderboard_cmd(results_dir, csv_path, md_path, shipped, strict, html_path):
     Only finite numbers from well-formed run files are ranked; anything else is skipped with
     a warning naming the file (or, with --strict, stops the command before anything is written).
     """
-    from ..leaderboard import write_leaderboard
+    from ..results.leaderboard import write_leaderboard
 
     notes = []
     if html_path is not None:

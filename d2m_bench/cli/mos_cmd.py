@@ -23,8 +23,8 @@ def aggregate_cmd(ratings, out, protocol, seed, n_boot):
     RATINGS is what `d2m-bench survey export` writes (one row per rating).
     """
     from ..mos.aggregate import aggregate, output_paths, write_outputs
-    from ..outputs import check_outputs
-    from ..tables import format_table
+    from ..io.outputs import check_outputs
+    from ..results.tables import format_table
 
     out = out if out is not None else ratings.parent / f"{ratings.stem}-mos"
     # before any rating is read: never the ratings CSV or the protocol file, in a writable folder

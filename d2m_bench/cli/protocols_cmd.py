@@ -8,7 +8,7 @@ def protocols_cmd(show):
     import json
 
     from ..protocol import available_protocols, load_protocol
-    from ..tables import format_table
+    from ..results.tables import format_table
 
     if show:
         click.echo(json.dumps(load_protocol(show).to_dict(), indent=2))

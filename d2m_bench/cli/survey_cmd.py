@@ -98,7 +98,7 @@ def serve_cmd(survey, host, port, verbose, idle_timeout, max_connections):
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Ratings CSV to write.")
 def export_cmd(survey, out):
     """Write the long-format ratings CSV (input of `d2m-bench mos aggregate`) from folder SURVEY."""
-    from ..outputs import check_outputs
+    from ..io.outputs import check_outputs
     from ..survey.export import export_ratings
 
     check_outputs({"--out": out}, {"SURVEY": survey})  # --out SURVEY/ratings.sqlite would replace the ratings

@@ -50,7 +50,7 @@ _RUN_NAMES = ("config.json", "losses.csv", "checkpoint.pt", "vqvae.pt", "samples
 
 
 def _check_run_folder(out, resume, **inputs):
-    from ..outputs import check_output_folder
+    from ..io.outputs import check_output_folder
 
     if resume:
         inputs.pop("config", None)  # --resume reads and rewrites OUT/config.json by design

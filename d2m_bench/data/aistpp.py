@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import load_audio
-from ..dataset import DatasetInfo, Segment
+from ..io.audio import load_audio
+from .dataset import DatasetInfo, Segment
 from ..errors import UserError
-from ..safe_pickle import load_data_pickle
+from ..io.safe_pickle import load_data_pickle
 from . import store
 from .build import check_seconds, cut_audio, finish, nonfinite, run_jobs, start, uncovered
 from .rotations import aistpp_motion_features

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..audio import peak_normalise
-from ..atomic import write_text
-from ..dataset import INFO, MANIFEST, DatasetInfo, retire_manifest, write_manifest
+from ..io.audio import peak_normalise
+from ..io.atomic import write_text
+from .dataset import INFO, MANIFEST, DatasetInfo, retire_manifest, write_manifest
 from ..errors import UserError
 
 PEAK = 0.95

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..dataset import PATH_COLUMNS, Dataset
+from .dataset import PATH_COLUMNS, Dataset
 from ..errors import UserError
 from . import store
 

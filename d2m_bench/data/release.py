@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import load_audio
-from ..dataset import DatasetInfo, Segment
+from ..io.audio import load_audio
+from .dataset import DatasetInfo, Segment
 from ..errors import UserError
 from . import shipped_list, store
 from .build import cut_audio, finish, run_jobs, start

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dataset import GENRES
+from .dataset import GENRES
 from ..errors import UserError
 from . import shipped_list
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..atomic import replacing
-from ..audio import write_audio
+from ..io.atomic import replacing
+from ..io.audio import write_audio
 
 
 def save_npy(path, array) -> None:

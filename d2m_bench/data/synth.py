@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import write_audio
-from ..cache import file_digest
-from ..synthetic import click_track, joints_with_beats
+from ..io.audio import write_audio
+from ..io.cache import file_digest
+from ..synth.synthetic import click_track, joints_with_beats
 from . import shipped_list
 from .segments import parse_aist_name, video_name
 from .video import write_mp4

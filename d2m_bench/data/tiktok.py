@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import load_audio
-from ..cache import file_digest
-from ..dataset import DatasetInfo, Segment
+from ..io.audio import load_audio
+from ..io.cache import file_digest
+from .dataset import DatasetInfo, Segment
 from ..errors import UserError
 from . import list_stems, store
 from .build import check_seconds, cut_audio, finish, nonfinite, run_jobs, start, uncovered

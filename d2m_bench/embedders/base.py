@@ -149,7 +149,7 @@ def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=
     """
     from ..progress import progress_bar
 
-    from ..audio import load_audio, media_digest
+    from ..io.audio import load_audio, media_digest
 
     config = embedder.cache_config()
     out, todo = {}, []

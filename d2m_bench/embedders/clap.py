@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import peak_normalise_dbfs
+from ..io.audio import peak_normalise_dbfs
 from ..errors import UserError
 from .base import audio_config
 
@@ -264,7 +264,7 @@ class ClapEmbedder:
 
     def __init__(self, weights, *, name="clap-laion-music", batch_size=16, device="cpu", layer=None,
                  hub_folders=None, trust_remote_code=False):
-        from ..cache import file_digest
+        from ..io.cache import file_digest
         from .weights import digest, load_state_strict
 
         if name not in SETTINGS:

@@ -77,7 +77,7 @@ class EncodecEmbedder:
     def __init__(self, weights, *, name="encodec-24k", batch_size=default_batch_size, device="cpu"):
         import torch
 
-        from ..cache import file_digest
+        from ..io.cache import file_digest
         from .weights import load_state_strict, load_weights
 
         self.weights_path = str(weights)

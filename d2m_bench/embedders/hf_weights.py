@@ -49,7 +49,7 @@ def folder_files(spec, folder) -> list[Path]:
 
 def folder_digest(spec, folder) -> str:
     """SHA-256 over ``<file sha256>  <name>`` lines of the entry's files in ``folder`` (module doc)."""
-    from ..cache import file_digest
+    from ..io.cache import file_digest
 
     lines = "".join(f"{file_digest(p)}  {p.name}\n" for p in folder_files(spec, folder))
     return hashlib.sha256(lines.encode()).hexdigest()

@@ -95,7 +95,7 @@ def remote_code_files(folder, config: dict) -> dict:
     ``transformers.dynamic_module_utils`` collects them); empty for built-in model types."""
     from transformers.dynamic_module_utils import get_relative_import_files
 
-    from ..cache import file_digest
+    from ..io.cache import file_digest
 
     auto_map = config.get("auto_map") or {}
     if not isinstance(auto_map, dict):

@@ -101,7 +101,7 @@ class PannsCnn14Embedder:
     def __init__(self, weights, *, name="panns-cnn14", batch_size=16, device="cpu"):
         import torch
 
-        from ..cache import file_digest
+        from ..io.cache import file_digest
         from .weights import load_state_strict, load_weights
 
         if name not in SETTINGS:

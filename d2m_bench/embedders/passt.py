@@ -44,7 +44,7 @@ import warnings
 
 import numpy as np
 
-from ..audio import peak_normalise_dbfs
+from ..io.audio import peak_normalise_dbfs
 from ..errors import UserError
 from .base import audio_config, equal_length_batches
 
@@ -166,7 +166,7 @@ class PasstEmbedder:
     def __init__(self, weights, *, name=NAME, batch_size=4, device="cpu"):
         import torch
 
-        from ..cache import file_digest
+        from ..io.cache import file_digest
         from .weights import load_state_strict, load_weights
 
         if name != NAME:

@@ -158,7 +158,7 @@ class VGGishEmbedder:
     def __init__(self, weights, *, pca=None, postprocess=False, batch_size=128, device="cpu"):
         import torch
 
-        from ..cache import file_digest
+        from ..io.cache import file_digest
         from .weights import load_state_strict
 
         self.weights_path = str(weights)

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..atomic import replacing
+from ..io.atomic import replacing
 from ..errors import UserError
 
 _RELEASE = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/"
@@ -205,7 +205,7 @@ def digest(name: str, path) -> str:
         from . import hf_weights
 
         return hf_weights.folder_digest(KNOWN[name], path)
-    from ..cache import file_digest
+    from ..io.cache import file_digest
 
     return file_digest(path)
 
@@ -243,7 +243,7 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
     dest_dir = Path(dest_dir) if dest_dir else hub_checkpoints()
     dest = dest_dir / spec["filename"]
     if dest.is_file() and not force:
-        from ..cache import file_digest
+        from ..io.cache import file_digest
 
         digest = file_digest(dest)
         return {"path": str(dest), "sha256": digest, "bytes": dest.stat().st_size,

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..cache import file_digest
+from ..io.cache import file_digest
 from ..protocol import Protocol, load_protocol
-from ..atomic import write_text
+from ..io.atomic import write_text
 from . import stats
 from .protocol_check import validate_mos
 from .ratings import read_ratings

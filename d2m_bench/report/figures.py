@@ -153,8 +153,8 @@ def draw_mos(spec: dict) -> str:
 def _envelope(req: dict, which: str):
     """Onset strength of one side, recomputed as eval computed it (audio decoded and fitted to
     the scored length, then the same onset envelope)."""
-    from ..audio import read_audio
-    from ..events import fit_length
+    from ..io.audio import read_audio
+    from ..features.events import fit_length
     from ..metrics.beats import onset_envelope
 
     y, _, _ = read_audio(req[which], req["sr"], mix=req["mono"], res_type=req["resample"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from ..atomic import write_text
+from ..io.atomic import write_text
 from .site import CSS, SORT_JS
 
 EXTRA_CSS = """

@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
-from ..atomic import write_text
+from ..io.atomic import write_text
 from ..errors import UserError
-from ..outputs import check_output_folder
+from ..io.outputs import check_output_folder
 from . import specs as sp
 from .figures import draw_all
 
@@ -222,7 +222,7 @@ def multi_html(evals) -> str:
         body.append(f'<tr><td class="l">{esc(m)}</td>{"".join(cells)}</tr>')
     out = ('<h2 id="side-by-side">Side by side</h2><table class="sortable side"><thead><tr><th class="l">metric</th>'
            f'{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
-    from ..compare import compare
+    from ..results.compare import compare
 
     try:
         doc = compare([dict(d) for d in evals])

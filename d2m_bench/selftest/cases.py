@@ -57,7 +57,7 @@ def music(seed: int, sr: int, seconds: float, *, onsets=None, channels: int = 1,
 
 
 def _write(path: Path, y, sr: int, subtype: str = "PCM_16") -> None:
-    from ..audio import write_audio
+    from ..io.audio import write_audio
 
     write_audio(path, np.asarray(y, dtype=np.float64), sr, subtype=subtype)
 
@@ -162,7 +162,7 @@ def _motion_case(folder: Path, ids, seed: int) -> None:
     on the id's nominal tempo with a music beat at frame T = 240, and the last kinematic beat
     (frame 236) is nearer to it than to the beat before, so an uncut FACT score differs."""
     from ..data.segments import parse_aist_name
-    from ..synthetic import joints_with_beats
+    from ..synth.synthetic import joints_with_beats
 
     frames = 4 * MOTION_FPS
     for i, cid in enumerate(ids):

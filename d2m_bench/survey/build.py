@@ -26,9 +26,9 @@ import numpy as np
 from ..progress import progress_bar
 
 from .. import __version__
-from ..audio import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, load_audio
+from ..io.audio import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, load_audio
 from ..errors import UserError
-from ..atomic import write_text
+from ..io.atomic import write_text
 from . import media
 from .assign import balance_report, balanced_assignment, insert_checks
 from .lock import LOCK_NAME, SurveyLock
@@ -180,7 +180,7 @@ def _build_survey(systems, videos, out, *, n_raters, per_rater, seed, reference,
     if n_raters < 1:
         raise UserError("--raters must be at least 1")
     _check_replaceable(out, force)
-    from ..outputs import check_output_folder
+    from ..io.outputs import check_output_folder
 
     # --force removes stimuli/ and static/: a system's or the video folder there would go with them.
     check_output_folder("--out", out, {f"--systems {n}": d for n, d in systems} | {"--videos": videos},

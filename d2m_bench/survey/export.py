@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..mos.ratings import COLUMNS
-from ..atomic import write_text
+from ..io.atomic import write_text
 from .build import load_survey
 from .store import RatingStore
 

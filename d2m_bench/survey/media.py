@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import replacing
+from ..io.atomic import replacing
 from ..errors import UserError
 
 SCORE_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
@@ -90,7 +90,7 @@ def mux_video_audio(video_path, audio, sr: int, out_path, *, trim_to_video: bool
 
 
 def write_wav(path, y, sr: int) -> None:
-    from ..audio import write_audio
+    from ..io.audio import write_audio
 
     with replacing(path) as tmp:
         write_audio(tmp, y, sr)
@@ -102,7 +102,7 @@ def espeak_available() -> str | None:
 
 def spoken_instruction(score: int, *, sr: int, label: str) -> np.ndarray:
     """espeak-ng saying which score to give, resampled to ``sr``, peak 0.5."""
-    from ..audio import load_audio
+    from ..io.audio import load_audio
 
     text = f"Attention check. Please rate this clip {SCORE_WORDS[score]}: {label}."
     with tempfile.TemporaryDirectory() as d:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..atomic import replacing
+from ..io.atomic import replacing
 from ..errors import UserError
 
 
@@ -17,7 +17,7 @@ def atomic_save(obj, path) -> None:
 
 class MissingClass:
     """Stand-in for a pickled class or function that is not on the allow-list of
-    ``--trust-checkpoint`` (d2m_bench.safe_pickle): a missing module (``jukebox.*``) and an
+    ``--trust-checkpoint`` (d2m_bench.io.safe_pickle): a missing module (``jukebox.*``) and an
     installed callable (``os.system``) alike.
 
     Official checkpoints may reference code of the project that wrote them; only the state
@@ -69,7 +69,7 @@ def trusted_globals() -> dict:
     """What ``--trust-checkpoint`` builds for real: torch's tensor/storage/dtype reconstruction
     (its weights_only allow-list), numpy arrays, scalars and dtypes, plain containers. The
     base classes copyreg._reconstructor needs are included; calling them builds empty objects."""
-    from ..safe_pickle import data_globals, torch_globals
+    from ..io.safe_pickle import data_globals, torch_globals
 
     bases = {("builtins", n): getattr(__import__("builtins"), n) for n in ("object", "dict", "list")}
     return {**data_globals(), **torch_globals(), **bases}
@@ -80,7 +80,7 @@ def _stub_pickle_module():
     import pickle
     import types
 
-    from ..safe_pickle import Unpickler as Restricted
+    from ..io.safe_pickle import Unpickler as Restricted
 
     allowed = trusted_globals()
 

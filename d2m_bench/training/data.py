@@ -1,4 +1,4 @@
-"""PyTorch view of a built dataset (d2m_bench.dataset) for D2M-GAN and VQ-VAE training.
+"""PyTorch view of a built dataset (d2m_bench.data.dataset) for D2M-GAN and VQ-VAE training.
 
 Audio handling follows the released loader (d2m/dataset.py): mono at the dataset rate, peak
 normalised to 0.95, random crop when longer than the target length and zero padding when
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..audio import load_audio, peak_normalise
-from ..dataset import Dataset
+from ..io.audio import load_audio, peak_normalise
+from ..data.dataset import Dataset
 from ..errors import UserError
 
 

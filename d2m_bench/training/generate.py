@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio import write_audio
+from ..io.audio import write_audio
 from ..errors import UserError
 
 
@@ -78,7 +78,7 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
     """
     if denoise:
         require_denoiser()
-    from ..dataset import Dataset
+    from ..data.dataset import Dataset
     from ..models.generator import D2MGenerator, GeneratorConfig
     from .checkpoint import torch_load
     from .data import ClipDataset

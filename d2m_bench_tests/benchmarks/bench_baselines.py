@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from d2m_bench.baselines.symbolic import Dance2Music
-from d2m_bench.render import DEFAULT_SOUNDFONT, render_midi, write_notes_midi
+from d2m_bench.synth.render import DEFAULT_SOUNDFONT, render_midi, write_notes_midi
 
 MINUTE = 1800  # frames at 30 fps
 

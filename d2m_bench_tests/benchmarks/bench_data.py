@@ -11,7 +11,7 @@ import shutil
 from d2m_bench.data.aistpp import build_aistpp
 from d2m_bench.data.synth import synth_aistpp
 from d2m_bench.data.video import probe
-from d2m_bench.dataset import Dataset
+from d2m_bench.data.dataset import Dataset
 
 
 def test_build_aistpp_speed(benchmark, tmp_path):

@@ -52,7 +52,7 @@ def _cache_runs(emb, waves, sr, folder, benchmark=None, subtype=None):
     files; ``benchmark`` times the second through pytest-benchmark when the test has not used it."""
     import soundfile as sf
 
-    from d2m_bench.cache import FileCache
+    from d2m_bench.io.cache import FileCache
     from d2m_bench.embedders import embed_files
 
     paths = []

@@ -22,7 +22,7 @@ import pytest
 import soundfile as sf
 
 from d2m_bench.evaluation import evaluate
-from d2m_bench.synthetic import click_track, random_onsets
+from d2m_bench.synth.synthetic import click_track, random_onsets
 
 N_PAIRS = int(os.environ.get("D2M_BENCH_EVAL_PAIRS", "1000"))
 NO_GENRE = {"genre.enabled": False}

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from d2m_bench.intervals import mean_ci
+from d2m_bench.results.intervals import mean_ci
 
 N_CLIPS = 1000
 TARGET_S = 30.0
@@ -71,7 +71,7 @@ def test_report_1000_clips_50_figures(benchmark, tmp_path):
 def test_fad_interval_and_fad_inf_1000_clips(benchmark):
     """What the genre section adds to FAD for 1,000 2-s clips of VGGish size (2 examples x 128
     dims a side): 200 bootstrap FADs, 1,000 leave-one-out FADs (BCa), 10 FAD-inf subsets."""
-    from d2m_bench.intervals import fad_extras
+    from d2m_bench.results.intervals import fad_extras
 
     rng = np.random.default_rng(0)
     pred = [rng.normal(size=(2, 128)) for _ in range(N_CLIPS)]

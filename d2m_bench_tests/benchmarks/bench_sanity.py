@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from d2m_bench.audio import write_audio
-from d2m_bench.pairing import Pair
-from d2m_bench.sanity import sanity_section
+from d2m_bench.io.audio import write_audio
+from d2m_bench.io.pairing import Pair
+from d2m_bench.sections.sanity import sanity_section
 
 
 def _pairs(root, n, sr, seconds, channels):

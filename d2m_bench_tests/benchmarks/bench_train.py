@@ -21,7 +21,7 @@ import torch
 
 from d2m_bench.models.losses import LogMel
 from d2m_bench.models.vqvae import VQVAE, VQVAEConfig, save_vqvae
-from d2m_bench.synthetic import make_tiny_dataset
+from d2m_bench.synth.synthetic import make_tiny_dataset
 from d2m_bench.training.config import D2MTrainConfig, resolve
 from d2m_bench.training.data import ClipDataset
 from d2m_bench.training.train_d2m import build_discriminator, frozen_vqvae, generator_config, train_step

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from d2m_bench.audio import write_audio
-from d2m_bench.demo import make_demo
+from d2m_bench.io.audio import write_audio
+from d2m_bench.synth.demo import make_demo
 from d2m_bench.evaluation import evaluate
 
 ONLY_BEATS = {"genre.enabled": False, "alignment.enabled": False}

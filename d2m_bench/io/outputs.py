@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def _ident(path: Path):

@@ -7,14 +7,14 @@ calls the pure metric functions (``metrics.fad``, ``metrics.distributions``):
 - ``[fd]``: Frechet distance between Gaussians fitted to the generated and the ground-truth
   embeddings, one metric ``fd_<embedder>`` per entry of ``embedders`` (layer per embedder in
   ``[fd.layers]``, default: the embedder's first output), with the bootstrap CI and FAD-inf of
-  ``d2m_bench.intervals`` where the dimension is at most ``intervals_max_dim`` (each replicate
+  ``d2m_bench.results.intervals`` where the dimension is at most ``intervals_max_dim`` (each replicate
   is an eigendecomposition of a dim x dim matrix).
 - ``[kl]``: KL divergence of the label distributions of ``classifier`` (one name or a list; any
   embedder with a ``logits`` output: PANNs CNN14, PaSST), pred and gt paired by id,
   one metric per convention (softmax, sigmoid) and direction (ref_to_gen = audioldm_eval,
   gen_to_ref = stable-audio-metrics), named ``kl_<convention>_<direction>_<classifier>``.
 - ``[clap]``: CLAP score, the cosine of each generated clip's CLAP audio embedding and its text
-  prompt's (``d2m_bench.clap_section``).
+  prompt's (``d2m_bench.sections.clap``).
 - ``[inception]``: Inception Score of the generated clips' label distributions (and of the
   ground-truth clips, as the reference), ``splits`` / ``shuffle`` / ``seed`` as audioldm_eval.
 
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .embedders.base import embedder_class
-from .errors import UserError
-from .results import embedder_key, metric_summary
+from ..embedders.base import embedder_class
+from ..errors import UserError
+from ..results.result import embedder_key, metric_summary
 
 DEFAULTS = {
     "fd": {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512},
@@ -45,15 +45,15 @@ def _params(protocol, table) -> dict:
 
 def check_table(check, name: str, table: dict) -> None:
     """Protocol validation of one table (``check`` is protocol._EvalCheck: fail/keys/number/...)."""
-    from .embedders.base import EMBEDDERS
-    from .metrics.distributions import CONVENTIONS, DIRECTIONS
+    from ..embedders.base import EMBEDDERS
+    from ..metrics.distributions import CONVENTIONS, DIRECTIONS
 
     check.keys(name, table, ("enabled", *DEFAULTS[name]))
     if "enabled" in table:
         check.boolean(f"{name}.enabled", table["enabled"])
     p = {**DEFAULTS[name], **table}
     if name == "clap":
-        from .clap_section import check_clap_table
+        from .clap import check_clap_table
 
         check_clap_table(check, p, EMBEDDERS)
         return
@@ -93,7 +93,7 @@ def classifiers() -> list:
     """The registered embedders whose class offers a ``logits`` output (PANNs CNN14, PaSST, ...):
     the label distributions of ``[kl]`` and ``[inception]``. Classes are imported, no weights loaded;
     a backend module that cannot even be imported offers nothing."""
-    from .embedders.base import EMBEDDERS
+    from ..embedders.base import EMBEDDERS
 
     out = []
     for name in EMBEDDERS:
@@ -125,11 +125,11 @@ def _needed(protocol) -> list:
 
 def check_ready(protocol, options=None) -> None:
     """Raise now what building the embedders would raise (missing library or weights)."""
-    from .embedders.base import EMBEDDERS, resolve_embedder
+    from ..embedders.base import EMBEDDERS, resolve_embedder
 
     options = options or {}
     if protocol.section("clap").get("enabled"):  # prompts CSV named and readable before any audio work
-        from .clap_section import check_prompts
+        from .clap import check_prompts
 
         check_prompts(_params(protocol, "clap"), options, protocol.source or protocol.name)
     for name in options.get("trust_remote_code") or ():
@@ -160,7 +160,7 @@ _EMBEDDERS = {}  # (name, weights option) -> embedder: the sections of one run s
 
 
 def _embedder(name, options, layer=None):
-    from .embedders import get_embedder
+    from ..embedders import get_embedder
 
     explicit = (options.get("weights") or {}).get(name) or (options.get("vggish_weights") if name == "vggish" else None)
     trusted = name in (options.get("trust_remote_code") or ())
@@ -181,8 +181,8 @@ def _scored(pairs):
 
 
 def _embed(name, pairs, ctx, layer=None):
-    from .cache import FileCache
-    from .embedders import embed_files
+    from ..io.cache import FileCache
+    from ..embedders import embed_files
 
     emb = _embedder(name, ctx.options or {}, layer)
     cache = FileCache(emb.name, enabled=ctx.cache)
@@ -195,8 +195,8 @@ def _slug(name):
 
 
 def fd_section(pairs, protocol, ctx) -> dict:
-    from .intervals import fad_extras
-    from .metrics import fad as fadm
+    from ..results.intervals import fad_extras
+    from ..metrics import fad as fadm
 
     p = _params(protocol, "fd")
     pairs, excluded = _scored(pairs)
@@ -233,7 +233,7 @@ def fd_section(pairs, protocol, ctx) -> dict:
 
 
 def kl_section(pairs, protocol, ctx) -> dict:
-    from .metrics import distributions as dm
+    from ..metrics import distributions as dm
 
     p = _params(protocol, "kl")
     pairs, excluded = _scored(pairs)
@@ -263,7 +263,7 @@ def kl_section(pairs, protocol, ctx) -> dict:
 
 
 def inception_section(pairs, protocol, ctx) -> dict:
-    from .metrics import distributions as dm
+    from ..metrics import distributions as dm
 
     p = _params(protocol, "inception")
     pairs, excluded = _scored(pairs)

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import FileCache
+from ..io.cache import FileCache
 from ..data.segments import parse_aist_name
-from ..dataset import GENRES
+from ..data.dataset import GENRES
 from ..errors import UserError
 from ..metrics import fad as fadm
 from ..metrics import retrieval as rt
-from ..results import metric_summary
+from ..results.result import metric_summary
 
 DEFAULTS = {"embedder": "vggish", "postprocess": False, "pooling": "mean", "database_split": "train",
             "k": 1, "distance": "euclidean", "ties": "lowest_index", "vote": "majority", "fad": True,
@@ -86,7 +86,7 @@ def _database(data, options, p, labels):
     """(entries [(id, path, genre)], description, unlabelled count) or (None, reason, 0)."""
     folder = options.get("genre_db")
     if folder:
-        from ..pairing import list_media
+        from ..io.pairing import list_media
 
         files = list_media(folder, "genre database")
         rows = [(sid, path, labels.get(sid) or name_genre(sid)) for sid, path in files.items()]
@@ -240,8 +240,8 @@ def genre_section(pairs, protocol, ctx) -> dict:
             "queries": len(queries), "self_matches_excluded": int((exclude >= 0).sum()), "classes": list(classes),
             "chance": chance, "labels": options.get("labels"), "fad": fad_info, "cache": ctx.cache}
     fad_name = f"fad_{embedder.name.replace('-', '_')}"
-    if fad_name in aggregate:  # bootstrap CI over clips, FAD-inf, per-clip FAD (d2m_bench.intervals)
-        from ..intervals import fad_extras, per_clip_fad
+    if fad_name in aggregate:  # bootstrap CI over clips, FAD-inf, per-clip FAD (d2m_bench.results.intervals)
+        from ..results.intervals import fad_extras, per_clip_fad
 
         aggregate[fad_name].update(fad_extras(pred_examples, gt_examples, protocol.section("ci")))
         for (pair, _), value in zip(queries, per_clip_fad(pred_examples, gt_examples)):

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__
-from .atomic import write_text
+from .. import __version__
+from ..io.atomic import write_text
 from .tables import format_table
-from .versions import package_versions
+from ..versions import package_versions
 
 RESULT_SCHEMA = 1
 _PACKAGES = ("numpy", "scipy", "librosa", "soundfile", "av", "soxr", "numba", "torch", "torchvggish", "mir_eval")
@@ -65,7 +65,7 @@ def embedder_key(meta: dict, layer: str | None = None) -> str:
     sha = meta.get("weights_sha256")
     if not sha:
         return ""
-    from .embedders.weights import is_official  # full pinned sha256, never a prefix
+    from ..embedders.weights import is_official  # full pinned sha256, never a prefix
 
     name = meta.get("embedder", "embedder")
     official = is_official(name, str(sha))

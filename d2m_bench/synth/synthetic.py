@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import write_audio
-from .dataset import GENRES, DatasetInfo, Segment, write_manifest
+from ..io.audio import write_audio
+from ..data.dataset import GENRES, DatasetInfo, Segment, write_manifest
 
 
 def click_track(onset_times, *, sr=22050, duration=2.0, freq=1000.0, click_seconds=0.03,
@@ -66,7 +66,7 @@ def joints_with_beats(beat_frames, *, frames=120, joints=17, seed=0):
 
 def make_tiny_dataset(root, *, kind="aistpp", n_train=6, n_test=4, sr=22050, seconds=2.0,
                       seed=0, visual_dim=2048):
-    """Write a small dataset in the built format (see d2m_bench.dataset) and return its path.
+    """Write a small dataset in the built format (see d2m_bench.data.dataset) and return its path.
 
     Audio = click tracks at random onsets; motion/keypoints/joints3d = trajectories whose
     kinematic beats sit on the audio onsets; visual = random vectors. AIST++-like ids and

@@ -17,7 +17,7 @@ extra bins are dropped; ``d2m``: an error, the bins cannot be compared).
 """
 from __future__ import annotations
 
-from .metrics.beats import n_bins
+from ..metrics.beats import n_bins
 
 
 def policy_reason(variant: str, n_gt: int, n_pred: int, sr: int, bin_seconds: float = 1.0) -> str | None:

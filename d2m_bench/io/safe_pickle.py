@@ -19,7 +19,7 @@ import pickle
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 
 class RefusedGlobal(pickle.UnpicklingError):

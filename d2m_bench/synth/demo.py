@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import write_audio
-from .errors import UserError
+from ..io.audio import write_audio
+from ..errors import UserError
 from .synthetic import click_track, random_onsets
 
 KINDS = ("copy", "jitter_20ms", "shift_300ms", "half_dropped", "double_density", "random")

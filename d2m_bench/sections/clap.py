@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-from .results import embedder_key, metric_summary
+from ..errors import UserError
+from ..results.result import embedder_key, metric_summary
 
 PROMPT_SOURCES = ("genre", "csv")
 # AIST++ genre codes -> the dance genre names of the AIST Dance Video Database
@@ -96,14 +96,14 @@ def _prompts(pairs, p, ctx) -> tuple[dict, dict, str]:
     """(id -> prompt, description of the source for the result, reason text for an id without one)."""
     options = ctx.options or {}
     if p["prompts"] == "csv":
-        from .cache import file_digest
+        from ..io.cache import file_digest
 
         path = options["prompts"]
         table = read_prompts(path)
         return ({q.id: table[q.id] for q in pairs if q.id in table},
                 {"prompts": "csv", "prompts_file": str(path), "prompts_sha256": file_digest(path)},
                 "no prompt for this id in the prompts CSV")
-    from .genre.section import name_genre, read_labels
+    from .genre import name_genre, read_labels
 
     labels = read_labels(options["labels"]) if options.get("labels") else {}
     data_genres = {s.segment_id: s.genre for s in ctx.data.segments()} if ctx.data is not None else {}
@@ -119,9 +119,9 @@ def _prompts(pairs, p, ctx) -> tuple[dict, dict, str]:
 def _clip_embedder(name, options):
     """The embedder's ``clip`` output: on the network an [fd] entry of this run already loaded
     from the same files when there is one (``for_layer``), else a newly built one."""
-    from . import audio_sections
-    from .embedders.base import resolve_embedder
-    from .embedders.clap import ClapEmbedder
+    from . import embedding as audio_sections
+    from ..embedders.base import resolve_embedder
+    from ..embedders.clap import ClapEmbedder
 
     files = resolve_embedder(name, weights=(options.get("weights") or {}).get(name), hub_weights=options.get("weights"))
     for emb in audio_sections._EMBEDDERS.values():
@@ -135,10 +135,10 @@ def _clip_embedder(name, options):
 
 
 def clap_section(pairs, protocol, ctx) -> dict:
-    from .audio_sections import _params, _scored, _slug
-    from .cache import FileCache
-    from .embedders import embed_files
-    from .metrics.distributions import cosine_per_clip
+    from .embedding import _params, _scored, _slug
+    from ..io.cache import FileCache
+    from ..embedders import embed_files
+    from ..metrics.distributions import cosine_per_clip
 
     p = _params(protocol, "clap")
     pairs, excluded = _scored(pairs)

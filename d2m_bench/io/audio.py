@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from .cache import file_digest
-from .errors import AudioError
+from ..errors import AudioError
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".webm", ".mkv", ".m4a", ".aac"}

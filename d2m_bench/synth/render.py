@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .errors import UserError
+from ..errors import UserError
 
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 # SHA-256 of that file in Debian's fluid-soundfont-gm 3.1-5.3, the soundfont docs/baselines.md pins.
@@ -55,7 +55,7 @@ def resolve_soundfont(soundfont=None) -> Path:
 
 @lru_cache(maxsize=4)
 def _digest(path: str, size: int, mtime: float) -> str:
-    from .cache import file_digest
+    from ..io.cache import file_digest
 
     return file_digest(path)
 

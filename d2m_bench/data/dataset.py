@@ -26,8 +26,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .atomic import replacing, write_text
-from .errors import UserError
+from ..io.atomic import replacing, write_text
+from ..errors import UserError
 
 MANIFEST = "manifest.csv"
 PREVIOUS_MANIFEST = ".manifest.previous.csv"

@@ -12,10 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from .audio import AudioInfo, media_digest, read_audio
-from .cache import FileCache
-from .metrics.beats import N_FFT, beat_times, onset_times
-from .versions import package_versions
+from ..io.audio import AudioInfo, media_digest, read_audio
+from ..io.cache import FileCache
+from ..metrics.beats import N_FFT, beat_times, onset_times
+from ..versions import package_versions
 
 ONSET_KEYS = ("hop_length", "pre_max", "post_max", "pre_avg", "post_avg", "wait", "delta", "backtrack", "normalize")
 # Optional [beats.onset] keys: absent means librosa >= 0.10's behaviour, so protocols written
@@ -39,7 +39,7 @@ _HEAD = 5  # numbers before the event times
 def code_versions() -> dict:
     """Versions of everything between the file's bytes and the event times (part of the key):
     a librosa or numpy upgrade can move an onset, so its entries must not be reused."""
-    from . import __version__
+    from .. import __version__
 
     return {"d2m-bench": __version__, **package_versions(("librosa", "numpy", "soxr", "soundfile"))}
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import load_audio
-from ..cache import FileCache, file_digest
+from ..io.audio import load_audio
+from ..io.cache import FileCache, file_digest
 from ..data.segments import parse_aist_name
 from ..errors import UserError
 from ..metrics import alignment as al
-from ..results import metric_summary
+from ..results.result import metric_summary
 
 DEFAULTS = {"fps": 60.0, "hop_length": 512, "tempo_prior": "aistpp_music_id",
             "fact": {"order": 10, "sigma": 3.0, "tightness": 100.0, "percussive": False,

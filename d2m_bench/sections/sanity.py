@@ -134,9 +134,9 @@ def _listed(ids, limit=5) -> str:
 
 def sanity_section(pairs, *, progress=False) -> dict:
     """``{"status", "meta", "summary", "per_clip", "warnings"}`` for the pairs with a prediction."""
-    from .progress import progress_bar
+    from ..progress import progress_bar
 
-    from .audio import read_audio
+    from ..io.audio import read_audio
 
     per_clip, envelopes, ids = {}, [], []
     for pair in progress_bar(pairs, desc="sanity", unit="pair", disable=not progress, leave=False):

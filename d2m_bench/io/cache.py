@@ -206,7 +206,7 @@ def cache_clear(root=None, namespace=None) -> dict:
     only entry files of the cache's name pattern are deleted, then folders left empty; any
     other file stays, and is counted. Returns ``{"removed", "kept", "namespaces"}``.
     """
-    from .errors import UserError
+    from ..errors import UserError
 
     root = Path(root or default_root())
     if not root.exists():

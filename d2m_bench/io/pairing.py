@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .audio import MEDIA_EXTENSIONS
-from .errors import UserError
+from ..errors import UserError
 
 _ORIGINAL = re.compile(r"^original_(\d+)$")
 _GENERATED = re.compile(r"^generated_(\d+)$")

@@ -149,7 +149,7 @@ def fad_bootstrap(pred_sets, gt_sets, *, level=0.95, n_resamples=200, seed=0) ->
     jackknife leaves one clip out on both sides. None when fewer than 2 clips."""
     from threadpoolctl import threadpool_limits
 
-    from .metrics.fad import frechet_distance
+    from ..metrics.fad import frechet_distance
 
     n = len(pred_sets)
     if n < 2 or len(gt_sets) != n:
@@ -180,7 +180,7 @@ def fad_inf(pred, gt, *, steps=10, min_fraction=0.25, seed=0) -> dict | None:
     """FAD-inf: intercept of the line fitted to FAD(random subset of N generated embeddings,
     all reference embeddings) against 1/N, for ``steps`` sizes N from ``min_fraction`` of the
     generated embeddings to all of them. None when fewer than 2 distinct sizes >= 2 exist."""
-    from .metrics.fad import frechet_audio_distance
+    from ..metrics.fad import frechet_audio_distance
 
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     total = len(pred)
@@ -208,7 +208,7 @@ def per_clip_fad(pred_examples, gt_examples) -> list:
     fewer than 2 examples (no covariance)."""
     from threadpoolctl import threadpool_limits
 
-    from .metrics.fad import frechet_audio_distance
+    from ..metrics.fad import frechet_audio_distance
 
     with threadpool_limits(1):
         return [frechet_audio_distance(p, g) if len(p) >= 2 and len(g) >= 2 else None

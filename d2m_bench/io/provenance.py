@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 FILENAME = "provenance.json"
 _TOP_KEYS = ("baseline", "version", "kind", "upstream", "seed", "d2m_bench_version", "created",

@@ -21,11 +21,11 @@ import math
 import warnings
 from pathlib import Path
 
-from .errors import UserError
-from .protocol import available_protocols
-from .provenance import provenance_label
-from .atomic import write_text
-from .resources import shipped_dir
+from ..errors import UserError
+from ..protocol import available_protocols
+from ..io.provenance import provenance_label
+from ..io.atomic import write_text
+from ..resources import shipped_dir
 
 COLUMNS = ["protocol", "protocol_hash", "comparable_key", "metric", "rank", "system", "kind", "value", "unit",
            "higher_is_better", "n", "source", "provenance"]
@@ -296,7 +296,7 @@ def write_leaderboard(results_dir="results", csv_path=None, md_path=None, notes=
     """Build and write the leaderboard. The outputs (and ``extra_outputs``, option -> path, that
     the caller writes itself) are checked before anything is read: never a run or reported
     file, never each other, in a writable folder."""
-    from .outputs import check_outputs
+    from ..io.outputs import check_outputs
 
     results_dir = Path(results_dir)
     csv_path, md_path = Path(csv_path or results_dir / "leaderboard.csv"), Path(md_path or results_dir / "leaderboard.md")

@@ -2,7 +2,7 @@
 
 For every pair of results (A, B) and every metric that is a mean over clips, on the clips both
 results scored: the mean difference d = B - A with a paired bootstrap CI (clips resampled, the
-pairing kept; percentile and BCa, d2m_bench.intervals), the Wilcoxon signed-rank p-value
+pairing kept; percentile and BCa, d2m_bench.results.intervals), the Wilcoxon signed-rank p-value
 (scipy.stats.wilcoxon, zero differences dropped, exact below 50 pairs), two effect sizes (the
 matched-pairs rank-biserial correlation r = (W+ - W-) / (W+ + W-) and Cohen's d_z = mean(d) /
 sd(d)), and Holm's step-down correction across every metric and every pair in the run.
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from . import intervals as iv
-from .atomic import write_text
-from .errors import UserError
+from ..io.atomic import write_text
+from ..errors import UserError
 from .tables import format_table
 
 CSV_COLUMNS = ["metric", "system_a", "system_b", "n", "mean_a", "mean_b", "difference", "ci_low", "ci_high",
@@ -76,7 +76,7 @@ def comparable_keys(doc: dict) -> dict:
     genre = (doc.get("sections") or {}).get("genre") or {}
     if genre.get("status") != "ok":
         return {}
-    from .results import embedder_key
+    from .result import embedder_key
 
     key = embedder_key(genre.get("meta") or {})
     return {m: key for m in doc["aggregate"] if m.startswith(("genre_", "fad_"))} if key else {}
@@ -218,7 +218,7 @@ def csv_text(doc: dict) -> str:
 
 def write_outputs(doc: dict, out, inputs=()) -> list:
     """compare.json and compare.csv in ``out``; ``inputs`` (the result files) are never overwritten."""
-    from .outputs import check_output_folder
+    from ..io.outputs import check_output_folder
 
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -1,1 +1,0 @@
-"""Genre accuracy by retrieval (spec section 2): see section.py."""

@@ -1,0 +1,2 @@
+"""Synthesised audio: signals with known answers, the demo set and MIDI rendering.
+"""
