@@ -332,11 +332,13 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
         for k, v in list(r.items()):
             if isinstance(v, float) and math.isnan(v):
                 r[k] = None
-    return EvalResult(protocol=proto, system=system, pairing_rule=pairing.rule, inputs={
+    from .results.gtset import annotate  # gt-set fingerprint and shifted-pairing check (issue 21)
+
+    return annotate(EvalResult(protocol=proto, system=system, pairing_rule=pairing.rule, inputs={
         "pred": None if pred is None else str(pred), "gt": None if gt is None else str(gt),
         "manifest": None if manifest is None else str(manifest),
         "data": None if data is None else str(data.root), "split": split,
         "pred_provenance": provenance},
         aggregate=aggregate, excluded=excluded, per_clip=rows, sections=sections,
         warnings=notes + ([f"{len(off_length)} clip(s) whose gt length differs from the protocol's "
-                           f"{expected} s: {', '.join(off_length[:5])}"] if off_length else []))
+                           f"{expected} s: {', '.join(off_length[:5])}"] if off_length else [])))

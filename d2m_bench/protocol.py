@@ -24,7 +24,7 @@ COMMANDS = ("eval", "mos")
 
 # What an eval protocol may hold. Every key is used: a key the code ignores would make two
 # protocols with different hashes give the same numbers (or a typo silently do nothing).
-EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment", "ci", "fd", "kl", "inception", "clap")
+EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment", "ci", "fd", "kl", "inception", "clap", "ranking")
 # Tables that change no point value (confidence-interval level, replicates, seed): echoed in
 # the result but left out of the hash, so changing them never moves a result to another group.
 UNHASHED_TABLES = ("ci",)
@@ -213,6 +213,7 @@ class _EvalCheck:
         if "rule" in pairing:
             self.choice("pairing.rule", pairing["rule"], PAIRING_RULES)
         self.beats()
+        self.ranking()
         self.ci()
         self.genre()
         self.alignment()
@@ -268,6 +269,16 @@ class _EvalCheck:
                     self.number(dotted, value, strict=False, maximum=10_000)
                 else:  # sigma, tightness
                     self.number(dotted, value)
+
+    def ranking(self):
+        """Optional [ranking]: metric -> "higher", "lower" or "closer_to:X" (d2m_bench.results.directions)."""
+        from .results.directions import parse
+
+        for metric, direction in self.table("ranking", required=False).items():
+            try:
+                parse(direction)
+            except ValueError as exc:
+                self.fail(f"ranking.{metric}: {exc}")
 
     def ci(self):
         from .results.intervals import CI_KEYS

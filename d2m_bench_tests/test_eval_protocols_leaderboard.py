@@ -79,9 +79,15 @@ def test_leaderboard_ranks_only_within_a_protocol_hash(tmp_path, cli):
     rows = list(csv.DictReader(open(results / "leaderboard.csv")))
     d2m_hash = load_protocol("d2m-aistpp-2s").hash
     cov = [r for r in rows if r["metric"] == "beats_coverage"]
-    # measured (0.75 -> 75.00 %) ranked after the reported 90 and 80; duplicate reported A kept once
-    assert [(r["system"], r["kind"], r["rank"], r["value"]) for r in cov] == [
-        ("A", "reported", "1", "90.00"), ("B", "reported", "2", "80.00"), ("mine", "measured", "3", "75.00")]
+    # the reported rows name no gt set; the run's set is its own folder: two tables, each ranked alone
+    # (duplicate reported A kept once); the run's table holds the five references, unranked
+    assert [(r["system"], r["kind"], r["rank"], r["value"]) for r in cov[:3]] == [
+        ("A", "reported", "1", "90.00"), ("B", "reported", "2", "80.00"), ("mine", "measured", "1", "75.00")]
+    refs = {r["system"]: (r["rank"], r["role"], r["value"]) for r in cov[3:]}
+    # both gt clips are the same click track: the shuffled gt is the gt; silence has no onset
+    assert refs["floor: ground-truth"] == ("", "ceiling", "100.00") and refs["floor: silence"] == ("", "floor", "0.00")
+    assert refs["floor: shuffled-gt"] == ("", "floor", "100.00") and len(refs) == 5
+    assert {r["gt_set_key"] for r in cov[:2]} == {""} and cov[2]["gt_set_key"].startswith("gt:")
     assert all(r["protocol_hash"] == d2m_hash for r in cov)
     loris = [r for r in rows if r["protocol"] == "loris"]
     assert {r["metric"] for r in loris} == {"loris_coverage", "loris_hit", "loris_f1"}

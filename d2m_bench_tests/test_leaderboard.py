@@ -182,7 +182,8 @@ def test_shipped_genre_rows_of_each_clip_length_are_all_kept(tmp_path):
     high = {r["protocol"]: r["value"] for r in rows if r["system"] == "D2M-GAN high" and r["metric"] == "genre_accuracy"}
     assert high == {"paper:d2m-gan-genre-aistpp-2s": 24.4, "paper:d2m-gan-genre-aistpp-3s": 25.6,
                     "paper:d2m-gan-genre-aistpp-4s": 23.3}
-    assert "## paper:d2m-gan-genre-aistpp-3s · `vggish:official:relu`" in to_markdown(rows).splitlines()
+    assert ("## paper:d2m-gan-genre-aistpp-3s · `vggish:official:relu` · "
+            "AIST++ D2M-GAN test set, 3-s segments (list not published)") in to_markdown(rows).splitlines()
 
 
 # --- runs without leaderboard rows ------------------------------------------------------------

@@ -13,7 +13,11 @@ import click
                    "error (exit 2) instead of being skipped with a warning.")
 @click.option("--html", "html_path", is_flag=False, flag_value="", default=None, type=click.Path(dir_okay=False),
               help="Also write the leaderboard as one sortable HTML page (default path: RESULTS/leaderboard.html).")
-def leaderboard_cmd(results_dir, csv_path, md_path, shipped, strict, html_path):
+@click.option("--floors/--no-floors", default=True, show_default=True,
+              help="Score the reference systems (gt, shuffled gt, metronome at the set's median tempo, white noise, "
+                   "silence) on every gt set that has measured runs and lacks them, where its gt files are "
+                   "reachable (cached under $D2M_BENCH_CACHE/floors).")
+def leaderboard_cmd(results_dir, csv_path, md_path, shipped, strict, html_path, floors):
     """Build results/leaderboard.csv from reported numbers and runs.
 
     Only finite numbers from well-formed run files are ranked; anything else is skipped with
@@ -25,7 +29,7 @@ def leaderboard_cmd(results_dir, csv_path, md_path, shipped, strict, html_path):
     if html_path is not None:
         html_path = html_path or results_dir + "/leaderboard.html"
     rows = write_leaderboard(results_dir, csv_path, md_path, notes=notes, shipped=shipped, strict=strict,
-                             extra_outputs={"--html": html_path})  # checked with the others, before any work
+                             extra_outputs={"--html": html_path}, floors=floors, progress=True)  # checked with the others, before any work
     for note in notes:
         click.echo(f"warning: {note}", err=True)
     if html_path is not None:

@@ -163,4 +163,11 @@ def write_manifest(root, segments, info: DatasetInfo) -> None:
             for s in segments:
                 writer.writerow({c: getattr(s, c) for c in COLUMNS})
         retire_manifest(root)
-        write_text(root / INFO, json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
+        record = asdict(info)
+        # the identity of each split's segment list, which eval results name their gt set by
+        from ..results.gtset import segment_list_sha256
+
+        splits = sorted({s.split for s in segments})
+        record["builder"] = dict(record.get("builder") or {}, segment_lists={
+            sp: segment_list_sha256([s.segment_id for s in segments if s.split == sp]) for sp in splits})
+        write_text(root / INFO, json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -131,15 +131,16 @@ class EvalResult:
     def leaderboard_rows(self) -> list:
         """One leaderboard row per aggregate metric (system, protocol hash, comparable key, value)."""
         keys = self.comparable_keys()
+        ranking = self.protocol.section("ranking")  # optional: a declared direction per metric
         return [{"system": self.system, "protocol": self.protocol.name, "protocol_hash": self.protocol.hash,
                  "metric": name, "comparable_key": keys.get(name, ""), "value": m["value"],
                  "unit": m.get("unit", "fraction"), "higher_is_better": m.get("higher_is_better", True),
-                 "n": m.get("n")}
+                 "n": m.get("n"), **({"direction": ranking[name]} if name in ranking else {})}
                 for name, m in self.aggregate.items()]
 
     def to_dict(self) -> dict:
         """The JSON document ``d2m-bench eval --out`` writes (``complete: true``, versions, inputs, ...)."""
-        return {
+        doc = {
             "schema": RESULT_SCHEMA, "complete": True, "tool": "d2m-bench", "version": __version__,
             "created": self.created, "system": self.system,
             "protocol": self.protocol.to_dict(), "versions": library_versions(),
@@ -152,6 +153,10 @@ class EvalResult:
             "leaderboard": self.leaderboard_rows() if self.system else [],
             "per_clip": self.per_clip,
         }
+        from .flags import run_flags  # what the leaderboard shows beside this run's numbers
+
+        doc["flags"] = run_flags(doc)
+        return doc
 
     def write_json(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_dict` as JSON (atomically; non-finite numbers are refused)."""
@@ -175,6 +180,10 @@ class EvalResult:
         p = self.protocol
         lines = [f"protocol {p.name} ({p.short_hash})  pairs {len(self.per_clip)}  "
                  f"excluded {len(self.excluded)}  pairing {self.pairing_rule}"]
+        if isinstance(self.inputs.get("gt_set"), dict):
+            from .gtset import title
+
+            lines.append(f"gt set: {title(self.inputs['gt_set'])}")
         rows = []
         for name, m in self.aggregate.items():
             pct = m.get("unit") in PERCENT_UNITS
