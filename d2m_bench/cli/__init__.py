@@ -27,6 +27,7 @@ COMMANDS = {
     "report": ("report_cmd", "report_cmd", "Write a static HTML report (figures, CIs, audio) of eval and MOS results."),
     "compare": ("compare_cmd", "compare_cmd", "Paired comparison of eval results: CIs, Wilcoxon, Holm, effect sizes."),
     "baseline": ("baseline_cmd", "baseline_cmd", "Run baselines (Dance2Music, CMT, Foley Music) and reference systems."),
+    "validity": ("validity_cmd", "validity_cmd", "Measure what each metric can and cannot see: a battery of gt transformations."),
     "selftest": ("selftest_cmd", "selftest_cmd", "Check this install against the published scripts on a fixed battery."),
 }
 
