@@ -17,6 +17,8 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[all,pose]'
+	# madmom's trained onset/beat networks (models CC BY-NC-SA 4.0: an extra of its own, outside `all`)
+	$(BIN)/pip install -q -e '.[madmom]'
 	# encodec declares torchaudio (a torch build of its own): installed without it (docs/genre-fad.md)
 	$(BIN)/pip install -q --no-deps encodec==0.1.1
 	# laion_clap declares numpy<2 (and wandb): installed without its declared dependencies; the clap extra has what it imports

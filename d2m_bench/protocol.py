@@ -270,6 +270,41 @@ class _EvalCheck:
                 else:  # sigma, tightness
                     self.number(dotted, value)
 
+    def trained_detector(self, beats):
+        """[beats] detector = "madmom-rnn-onset" | "madmom-dbn-beat" (optional; absent = librosa):
+        the improved variant only, its [beats.madmom] parameters, the extra installed."""
+        from .features.madmom_events import DEFAULTS, DETECTORS
+
+        detector = beats.get("detector", "librosa")
+        self.choice("beats.detector", detector, ("librosa", *DETECTORS))
+        if detector == "librosa":
+            if "madmom" in beats:
+                self.fail("[beats.madmom] applies to detector = madmom-rnn-onset or madmom-dbn-beat")
+            return
+        if beats["variant"] != "tolerance":
+            self.fail(f"beats.detector = {detector!r}: the faithful variant '{beats['variant']}' keeps librosa's "
+                      "onsets (use variant tolerance)")
+        for key in ("onset", "beat_track", "events", "bin_seconds"):
+            if key in beats:
+                self.fail(f"beats.{key} does not apply to beats.detector = {detector!r}")
+        self.number("beats.window", beats.get("window", 0.07), maximum=60)
+        table = self.table("beats.madmom", required=False)
+        self.keys("beats.madmom", table, tuple(DEFAULTS[detector]))
+        for key, value in table.items():
+            if key == "correct":
+                self.boolean(f"beats.madmom.{key}", value)
+            elif key == "fps":
+                self.number(f"beats.madmom.{key}", value, integer=True, maximum=1000)
+            else:
+                self.number(f"beats.madmom.{key}", value, strict=key in ("min_bpm", "max_bpm", "transition_lambda",
+                                                                         "observation_lambda"))
+        try:
+            from .features.madmom_events import madmom
+
+            madmom()
+        except ImportError as exc:
+            self.fail(str(exc))
+
     def ranking(self):
         """Optional [ranking]: metric -> "higher", "lower" or "closer_to:X" (d2m_bench.results.directions)."""
         from .results.directions import parse
@@ -304,10 +339,12 @@ class _EvalCheck:
         from .metrics.beats import PAD_MODES
 
         beats = self.table("beats")
-        self.keys("beats", beats, ("variant", "bin_seconds", "window", "events", "onset", "beat_track"),
-                  required=("variant",))
+        self.keys("beats", beats, ("variant", "bin_seconds", "window", "events", "onset", "beat_track", "detector",
+                                   "madmom"), required=("variant",))
         variant = beats["variant"]
         self.choice("beats.variant", variant, VARIANTS)
+        if "detector" in beats or "madmom" in beats:
+            return self.trained_detector(beats)
         if variant == "tolerance":
             self.number("beats.window", beats.get("window", 0.07), maximum=60)
             self.choice("beats.events", beats.get("events", "onset"), DETECTORS)

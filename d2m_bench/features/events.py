@@ -46,6 +46,10 @@ def code_versions() -> dict:
 
 def detector_config(beats: dict) -> dict:
     """The detector a protocol's [beats] table asks for, with only the parameters it uses."""
+    if beats.get("detector", "librosa") != "librosa":  # a trained tracker (issue 21): its own module
+        from .madmom_events import detector_config as madmom_config
+
+        return madmom_config(beats)
     kind = beats.get("events", "onset") if beats.get("variant") == "tolerance" else "onset"
     if kind == "onset":
         src = beats.get("onset", {})
@@ -58,6 +62,10 @@ def detector_config(beats: dict) -> dict:
 
 def detect(y, sr, detector: dict) -> np.ndarray:
     params = {k: v for k, v in detector.items() if k != "kind"}
+    if detector["kind"].startswith("madmom"):
+        from .madmom_events import detect as madmom_detect
+
+        return madmom_detect(y, sr, detector)
     if detector["kind"] == "onset":
         return np.asarray(onset_times(y, sr=sr, **params), dtype=np.float64)
     return beat_times(y, sr=sr, **params)
