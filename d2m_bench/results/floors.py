@@ -31,8 +31,6 @@ from ..errors import UserError
 FLOORS_VERSION = 1
 FLOORS = ("ground-truth", "shuffled-gt", "metronome", "white-noise", "silence")
 ROLES = {"ground-truth": "ceiling"}  # every other reference is a floor
-NOISE_STD = 0.1
-CLICK = {"freq_hz": 1000.0, "seconds": 0.03}
 # Reference runs made by `d2m-bench baseline run` (provenance kind "reference") that stand for a
 # floor of this module; their metronome clicks at the dance's kinematic beats, not at a tempo.
 BASELINE_REFERENCES = {"ground-truth": "ground-truth", "shuffled-gt": "shuffled-gt", "white-noise": "white-noise",
@@ -93,10 +91,10 @@ def median_tempo(signals, sr: int) -> float:
 def write_floors(files, out: Path, *, sr: int, resample: str = "soxr_hq", seed: int = 0) -> tuple[dict, dict]:
     """Write the five references of ``files`` ([(id, gt path)]) under ``out``; returns
     (floor -> manifest CSV, parameters recorded with them)."""
-    from d2m_bench.baselines.references import derangement, segment_rng
+    from d2m_bench.baselines.references import NOISE_STD, derangement, segment_rng
 
     from ..io.audio import load_audio, write_audio
-    from ..synth.synthetic import click_track
+    from ..validity.battery import CLICK, clicks
 
     ids = [cid for cid, _ in files]
     gts = [load_audio(path, sr=sr, res_type=resample)[0] for _, path in files]
@@ -116,9 +114,7 @@ def write_floors(files, out: Path, *, sr: int, resample: str = "soxr_hq", seed: 
             else:
                 pred = folder / f"{cid}.wav"
                 if name == "metronome":
-                    times = np.arange(0.0, n / sr, 60.0 / bpm)
-                    y = click_track(times, sr=sr, duration=n / sr, freq=CLICK["freq_hz"], click_seconds=CLICK["seconds"])
-                    y = np.concatenate([y, np.zeros(max(0, n - len(y)), y.dtype)])[:n]
+                    y = clicks(np.arange(0.0, n / sr, 60.0 / bpm), sr, n)
                 elif name == "white-noise":
                     y = segment_rng(seed, cid).normal(0.0, NOISE_STD, n).astype(np.float32)
                 else:
@@ -130,7 +126,7 @@ def write_floors(files, out: Path, *, sr: int, resample: str = "soxr_hq", seed: 
             writer = csv.DictWriter(fh, fieldnames=["id", "gt", "pred"])
             writer.writeheader()
             writer.writerows(rows)
-    params = {"floors_version": FLOORS_VERSION, "seed": seed, "median_tempo_bpm": bpm,
+    params = {"floors_version": FLOORS_VERSION, "seed": seed, "median_tempo_bpm": bpm,  # recorded with each floor
               "tempo": "median over clips of librosa.feature.tempo", "metronome_click": CLICK,
               "noise_std": NOISE_STD, "shuffle": "Sattolo cyclic derangement over the clips in id order",
               "sample_rate": sr}

@@ -77,14 +77,9 @@ def mux_video_audio(video_path, audio, sr: int, out_path, *, trim_to_video: bool
                         dst.mux(packet)
                 for packet in vout.encode():
                     dst.mux(packet)
-            hop = 1024
-            for i in range(0, len(y), hop):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y[None, i:i + hop]), format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = sr, i
-                for packet in aout.encode(frame):
-                    dst.mux(packet)
-            for packet in aout.encode():
-                dst.mux(packet)
+            from ..io.encode import encode_mono
+
+            encode_mono(dst, aout, y, sr, hop=1024)
     except av.error.FFmpegError as exc:
         raise UserError(f"cannot mux with this video ({exc.__class__.__name__}: {exc})", video_path) from None
 

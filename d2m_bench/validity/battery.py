@@ -25,7 +25,6 @@ Version 1:
 """
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -64,14 +63,11 @@ def describe(seed: int = SEED) -> dict:
     return {"version": BATTERY_VERSION, "seed": seed, "transforms": TRANSFORMS}
 
 
-def clip_rng(seed: int, clip_id: str) -> np.random.Generator:
-    """A generator that depends on the seed and the clip id only (not on the order of clips)."""
-    return np.random.default_rng([int(seed), zlib.crc32(clip_id.encode())])
-
-
 def fit(y, n: int) -> np.ndarray:
-    y = np.asarray(y, np.float32)
-    return y[:n] if len(y) >= n else np.concatenate([y, np.zeros(n - len(y), np.float32)])
+    """``y`` as float32, trimmed or zero-padded to ``n`` samples."""
+    from ..synth.render import fit_length
+
+    return fit_length(y, n)
 
 
 def shift(y, sr: int, seconds: float) -> np.ndarray:
@@ -98,12 +94,15 @@ def beat_grid(y, sr: int, multiple: int = 1) -> np.ndarray:
     return np.arange(phase, len(y) / sr, period)
 
 
-def metronome(y, sr: int, multiple: int) -> np.ndarray:
+def clicks(times, sr: int, n: int) -> np.ndarray:
+    """``n`` samples of 30-ms 1-kHz clicks starting at ``times`` (s)."""
     from ..synth.synthetic import click_track
 
-    times = beat_grid(y, sr, multiple)
-    return fit(click_track(times, sr=sr, duration=len(y) / sr, freq=CLICK["freq_hz"], click_seconds=CLICK["seconds"]),
-               len(y))
+    return fit(click_track(times, sr=sr, duration=n / sr, freq=CLICK["freq_hz"], click_seconds=CLICK["seconds"]), n)
+
+
+def metronome(y, sr: int, multiple: int) -> np.ndarray:
+    return clicks(beat_grid(y, sr, multiple), sr, len(y))
 
 
 def noise(n: int, rng, color: str) -> np.ndarray:
@@ -131,18 +130,12 @@ def write_mp3(path: Path, y, sr: int, bit_rate: int) -> None:
     """MP3 through PyAV's libmp3lame encoder (the library eval decodes mp3 with)."""
     import av
 
-    y = np.clip(np.asarray(y, np.float32), -1.0, 1.0)
+    from ..io.encode import encode_mono
+
     with av.open(str(path), "w", format="mp3") as container:
         stream = container.add_stream("libmp3lame", rate=sr, layout="mono")
         stream.bit_rate = bit_rate
-        hop = 1152
-        for i in range(0, len(y), hop):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y[None, i:i + hop]), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = sr, i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+        encode_mono(container, stream, np.clip(np.asarray(y, np.float32), -1.0, 1.0), sr, hop=1152)
 
 
 def write_transform(name: str, clips, gts, out: Path, *, sr: int, seed: int = SEED) -> Path:
@@ -151,7 +144,7 @@ def write_transform(name: str, clips, gts, out: Path, *, sr: int, seed: int = SE
     ``clips`` is [(id, gt path)] in id order and ``gts`` the decoded gt signals at ``sr``."""
     import shutil
 
-    from ..baselines.references import derangement
+    from ..baselines.references import derangement, segment_rng
     from ..io.audio import write_audio
 
     spec = TRANSFORMS[name]
@@ -173,7 +166,7 @@ def write_transform(name: str, clips, gts, out: Path, *, sr: int, seed: int = SE
         elif kind == "metronome":
             out_y = metronome(y, sr, spec["multiple"])
         elif kind == "noise":
-            out_y = noise(len(y), clip_rng(seed, cid), spec["color"])
+            out_y = noise(len(y), segment_rng(seed, cid), spec["color"])
         elif kind == "silence":
             out_y = np.zeros(len(y), np.float32)
         elif kind == "gain":
