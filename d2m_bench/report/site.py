@@ -373,6 +373,13 @@ def _result_html(e, drawn, out) -> str:
              f'<p>{esc(Path(doc["_path"]).name)}: protocol {esc(proto.get("name"))} '
              f'({esc(str(proto.get("hash", ""))[:12])}), {len(doc["per_clip"])} pairs, '
              f'{esc(excl.get("count", 0))} excluded</p>', aggregate_table(doc)]
+    gt_set = (doc.get("inputs") or {}).get("gt_set") if isinstance(doc.get("inputs"), dict) else None
+    if isinstance(gt_set, dict):
+        from ..results.gtset import title
+
+        parts.append(f'<p class="note">gt set: {esc(title(gt_set))}</p>')
+    if doc.get("flags"):
+        parts.append(f'<p class="note">flags: {esc("; ".join(map(str, doc["flags"])))}</p>')
     for w in doc.get("warnings") or []:
         parts.append(f'<p class="note">warning: {esc(w)}</p>')
     for name, sec in (doc.get("sections") or {}).items():

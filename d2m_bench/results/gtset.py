@@ -76,9 +76,14 @@ def dataset_identity(root, split) -> dict:
     """Name, split and segment-list hash of a built dataset's split."""
     from ..data.dataset import Dataset
 
+    from ..errors import UserError
+
     ds = root if hasattr(root, "segments") else Dataset(root)
     recorded = (ds.info.builder or {}).get("segment_lists") or {}
-    ids = [s.segment_id for s in ds.segments(split)]
+    try:
+        ids = [s.segment_id for s in ds.segments(split)]
+    except UserError:  # --data given for motion or labels of clips outside a split of that name
+        return {"name": ds.info.name, "split": split, "n_segments": 0, "segment_list_sha256": None}
     computed = segment_list_sha256(ids)
     out = {"name": ds.info.name, "split": split, "n_segments": len(ids), "segment_list_sha256": computed}
     if recorded.get(split) and recorded[split] != computed:
