@@ -36,6 +36,7 @@ def leaderboard_cmd(results_dir, csv_path, md_path, shipped, strict, html_path, 
         from ..report.leaderboard_html import write_html
 
         click.echo(f"wrote {write_html(rows, html_path)}")
-    measured = sum(r["kind"] == "measured" for r in rows)
-    click.echo(f"{len(rows)} rows ({measured} measured, {len(rows) - measured} reported) -> "
+    kinds = {k: sum(r["kind"] == k for r in rows) for k in ("measured", "reference", "reported")}
+    click.echo(f"{len(rows)} rows ({kinds['measured']} measured, {kinds['reference']} reference, "
+               f"{kinds['reported']} reported) -> "
                f"{csv_path or results_dir + '/leaderboard.csv'}, {md_path or results_dir + '/leaderboard.md'}")
