@@ -93,6 +93,12 @@ def _plausible(hit, sr: int, target_len) -> bool:
     return bool(((times >= 0) & (times <= n / sr + 1.0)).all() and (np.diff(times) >= 0).all())
 
 
+def _config(audio: dict, detector: dict, target_len) -> dict:
+    return {"sr": audio["sample_rate"], "resample": audio.get("resample", "soxr_hq"), "mono": audio.get("mono", "mean"),
+            "target_len": target_len, "detector": detector, "n_fft": N_FFT,
+            "schema": CACHE_SCHEMA, "versions": code_versions()}
+
+
 def file_events(path, *, audio: dict, detector: dict, target_len: int | None = None,
                 cache: FileCache | None = None, source=None):
     """(n_samples, loaded_samples, event_times, length_action, cached, AudioInfo) for one file.
@@ -105,9 +111,7 @@ def file_events(path, *, audio: dict, detector: dict, target_len: int | None = N
     hash with the other sections of eval's worker pass.
     """
     sr = audio["sample_rate"]
-    config = {"sr": sr, "resample": audio.get("resample", "soxr_hq"), "mono": audio.get("mono", "mean"),
-              "target_len": target_len, "detector": detector, "n_fft": N_FFT,
-              "schema": CACHE_SCHEMA, "versions": code_versions()}
+    config = _config(audio, detector, target_len)
     key = None
     if cache is not None and cache.enabled:
         key = cache.key(source.digest() if source is not None else media_digest(path), config)

@@ -16,12 +16,17 @@ from ..io.cache import FileCache, default_root
 _CACHES = {}  # one FileCache per process, namespace and root: a write failure switches it off once
 
 
+class NeedsDecode(Exception):
+    """A `FileSource` that may not decode was asked for samples (the pair is not all cached)."""
+
+
 class FileSource:
     """One file's bytes, decoded at most once and only when a section needs samples."""
 
-    def __init__(self, path):
+    def __init__(self, path, *, may_decode: bool = True, digest: str | None = None):
         self.path = Path(path)
-        self._digest = None
+        self.may_decode = may_decode
+        self._digest = digest
         self._decoded = None
         self._prepared = {}
 
@@ -37,6 +42,8 @@ class FileSource:
         from ..io.audio import decode_audio
 
         if self._decoded is None:
+            if not self.may_decode:
+                raise NeedsDecode(self.path)
             self._decoded = decode_audio(self.path)
         return self._decoded
 
@@ -70,12 +77,17 @@ def usable_cache(cache: bool):
     return True, None
 
 
-def _run_job(job):
+def _run_job(job, *, may_decode: bool = True):
     from .. import sections
 
-    pair, steps = job
-    files = {"gt": FileSource(pair.gt), "pred": FileSource(pair.pred)}
-    return {name: sections.section(name).run_pair(pair, files, config) for name, config in steps}
+    pair, steps, digests = job
+    files = {role: FileSource(getattr(pair, role), may_decode=may_decode, digest=digests.get(role))
+             for role in ("gt", "pred")}
+    try:
+        return {name: sections.section(name).run_pair(pair, files, config) for name, config in steps}
+    except NeedsDecode:
+        digests.update({role: f._digest for role, f in files.items() if f._digest is not None})
+        raise
 
 
 def _single_threaded_blas():
@@ -89,8 +101,10 @@ def _single_threaded_blas():
 def run_pairs(pairs, steps, *, workers: int, progress: bool) -> list[dict]:
     """``[{section name: run_pair output}]`` per pair, in the order of ``pairs``.
 
-    ``steps``: ``[(section name, picklable config)]``. Sections with a ``warm_up(config)``
-    (librosa's numba kernels) run it here first, so that forked workers inherit the compiled code.
+    ``steps``: ``[(section name, picklable config)]``. Pairs whose every section is served from
+    the cache are done here, without decoding anything or starting a process; only the others go
+    to the workers. Before those, sections with a ``warm_up(config)`` (librosa's numba kernels)
+    run it here, so that forked workers inherit the compiled code.
     """
     from threadpoolctl import threadpool_limits
 
@@ -98,18 +112,31 @@ def run_pairs(pairs, steps, *, workers: int, progress: bool) -> list[dict]:
     from ..progress import progress_bar
 
     _CACHES.clear()  # forked workers inherit this process's caches: start them enabled
-    jobs = [(p, steps) for p in pairs]
-    bar = dict(total=len(jobs), desc="features", unit="pair", disable=not progress, leave=False)
+    out, todo = [None] * len(pairs), []
+    for i, pair in enumerate(pairs):
+        job = (pair, steps, {})
+        try:
+            out[i] = _run_job(job, may_decode=False)
+        except NeedsDecode:
+            todo.append((i, job))
+    if not todo:
+        return out
     for name, config in steps:
         warm_up = getattr(sections.section(name), "warm_up", None)
         if warm_up is not None:
             warm_up(config)
+    jobs = [job for _, job in todo]
+    bar = dict(total=len(jobs), desc="features", unit="pair", disable=not progress, leave=False)
     if workers <= 1 or len(jobs) < 4:
         with threadpool_limits(1):
-            return [_run_job(j) for j in progress_bar(jobs, **bar)]
-    import multiprocessing as mp
+            done = [_run_job(j) for j in progress_bar(jobs, **bar)]
+    else:
+        import multiprocessing as mp
 
-    chunk = max(1, min(32, len(jobs) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("fork"),
-                             initializer=_single_threaded_blas) as pool:
-        return list(progress_bar(pool.map(_run_job, jobs, chunksize=chunk), **bar))
+        chunk = max(1, min(32, len(jobs) // (workers * 4)))
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("fork"),
+                                 initializer=_single_threaded_blas) as pool:
+            done = list(progress_bar(pool.map(_run_job, jobs, chunksize=chunk), **bar))
+    for (i, _), result in zip(todo, done):
+        out[i] = result
+    return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 
 from ..errors import UserError
+from ..features.worker import cache_for
 from . import Section
 
 NAME = "beats"
@@ -108,7 +109,6 @@ def run_pair(pair, files, config) -> dict:
     (``*_loaded_samples``) and the length scored (``*_samples``).
     """
     from ..features.events import file_events
-    from ..features.worker import cache_for
     from ..io.lengths import policy_reason
 
     audio, detector = config["audio"], config["detector"]

@@ -100,7 +100,6 @@ def levels(y, sr: int) -> dict:
 
 
 def _levels_from(ms, var, mean_abs, peak, lufs) -> dict:
-    lufs = None if lufs is None or math.isnan(lufs) else float(lufs)
     return {"rms_dbfs": _db(float(ms)), "ac_rms_dbfs": _db(float(var)), "mean_abs": float(mean_abs),
             "peak": float(peak), "lufs": lufs, "_ms": float(ms), "_var": float(var)}
 
@@ -147,7 +146,7 @@ def _listed(ids, limit=5) -> str:
 
 # Bump when the cached entry's layout or the meaning of a stored number changes.
 LEVELS_SCHEMA = 1
-_LEVEL_KEYS = ("_ms", "_var", "mean_abs", "peak", "lufs")
+_STORED = 6  # mean square, variance, mean |y|, peak, has loudness (0/1), loudness
 
 
 def enabled(protocol) -> bool:
@@ -166,9 +165,9 @@ def pair_step(protocol, ctx) -> dict:
 
 def _file_levels(source, cache) -> tuple[dict, np.ndarray]:
     """``(levels, envelope)`` of one file at its own rate (channel mean), from the cache when the
-    same bytes were measured before. Stored: mean square, variance, mean |y|, peak, loudness (NaN
-    for None), then the envelope; the dB figures are recomputed from them, so a cached run
-    gives the same numbers to the bit."""
+    same bytes were measured before. Stored: mean square, variance, mean |y|, peak, whether the
+    loudness is defined and its value (the cache holds finite numbers only), then the envelope;
+    the dB figures are recomputed from them, so a cached run gives the same numbers to the bit."""
     from ..features.events import code_versions
 
     key = None
@@ -176,12 +175,14 @@ def _file_levels(source, cache) -> tuple[dict, np.ndarray]:
         key = cache.key(source.digest(), {"levels": LEVELS_SCHEMA, "mix": "mean", "thresholds": THRESHOLDS,
                                           "versions": code_versions()})
         hit = cache.get(key, ndim=1)
-        if hit is not None and len(hit) >= len(_LEVEL_KEYS) and np.isfinite(hit[:4]).all() and (hit[:4] >= 0).all():
-            return _levels_from(*hit[:len(_LEVEL_KEYS)]), np.asarray(hit[len(_LEVEL_KEYS):])
+        if hit is not None and len(hit) >= _STORED and (hit[:4] >= 0).all() and hit[4] in (0.0, 1.0):
+            lufs = float(hit[5]) if hit[4] else None
+            return _levels_from(*hit[:4], lufs), np.asarray(hit[_STORED:])
     y, sr, _ = source.prepared(None, mix="mean")
     lv, env = levels(y, sr), envelope(y, sr)
     if key is not None:
-        stored = [lv["_ms"], lv["_var"], lv["mean_abs"], lv["peak"], math.nan if lv["lufs"] is None else lv["lufs"]]
+        defined = lv["lufs"] is not None
+        stored = [lv["_ms"], lv["_var"], lv["mean_abs"], lv["peak"], float(defined), lv["lufs"] if defined else 0.0]
         try:
             cache.put(key, np.concatenate([stored, env]))
         except OSError:
