@@ -17,7 +17,8 @@ from .io.provenance import read_pred_provenance
 from .parallel import cap_workers
 from .protocol import Protocol, load_protocol
 from .results.result import EvalResult
-from .sections import REGISTRY, EvalContext, section
+from . import sections
+from .sections import EvalContext
 
 if TYPE_CHECKING:  # imported when a dataset is given: the plain path needs none of it
     from .data.dataset import Dataset
@@ -32,7 +33,7 @@ def check_sections(protocol: Protocol, ctx: EvalContext) -> list:
     from .sections.embedding import check_trust_remote_code
 
     check_trust_remote_code(ctx.options or {})
-    enabled = [section(name) for name in REGISTRY if section(name).enabled(protocol)]
+    enabled = [sections.section(name) for name in sections.REGISTRY if sections.section(name).enabled(protocol)]
     for mod in enabled:
         mod.check(protocol, ctx)
     return enabled
@@ -114,7 +115,7 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
     outputs = run_pairs(ctx.pairs, steps, workers=workers, progress=progress)
     ctx.pair_data = {name: [out[name] for out in outputs] for name, _ in steps}
     rows = ctx.pair_data.pop("beats")
-    aggregate, excluded, sections = {}, [], {}
+    aggregate, excluded, scored = {}, [], {}
     for mod in enabled:
         sec = mod.score(rows, proto, ctx)
         if getattr(mod, "TOP_LEVEL", False):  # the beat metrics: the result's primary numbers
@@ -122,7 +123,7 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
             excluded += sec["excluded"]
             excluded += [{"id": m, "reason": "missing prediction (allowed by --allow-missing)"} for m in pairing.missing]
             continue
-        sections[mod.NAME] = sec
+        scored[mod.NAME] = sec
         notes += sec.get("warnings", [])
         if sec.get("status") == "ok":
             aggregate.update(sec.get("aggregate", {}))
@@ -144,6 +145,6 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
         "manifest": None if manifest is None else str(manifest),
         "data": None if data is None else str(data.root), "split": split,
         "pred_provenance": provenance},
-        aggregate=aggregate, excluded=excluded, per_clip=rows, sections=sections,
+        aggregate=aggregate, excluded=excluded, per_clip=rows, sections=scored,
         warnings=notes + ([f"{len(off_length)} clip(s) whose gt length differs from the protocol's "
                            f"{expected} s: {', '.join(off_length[:5])}"] if off_length else []))

@@ -17,7 +17,7 @@ from pathlib import Path
 from .io.cache import config_digest
 from .errors import UserError
 from .resources import shipped_dir
-from .sections import REGISTRY, TABLELESS, section
+from . import sections
 
 # ``command`` says which sub-command reads the file (eval or mos); it changes no number.
 NON_PARAMETER_KEYS = ("name", "description", "citation", "command")
@@ -27,7 +27,6 @@ COMMANDS = ("eval", "mos")
 # protocols with different hashes give the same numbers (or a typo silently do nothing).
 # Besides these, each metric family's table (d2m_bench.sections.REGISTRY; sanity has none).
 BASE_TABLES = ("audio", "pairing", "ci")
-EVAL_TABLES = BASE_TABLES[:2] + tuple(n for n in REGISTRY if n not in TABLELESS) + BASE_TABLES[2:]
 # Tables that change no point value (confidence-interval level, replicates, seed): echoed in
 # the result but left out of the hash, so changing them never moves a result to another group.
 UNHASHED_TABLES = ("ci",)
@@ -44,6 +43,11 @@ MAX_SAMPLE_RATE = 384_000  # the highest rate audio hardware and codecs use
 MAX_CLIP_SECONDS = 86_400.0
 TEMPO_PRIORS = ("aistpp_music_id", "none")
 ALIGN_AGGREGATES = ("mean", "median")
+
+
+def eval_tables() -> tuple:
+    """The tables an eval protocol may hold: the base tables and one per registered section."""
+    return BASE_TABLES[:2] + tuple(n for n in sections.REGISTRY if n not in sections.TABLELESS) + BASE_TABLES[2:]
 
 
 def protocol_dirs() -> list[Path]:
@@ -191,9 +195,10 @@ class _EvalCheck:
         if p.command != "eval":
             raise UserError(f"protocol '{p.name}' is a {p.command} protocol (for `d2m-bench {p.command}`), "
                             f"not one `d2m-bench eval` can use", p.source or None)
-        unknown = sorted(set(p.params) - set(EVAL_TABLES))
+        allowed = eval_tables()
+        unknown = sorted(set(p.params) - set(allowed))
         if unknown:
-            self.fail(f"unknown table(s) {', '.join(unknown)} for an eval protocol (allowed: {', '.join(EVAL_TABLES)})")
+            self.fail(f"unknown table(s) {', '.join(unknown)} for an eval protocol (allowed: {', '.join(allowed)})")
         audio = self.table("audio")
         self.keys("audio", audio, AUDIO_KEYS, required=("sample_rate", "mono", "resample", "length_policy"))
         self.number("audio.sample_rate", audio["sample_rate"], integer=True, minimum=1000, strict=False,
@@ -214,9 +219,9 @@ class _EvalCheck:
         if "rule" in pairing:
             self.choice("pairing.rule", pairing["rule"], PAIRING_RULES)
         self.ci()
-        for name in REGISTRY:  # each family validates its own table (an absent table: its defaults)
-            if name not in TABLELESS:
-                section(name).validate(self, self.table(name, required=name == "beats"))
+        for name in sections.REGISTRY:  # each family validates its own table (an absent table: its defaults)
+            if name not in sections.TABLELESS:
+                sections.section(name).validate(self, self.table(name, required=name == "beats"))
 
     def ci(self):
         from .results.intervals import CI_KEYS

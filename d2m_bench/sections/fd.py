@@ -19,6 +19,8 @@ def enabled(protocol) -> bool:
 
 
 def validate(check, table) -> None:
+    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+        return
     from ..embedders.base import EMBEDDERS
 
     check.keys(NAME, table, ("enabled", *DEFAULTS))

@@ -34,6 +34,8 @@ def enabled(protocol) -> bool:
 
 def validate(check, table) -> None:
     """Types only: the choices are checked by `check` (through ``_params``), before any audio."""
+    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+        return
     check.keys("genre", table, ("enabled", *DEFAULTS))
     for key in ("enabled", "postprocess", "fad"):
         if key in table:

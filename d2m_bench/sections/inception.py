@@ -15,6 +15,8 @@ def enabled(protocol) -> bool:
 
 
 def validate(check, table) -> None:
+    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+        return
     check.keys(NAME, table, ("enabled", *DEFAULTS))
     if "enabled" in table:
         check.boolean("inception.enabled", table["enabled"])

@@ -17,6 +17,8 @@ def enabled(protocol) -> bool:
 
 
 def validate(check, table) -> None:
+    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+        return
     from ..metrics.distributions import CONVENTIONS, DIRECTIONS
 
     check.keys(NAME, table, ("enabled", *DEFAULTS))
