@@ -850,3 +850,12 @@ def copy_raw(raw, tmp_path):
     dst = tmp_path / "raw"
     shutil.copytree(raw, dst)
     return dst
+
+
+def score_section(name, pairs, protocol, ctx):
+    """Score one section (d2m_bench.sections) on ``pairs`` outside eval's worker pass: for the
+    sections that need no per-pair step (genre, fd, kl, inception, clap)."""
+    from d2m_bench.sections import section
+
+    ctx.pairs = list(pairs)
+    return section(name).score([], protocol, ctx)

@@ -138,6 +138,14 @@ def _manifest_rows(reader, path) -> list[Segment]:
     return out
 
 
+def segment_list_sha256(ids) -> str:
+    """SHA-256 of the sorted ids, one per line, newline-terminated: the identity of a segment list
+    (recorded per split in dataset.json and in every eval result's gt set)."""
+    import hashlib
+
+    return hashlib.sha256("".join(f"{i}\n" for i in sorted(ids)).encode("utf-8")).hexdigest()
+
+
 def retire_manifest(root) -> bool:
     """Move ``root/manifest.csv`` to ``.manifest.previous.csv`` (True if there was one), so the
     folder no longer claims to be a complete build while its files change."""
@@ -165,8 +173,6 @@ def write_manifest(root, segments, info: DatasetInfo) -> None:
         retire_manifest(root)
         record = asdict(info)
         # the identity of each split's segment list, which eval results name their gt set by
-        from ..results.gtset import segment_list_sha256
-
         splits = sorted({s.split for s in segments})
         record["builder"] = dict(record.get("builder") or {}, segment_lists={
             sp: segment_list_sha256([s.segment_id for s in segments if s.split == sp]) for sp in splits})

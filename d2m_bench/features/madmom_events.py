@@ -121,3 +121,33 @@ def detector_config(beats: dict) -> dict:
 def detect(y, sr: int, detector: dict) -> np.ndarray:
     params = {k: v for k, v in detector.items() if k not in ("kind", "madmom_version")}
     return event_times(y, sr, detector["kind"], params)
+
+
+def validate(check, beats: dict) -> None:
+    """Protocol validation of ``[beats] detector`` (absent or "librosa": librosa's onsets) and its
+    ``[beats.madmom]`` table: the improved variant only, known keys, the extra installed."""
+    detector = beats.get("detector", "librosa")
+    check.choice("beats.detector", detector, ("librosa", *DETECTORS))
+    if detector == "librosa":  # called with a [beats.madmom] table and no trained detector
+        check.fail("[beats.madmom] applies to detector = madmom-rnn-onset or madmom-dbn-beat")
+    if beats["variant"] != "tolerance":
+        check.fail(f"beats.detector = {detector!r}: the faithful variant '{beats['variant']}' keeps librosa's "
+                   "onsets (use variant tolerance)")
+    for key in ("onset", "beat_track", "events", "bin_seconds"):
+        if key in beats:
+            check.fail(f"beats.{key} does not apply to beats.detector = {detector!r}")
+    check.number("beats.window", beats.get("window", 0.07), maximum=60)
+    table = check.table("beats.madmom", required=False)
+    check.keys("beats.madmom", table, tuple(DEFAULTS[detector]))
+    for key, value in table.items():
+        if key == "correct":
+            check.boolean(f"beats.madmom.{key}", value)
+        elif key == "fps":
+            check.number(f"beats.madmom.{key}", value, integer=True, maximum=1000)
+        else:
+            check.number(f"beats.madmom.{key}", value,
+                         strict=key in ("min_bpm", "max_bpm", "transition_lambda", "observation_lambda"))
+    try:
+        madmom()
+    except ImportError as exc:
+        check.fail(str(exc))

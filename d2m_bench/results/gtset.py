@@ -17,12 +17,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from ..data.dataset import segment_list_sha256  # noqa: F401  (the list identity, defined with the datasets)
+
 GT_SET_SCHEMA = 1
-
-
-def segment_list_sha256(ids) -> str:
-    """SHA-256 of the sorted, newline-terminated ids: the identity of a segment list."""
-    return hashlib.sha256(("".join(f"{i}\n" for i in sorted(ids))).encode("utf-8")).hexdigest()
 
 
 def content_sha256(clips) -> str:
