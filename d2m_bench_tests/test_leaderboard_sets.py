@@ -87,6 +87,23 @@ def test_pairing_test_on_constructed_matrices():
     assert pairing_test(rng.uniform(0, 1, (n, n)))["shifted"] is False  # no pairing structure at all
 
 
+def test_pairing_check_on_many_clips_is_fast_and_keeps_shifts():
+    import time
+
+    from d2m_bench.results.flags import pairing_check
+
+    rng = np.random.default_rng(2)
+    gt = [np.sort(rng.uniform(0, 2, 5)).tolist() for _ in range(700)]
+    rows = lambda pred: [{"id": f"c{i:03d}", "gt_events": g, "pred_events": p}  # noqa: E731
+                         for i, (g, p) in enumerate(zip(gt, pred))]
+    start = time.perf_counter()
+    good = pairing_check(rows([[t + 0.01 for t in g] for g in gt]))
+    rotated = pairing_check(rows([[t + 0.01 for t in gt[(i + 3) % 700]] for i in range(700)]))
+    assert time.perf_counter() - start < 5.0  # a block of 300 clips, vectorised
+    assert good["summary"]["shifted"] is False and good["summary"]["n"] == 300
+    assert rotated["summary"]["shifted"] is True and rotated["summary"]["best_shift"] == 3
+
+
 # --- the scenario ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
