@@ -54,7 +54,9 @@ def fingerprint(per_clip, *, data=None, split=None) -> dict:
     else computed from the manifest)."""
     from ..io.audio import media_digest
 
-    clips = sorted((str(r["id"]), media_digest(r["gt"]), str(Path(r["gt"]).resolve())) for r in per_clip)
+    # the worker pass hashed every gt file already (gt_sha256, the cache key's digest): not again
+    clips = sorted((str(r["id"]), r.get("gt_sha256") or media_digest(r["gt"]), str(Path(r["gt"]).resolve()))
+                   for r in per_clip)
     root = os.path.commonpath([c[2] for c in clips]) if clips else ""
     if clips and len(clips) == 1:
         root = str(Path(root).parent)
