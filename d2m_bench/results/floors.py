@@ -96,7 +96,6 @@ def write_floors(files, out: Path, *, sr: int, resample: str = "soxr_hq", seed: 
     from ..io.audio import load_audio, write_audio
     from ..validity.battery import CLICK, clicks
 
-    ids = [cid for cid, _ in files]
     gts = [load_audio(path, sr=sr, res_type=resample)[0] for _, path in files]
     bpm = median_tempo(gts, sr)
     perm = derangement(len(files), seed) if len(files) > 1 else np.zeros(1, int)

@@ -209,7 +209,8 @@ def _aggregate(variant, beats, rows):
                            "n": len(rows), "unit": "fraction", "higher_is_better": True,
                            "definition": "harmonic mean of the dataset means of loris_coverage and loris_hit"}
     else:
-        prefix = beats.get("events", "onset") if beats.get("detector", "librosa") == "librosa" else beats["detector"].replace("-", "_")
+        detector = beats.get("detector", "librosa")  # a trained tracker names its metrics: madmom_dbn_beat_*
+        prefix = beats.get("events", "onset") if detector == "librosa" else detector.replace("-", "_")
         n_ref = sum(r["ref_events"] for r in rows)
         n_est = sum(r["est_events"] for r in rows)
         m = sum(r["matched"] for r in rows)
