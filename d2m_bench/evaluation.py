@@ -33,7 +33,7 @@ def check_sections(protocol: Protocol, ctx: EvalContext) -> list:
     from .sections.embedding import check_trust_remote_code
 
     check_trust_remote_code(ctx.options or {})
-    enabled = [sections.section(name) for name in sections.REGISTRY if sections.section(name).enabled(protocol)]
+    enabled = [sections.section(name) for name in sections.REGISTRY if sections.is_enabled(sections.section(name), protocol)]
     for mod in enabled:
         mod.check(protocol, ctx)
     return enabled

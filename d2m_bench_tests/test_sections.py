@@ -7,7 +7,6 @@ import sys
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import d2m_bench
@@ -17,7 +16,7 @@ from d2m_bench.io.audio import write_audio
 from d2m_bench.synth.synthetic import click_track
 
 ROOT = Path(__file__).resolve().parents[1]
-INTERFACE = ("NAME", "enabled", "check", "score")
+INTERFACE = ("NAME", "check", "score")
 
 
 @pytest.mark.parametrize("name", sections.REGISTRY)

@@ -10,8 +10,8 @@ Every section module has the same small interface (docs/development.md shows a w
     Protocol validation of the table (``check``: the protocol checker, with ``fail``, ``keys``,
     ``choice``, ``number``, ``boolean``). Runs for every protocol, enabled or not, so a section
     module imports no metric code at its top: importing it must stay cheap.
-``enabled(protocol) -> bool``
-    Whether this run scores the family (for most: ``enabled = true`` in its table).
+``enabled(protocol) -> bool`` (optional)
+    Whether this run scores the family; without it, the table's ``enabled = true`` decides.
 ``check(protocol, ctx)``
     Before any audio is decoded: raise the UserError the section would raise later (missing
     weights, unreadable labels or prompts), so that a run never fails after minutes of work.
@@ -71,9 +71,21 @@ def section(name: str):
     return import_module(f"{__name__}.{name}")
 
 
-def table_enabled(protocol, name: str) -> bool:
-    """The common ``enabled`` rule: the table says ``enabled = true``."""
-    return bool(protocol.section(name).get("enabled"))
+def is_enabled(mod, protocol) -> bool:
+    """Whether section module ``mod`` runs under ``protocol``: its own ``enabled`` rule, else
+    the table's ``enabled = true``."""
+    rule = getattr(mod, "enabled", None)
+    return rule(protocol) if rule is not None else bool(protocol.section(mod.NAME).get("enabled"))
+
+
+def validate_table(check, name: str, table: dict, defaults: dict) -> bool:
+    """The checks every section table shares: known keys, a boolean ``enabled``. Returns whether
+    the table sets anything beyond ``enabled`` (an absent table means the defaults, which are
+    valid by construction: nothing more to check and no backend module to import)."""
+    check.keys(name, table, ("enabled", *defaults))
+    if "enabled" in table:
+        check.boolean(f"{name}.enabled", table["enabled"])
+    return any(k != "enabled" for k in table)
 
 
 def params(protocol, name: str, defaults: dict) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from . import Section, table_enabled
+from . import Section
 
 NAME = "alignment"
 TEMPO_PRIORS = ("aistpp_music_id", "none")
@@ -25,13 +25,8 @@ DEFAULTS = {"fps": 60.0, "hop_length": 512, "tempo_prior": "aistpp_music_id",
                          "percussive": True, "aggregate": "median", "use_tempo_prior": False}}
 
 
-def enabled(protocol) -> bool:
-    return table_enabled(protocol, NAME)
-
 
 def validate(check, table) -> None:
-    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
-        return
     from ..protocol import MAX_SAMPLE_RATE
 
     flat = [k for k, v in DEFAULTS.items() if not isinstance(v, dict)]

@@ -28,7 +28,7 @@ import csv
 from pathlib import Path
 
 from ..errors import UserError
-from . import Section, params, table_enabled
+from . import Section, params, validate_table
 from .embedding import resolve
 
 NAME = "clap"
@@ -41,18 +41,12 @@ GENRE_NAMES = {"gBR": "break", "gPO": "pop", "gLO": "lock", "gMH": "middle hip-h
 MAX_PROMPT_CHARS = 10_000
 
 
-def enabled(protocol) -> bool:
-    return table_enabled(protocol, NAME)
-
 
 def validate(check, table) -> None:
-    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+    if not validate_table(check, NAME, table, DEFAULTS):
         return
     from ..embedders.base import EMBEDDERS
 
-    check.keys(NAME, table, ("enabled", *DEFAULTS))
-    if "enabled" in table:
-        check.boolean("clap.enabled", table["enabled"])
     p = {**DEFAULTS, **table}
     check.choice("clap.embedder", p["embedder"], [e for e in EMBEDDERS if e.startswith("clap-")])
     check.choice("clap.prompts", p["prompts"], PROMPT_SOURCES)

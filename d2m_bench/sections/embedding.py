@@ -35,13 +35,16 @@ def resolve(names, options) -> None:
                          hub_weights=options.get("weights"))
 
 
-def check_classifiers(table: str, names, where) -> None:
-    """Each classifier of ``[kl]`` / ``[inception]`` offers label logits."""
+def check_classifiers(protocol, ctx, table: str, defaults: dict) -> None:
+    """The classifiers of ``[kl]`` / ``[inception]``: weights found, each offers label logits."""
     from ..embedders.base import embedder_class
+    from . import params
 
+    names = classifier_names(params(protocol, table, defaults))
+    resolve(names, ctx.options or {})
     for name in names:
         if "logits" not in embedder_class(name).layers:
-            raise UserError(f"{table}.classifier = '{name}' has no label logits", where)
+            raise UserError(f"{table}.classifier = '{name}' has no label logits", protocol.source or protocol.name)
 
 
 def validate_classifiers(check, table: str, p: dict) -> list:

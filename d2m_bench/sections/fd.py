@@ -7,25 +7,19 @@ FAD-inf of ``d2m_bench.results.intervals`` where the dimension is at most ``inte
 from __future__ import annotations
 
 from ..errors import UserError
-from . import Section, params, table_enabled
+from . import Section, params, validate_table
 from .embedding import embed, resolve, scored, slug
 
 NAME = "fd"
 DEFAULTS = {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512}
 
 
-def enabled(protocol) -> bool:
-    return table_enabled(protocol, NAME)
-
 
 def validate(check, table) -> None:
-    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+    if not validate_table(check, NAME, table, DEFAULTS):
         return
     from ..embedders.base import EMBEDDERS
 
-    check.keys(NAME, table, ("enabled", *DEFAULTS))
-    if "enabled" in table:
-        check.boolean("fd.enabled", table["enabled"])
     p = {**DEFAULTS, **table}
     if not isinstance(p["embedders"], list) or not p["embedders"]:
         check.fail("fd.embedders must be a non-empty list of embedder names")

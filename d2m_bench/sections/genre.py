@@ -19,7 +19,7 @@ import csv
 from pathlib import Path
 
 from ..errors import UserError
-from . import Section, table_enabled
+from . import Section, validate_table
 
 NAME = "genre"
 DEFAULTS = {"embedder": "vggish", "postprocess": False, "pooling": "mean", "database_split": "train",
@@ -28,16 +28,11 @@ DEFAULTS = {"embedder": "vggish", "postprocess": False, "pooling": "mean", "data
 LAYERS = ("relu", "pre_relu")  # VGGish outputs; an embedder with one output ignores them
 
 
-def enabled(protocol) -> bool:
-    return table_enabled(protocol, NAME)
-
 
 def validate(check, table) -> None:
     """Types only: the choices are checked by `check` (through ``_params``), before any audio."""
-    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
-        return
-    check.keys("genre", table, ("enabled", *DEFAULTS))
-    for key in ("enabled", "postprocess", "fad"):
+    validate_table(check, NAME, table, DEFAULTS)
+    for key in ("postprocess", "fad"):
         if key in table:
             check.boolean(f"genre.{key}", table[key])
     if "k" in table:

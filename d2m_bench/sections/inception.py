@@ -3,23 +3,17 @@ of the ground-truth clips, as the reference), ``splits`` / ``shuffle`` / ``seed`
 """
 from __future__ import annotations
 
-from . import Section, params, table_enabled
-from .embedding import check_classifiers, classifier_names, embed, resolve, scored, slug, validate_classifiers
+from . import Section, params, validate_table
+from .embedding import check_classifiers, classifier_names, embed, scored, slug, validate_classifiers
 
 NAME = "inception"
 DEFAULTS = {"classifier": "panns-cnn14", "splits": 10, "shuffle": True, "seed": 2020, "gt_reference": True}
 
 
-def enabled(protocol) -> bool:
-    return table_enabled(protocol, NAME)
-
 
 def validate(check, table) -> None:
-    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+    if not validate_table(check, NAME, table, DEFAULTS):
         return
-    check.keys(NAME, table, ("enabled", *DEFAULTS))
-    if "enabled" in table:
-        check.boolean("inception.enabled", table["enabled"])
     p = {**DEFAULTS, **table}
     validate_classifiers(check, NAME, p)
     check.number("inception.splits", p["splits"], integer=True, minimum=1, strict=False, maximum=10_000)
@@ -29,9 +23,7 @@ def validate(check, table) -> None:
 
 
 def check(protocol, ctx) -> None:
-    names = classifier_names(params(protocol, NAME, DEFAULTS))
-    resolve(names, ctx.options or {})
-    check_classifiers(NAME, names, protocol.source or protocol.name)
+    check_classifiers(protocol, ctx, NAME, DEFAULTS)
 
 
 def score(rows, protocol, ctx) -> Section:

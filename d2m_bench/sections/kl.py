@@ -5,25 +5,19 @@ stable-audio-metrics), named ``kl_<convention>_<direction>_<classifier>``.
 """
 from __future__ import annotations
 
-from . import Section, params, table_enabled
-from .embedding import check_classifiers, classifier_names, embed, resolve, scored, slug, validate_classifiers
+from . import Section, params, validate_table
+from .embedding import check_classifiers, classifier_names, embed, scored, slug, validate_classifiers
 
 NAME = "kl"
 DEFAULTS = {"classifier": "panns-cnn14", "conventions": ["softmax"], "directions": ["ref_to_gen"], "eps": 1e-6}
 
 
-def enabled(protocol) -> bool:
-    return table_enabled(protocol, NAME)
-
 
 def validate(check, table) -> None:
-    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+    if not validate_table(check, NAME, table, DEFAULTS):
         return
     from ..metrics.distributions import CONVENTIONS, DIRECTIONS
 
-    check.keys(NAME, table, ("enabled", *DEFAULTS))
-    if "enabled" in table:
-        check.boolean("kl.enabled", table["enabled"])
     p = {**DEFAULTS, **table}
     validate_classifiers(check, NAME, p)
     for key, options in (("conventions", CONVENTIONS), ("directions", DIRECTIONS)):
@@ -35,9 +29,7 @@ def validate(check, table) -> None:
 
 
 def check(protocol, ctx) -> None:
-    names = classifier_names(params(protocol, NAME, DEFAULTS))
-    resolve(names, ctx.options or {})
-    check_classifiers(NAME, names, protocol.source or protocol.name)
+    check_classifiers(protocol, ctx, NAME, DEFAULTS)
 
 
 def score(rows, protocol, ctx) -> Section:
