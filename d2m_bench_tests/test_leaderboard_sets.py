@@ -176,6 +176,11 @@ def test_flags_reach_the_row(scenario):
     md = to_markdown(scenario["rows"])
     assert any(line.startswith("| rotated | measured |") and line.rstrip().endswith("pairing looks shifted |")
                for line in md.splitlines())
+    from d2m_bench.results.leaderboard import to_csv
+
+    table = [r for r in csv.DictReader(to_csv(scenario["rows"]).splitlines()) if r["system"] == "rotated"]
+    assert {r["flags"] for r in table} == {"pairing looks shifted"} and all(r["gt_set"] for r in table)
+    assert all(r["gt_set_key"].startswith("gt:") and r["direction"] == "higher" for r in table)
     from d2m_bench.report.leaderboard_html import to_html
 
     page = to_html(scenario["rows"])
