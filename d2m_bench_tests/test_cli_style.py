@@ -104,7 +104,7 @@ def test_a_usage_error_is_one_line_with_exit_2(path, capsys):
 
 
 def test_a_missing_required_option_names_it_on_one_line(capsys):
-    code, out, err = _run(capsys, "data", "build", "tiktok", "--out", "x")
+    code, out, err = _run(capsys, "data", "build", "tiktok", "--out-dir", "x")
     assert code == 2 and len(err.splitlines()) == 1 and "'--videos'" in err
 
 

@@ -13,7 +13,10 @@ import click
                    "error (exit 2) instead of being skipped with a warning.")
 @click.option("--html", "html_path", is_flag=False, flag_value="", default=None, type=click.Path(dir_okay=False),
               help="Also write the leaderboard as one sortable HTML page (default path: RESULTS/leaderboard.html).")
-def leaderboard_cmd(results_dir, csv_path, md_path, shipped, strict, html_path):
+@click.option("--latex", "latex_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the leaderboard as LaTeX booktabs tables (one per comparable group; reported rows "
+                   "marked) to this file, and the same cells as CSV beside it (.csv).")
+def leaderboard_cmd(results_dir, csv_path, md_path, shipped, strict, html_path, latex_path):
     """Build results/leaderboard.csv from reported numbers and runs.
 
     Only finite numbers from well-formed run files are ranked; anything else is skipped with
@@ -21,17 +24,33 @@ def leaderboard_cmd(results_dir, csv_path, md_path, shipped, strict, html_path):
     """
     from ..results.leaderboard import write_leaderboard
 
+    from ..results.runfiles import survey
+
     notes = []
     if html_path is not None:
         html_path = html_path or results_dir + "/leaderboard.html"
+    extra = {"--html": html_path}
+    if latex_path:
+        from ..results.latex import csv_path_for
+
+        extra.update({"--latex": latex_path, "--latex (CSV)": csv_path_for(latex_path)})
+    found, where = survey(results_dir)
+    for note in where:
+        click.echo(f"warning: {note}", err=True)
     rows = write_leaderboard(results_dir, csv_path, md_path, notes=notes, shipped=shipped, strict=strict,
-                             extra_outputs={"--html": html_path})  # checked with the others, before any work
+                             extra_outputs=extra)  # checked with the others, before any work
     for note in notes:
         click.echo(f"warning: {note}", err=True)
     if html_path is not None:
         from ..report.leaderboard_html import write_html
 
         click.echo(f"wrote {write_html(rows, html_path)}")
+    if latex_path:
+        from ..results.latex import from_leaderboard, write_tables
+
+        paths = write_tables(from_leaderboard(rows), latex_path, caption="Leaderboard of d2m-bench.")
+        click.echo("wrote " + ", ".join(map(str, paths)))
     measured = sum(r["kind"] == "measured" for r in rows)
-    click.echo(f"{len(rows)} rows ({measured} measured, {len(rows) - measured} reported) -> "
+    click.echo(f"{len(rows)} rows ({measured} measured from {found} run file(s) in {results_dir}/runs/, "
+               f"{len(rows) - measured} reported) -> "
                f"{csv_path or results_dir + '/leaderboard.csv'}, {md_path or results_dir + '/leaderboard.md'}")

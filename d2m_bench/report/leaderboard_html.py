@@ -10,6 +10,7 @@ import html
 from pathlib import Path
 
 from ..io.atomic import write_text
+from ..results.units import format_value
 from .site import CSS, SORT_JS
 
 EXTRA_CSS = """
@@ -23,7 +24,7 @@ def _esc(v) -> str:
 
 
 def _value(r) -> str:
-    return f"{r['value']:.1f}" if r.get("unit") == "percent" else f"{r['value']:.4g}"
+    return format_value(r["value"], r.get("unit") or "score")  # the one unit rule (results/units.py)
 
 
 def groups(rows) -> dict:

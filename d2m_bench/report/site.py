@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +16,7 @@ from ..io.atomic import write_text
 from ..errors import UserError
 from ..io.outputs import check_output_folder
 from . import specs as sp
+from ..results.units import format_difference, format_interval, format_value
 from .figures import draw_all
 
 MARKER = ".d2m-bench-report"  # a folder holding this file was written by `report`: it may be rewritten
@@ -51,9 +51,7 @@ def esc(v) -> str:
 
 
 def fmt(v, unit="fraction") -> str:
-    if v is None or not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-        return "-"
-    return f"{100 * v:.1f}%" if unit in ("fraction", "ratio") else f"{v:.4g}"  # ratio: Beats Coverage, x100 as papers print
+    return format_value(v, unit)  # the one unit rule (results/units.py)
 
 
 def ci_text(ci, unit, key="percentile") -> str:
@@ -232,8 +230,8 @@ def multi_html(evals) -> str:
     for r in doc["comparisons"]:
         cls = "" if not r["significant"] else ("better" if r["better"] == r["system_b"] else "worse")
         rows.append(f'<tr class="{cls}"><td class="l">{esc(r["metric"])}</td><td class="l">{esc(r["system_a"])}</td>'
-                    f'<td class="l">{esc(r["system_b"])}</td><td>{r["n"]}</td><td data-v="{r["difference"]}">{r["difference"]:+.4f}</td>'
-                    f'<td>[{r["ci_low"]:+.4f}, {r["ci_high"]:+.4f}]</td><td>{r["p"]:.3g}</td>'
+                    f'<td class="l">{esc(r["system_b"])}</td><td>{r["n"]}</td><td data-v="{r["difference"]}">{format_difference(r["difference"], r.get("unit"))}</td>'
+                    f'<td>{format_interval(r["ci_low"], r["ci_high"], r.get("unit"), difference=True)}</td><td>{r["p"]:.3g}</td>'
                     f'<td class="{"sig" if r["significant"] else ""}">{r["p_holm"]:.3g}</td>'
                     f'<td>{r["rank_biserial"]:+.2f}</td><td class="l">{esc(r["better"])}</td></tr>')
     pairing = "".join(f"<li>{esc(p['system_a'])} vs {esc(p['system_b'])}: {p['common']} common clips"
@@ -275,11 +273,45 @@ def _matrix_html(doc, names) -> str:
                     continue
                 d = sign * r["difference"]
                 cls = "" if not r["significant"] else ("better" if r["better"] == b else "worse")
-                text = f"<b>{d:+.4f}</b>" if r["significant"] else f"{d:+.4f}"
+                text = f"<b>{format_difference(d, r.get('unit'))}</b>" if r["significant"] else format_difference(d, r.get("unit"))
                 tds.append(f'<td class="{cls}" data-v="{d}" title="p_holm {r["p_holm"]:.3g}">{text}</td>')
             rows.append(f'<tr><th class="l">{esc(a)}</th>{"".join(tds)}</tr>')
         parts.append(f'<table class="matrix" data-metric="{esc(metric)}"><caption>{esc(metric)}</caption>'
                      f'<thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return "".join(parts)
+
+
+# ------------------------------------------------------------------ paper-ready figures
+
+def _vector(out: Path, spec) -> str:
+    """Where a summary figure is also written as SVG and PDF (img/<figure id>.svg, .pdf)."""
+    return str(Path(out) / "img" / f"{spec['id']}.svg")
+
+
+def _png(fid, alt) -> str:
+    """A per-clip figure shown at its print size (96 CSS px per inch: text at >= 9 pt), with its
+    vector copy linked."""
+    from .figures import WIDTH_IN
+
+    return (f'<img src="img/{esc(fid)}.png" alt="{esc(alt)}" width="{int(WIDTH_IN * 96)}">'
+            f'<a class="note" href="img/{esc(fid)}.svg" download>SVG</a>')
+
+
+def _systems_specs(evals) -> list:
+    names = [label(d) for d in evals]
+    metrics = list(dict.fromkeys(m for d in evals for m in d["aggregate"]))
+    specs = [sp.systems_spec(evals, names, m, f"sys-{j}") for j, m in enumerate(metrics)]
+    return [s for s in specs if s]
+
+
+def systems_html(specs, drawn) -> str:
+    parts = ['<h2 id="systems">Systems per metric</h2><p class="note">Each system\'s mean (dot) and its '
+             'percentile bootstrap CI over clips (bar), in the metric\'s display unit; vector copies: '
+             'img/sys-*.svg and .pdf.</p>']
+    for spec in specs:
+        _, svg = drawn[spec["id"]]
+        parts.append(figure_html(spec, svg, f"{esc(spec['metric'])} per system: mean and CI "
+                                            f'(<a href="img/{esc(spec["id"])}.pdf" download>PDF</a>)'))
     return "".join(parts)
 
 
@@ -296,7 +328,7 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
     clip_audio = [r[k] for d in evals for r in d["per_clip"] if isinstance(r, dict)
                   for k in ("gt", "pred") if isinstance(r.get(k), str) and r[k]]
     check_output_folder("--out", out, {"INPUTS": [Path(p) for p in inputs], "clip audio": clip_audio},
-                        claims=("index.html", "img", "audio", MARKER))
+                        claims=("index.html", "report.html", "img", "audio", MARKER))
     prepare_out(out)
     jobs, plan = [], []  # plan: what goes where on the page, filled once the figures are drawn
     for k, doc in enumerate(evals):
@@ -305,17 +337,17 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
         for j, metric in enumerate(doc["aggregate"]):
             spec = sp.distribution_spec(doc, metric, f"{rid}-dist-{j}")
             if spec:
-                jobs.append((spec, None))
+                jobs.append((spec, _vector(out, spec)))
                 entry["dist"].append(spec["id"])
         entry["fad"] = []
         for j, metric in enumerate(m for m in doc["aggregate"] if m.startswith("fad")):
             spec = sp.fad_spec(doc, metric, f"{rid}-fad-{j}")
             if spec:
-                jobs.append((spec, None))
+                jobs.append((spec, _vector(out, spec)))
                 entry["fad"].append(spec["id"])
         g = sp.genre_spec(doc, f"{rid}-genre")
         if g:
-            jobs.append((g, None))
+            jobs.append((g, _vector(out, g)))
             entry["genre"] = g["id"]
         rows = {str(r.get("id")): r for r in doc["per_clip"]}
         missing = [c for c in clips if c not in rows]
@@ -342,7 +374,9 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
     for k, doc in enumerate(mos):
         spec = sp.mos_spec(doc, f"m{k}-mos")
         if spec:
-            jobs.append((spec, None))
+            jobs.append((spec, _vector(out, spec)))
+    systems = _systems_specs(evals) if len(evals) > 1 else []
+    jobs += [(spec, _vector(out, spec)) for spec in systems]
     drawn = {spec["id"]: (spec, svg) for spec, svg in draw_all(jobs, workers=workers)}
     page = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>d2m-bench report</title>"
             f"<style>{CSS}</style></head><body><h1>d2m-bench report</h1>"
@@ -350,6 +384,7 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
             f'inputs: {esc(", ".join(d["_path"] for d in evals + mos))}. How to read each figure: docs/report.md.</p><nav>'
             + "".join(f'<a href="#{e["rid"]}">{esc(label(e["doc"]))}</a>' for e in plan)
             + "".join(f'<a href="#m{k}-mos-sec">MOS {k + 1}</a>' for k in range(len(mos)))
+            + ('<a href="#systems">systems</a>' if systems else "")
             + ('<a href="#side-by-side">side by side</a><a href="#compare">compare</a>' if len(evals) > 1 else "")
             + "</nav>"]
     for e in plan:
@@ -357,6 +392,8 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
     for k, doc in enumerate(mos):
         fid = f"m{k}-mos"
         page.append(mos_html(doc, fid, drawn.get(fid, (None, None))[1]))
+    if systems:
+        page.append(systems_html(systems, drawn))
     if len(evals) > 1:
         page.append(multi_html(evals))
     page.append(f"<script>{SORT_JS}</script></body></html>\n")
@@ -402,7 +439,7 @@ def _result_html(e, drawn, out) -> str:
         for i, (cid, row, bid, aid) in enumerate(e["clips"]):
             spec, _ = drawn[bid]
             note = f" {esc(spec['envelope_note'])}" if spec.get("envelope_note") else ""
-            body = f'<img src="img/{esc(bid)}.png" alt="onsets of {esc(cid)}">' + audio_html(row, out, f"{rid}-{i}")
+            body = _png(bid, f"onsets of {cid}") + audio_html(row, out, f"{rid}-{i}")
             parts.append(figure_html(spec, body, f"{esc(cid)} ({esc(spec['why'])}){note}"))
         aligned = [(cid, aid) for cid, _, _, aid in e["clips"] if aid]
         if aligned:
@@ -411,5 +448,5 @@ def _result_html(e, drawn, out) -> str:
                          "its nearest generated music beat.</p>")
             for cid, aid in aligned:
                 spec, _ = drawn[aid]
-                parts.append(figure_html(spec, f'<img src="img/{esc(aid)}.png" alt="beats of {esc(cid)}">', esc(cid)))
+                parts.append(figure_html(spec, _png(aid, f"beats of {cid}"), esc(cid)))
     return "".join(parts)

@@ -26,6 +26,7 @@ from ..protocol import available_protocols
 from ..io.provenance import provenance_label
 from ..io.atomic import write_text
 from ..resources import shipped_dir
+from .units import format_value
 
 COLUMNS = ["protocol", "protocol_hash", "comparable_key", "metric", "rank", "system", "kind", "value", "unit",
            "higher_is_better", "n", "source", "provenance"]
@@ -285,7 +286,7 @@ def to_markdown(rows) -> str:
             vals = []
             for m in metrics:
                 r = cell.get((sysname, kind, m))
-                vals.append("" if r is None else f"{r['value']:.1f}" if r["unit"] == "percent" else f"{r['value']:.3g}")
+                vals.append("" if r is None else format_value(r["value"], r["unit"] or "score"))  # results/units.py
             parts.append(f"| {sysname} | {kind} | " + " | ".join(vals) + " |")
         parts.append("")
     return "\n".join(parts)
