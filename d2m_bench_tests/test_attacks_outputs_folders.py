@@ -76,7 +76,7 @@ def test_data_build_out_is_the_music_folder(raw_aistpp, cli):
     before = _snapshot(raw_aistpp)
     proc = cli("data", "build", "aistpp", "--annotations", raw_aistpp / "annotations", "--music", raw_aistpp / "music",
                "--videos", raw_aistpp / "videos", "--visual", "none", "--out-dir", raw_aistpp / "music", "-q")
-    _refused(proc, "--out is the input --music")
+    _refused(proc, "--out-dir is the input --music")
     assert _snapshot(raw_aistpp) == before
 
 

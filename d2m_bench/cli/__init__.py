@@ -28,6 +28,7 @@ COMMANDS = {
     "compare": ("compare_cmd", "compare_cmd", "Paired comparison of eval results: CIs, Wilcoxon, Holm, effect sizes."),
     "baseline": ("baseline_cmd", "baseline_cmd", "Run baselines (Dance2Music, CMT, Foley Music) and reference systems."),
     "selftest": ("selftest_cmd", "selftest_cmd", "Check this install against the published scripts on a fixed battery."),
+    "cite": ("cite_cmd", "cite_cmd", "Print the BibTeX of d2m-bench and of the papers a protocol or result relies on."),
 }
 
 

@@ -1,6 +1,6 @@
 import click
 
-from .grammar import WORKERS_HELP
+from .grammar import workers as workers_opt
 
 
 @click.command("eval")
@@ -11,7 +11,7 @@ from .grammar import WORKERS_HELP
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON result here.")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the per-clip table as CSV here.")
 @click.option("--system", help="System name: recorded in the result and used by the leaderboard.")
-@click.option("--workers", "-j", type=int, default=None, help=f"Processes (default: {WORKERS_HELP}).")
+@workers_opt("Processes")
 @click.option("--allow-missing", is_flag=True, help="Score the gt ids that have a prediction; list the others as excluded.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the per-file cache.")
 @click.option("--data", type=click.Path(), help="A built dataset (genre labels, genre database, motion).")
@@ -46,7 +46,6 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     from ..evaluation import evaluate
     from ..io.lookalike import LookalikeWarning
     from ..io.outputs import check_outputs
-    from ..parallel import cap_workers
 
     _check_names(protocol, embedder)
     if out and not system and _under_results(out):
@@ -55,9 +54,6 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     check_outputs({"--out": out, "--csv": csv_out}, _inputs(pred, gt, manifest, protocol, data, genre_db, labels,
                                                              motion, vggish_weights))
     weights = parse_assignments(weights)
-    workers, capped = cap_workers(workers)
-    if capped:
-        click.echo(f"d2m-bench: warning: {capped}", err=True)
     for stale in (out, csv_out):
         if stale:
             try:

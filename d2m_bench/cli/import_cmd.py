@@ -31,7 +31,7 @@ def import_cmd():
 @click.option("--trust-checkpoint", is_flag=True, help=TRUST_HELP)
 def d2m_gan_cmd(mencoder, netg, vqvae, level, dataset, netd, optg, optd, step, out, trust_checkpoint):
     """Build a run folder from the released D2M-GAN weights; then
-    `d2m-bench generate --checkpoint OUT/checkpoint.pt ...` or `d2m-bench train d2m-LEVEL --out OUT --resume`."""
+    `d2m-bench generate --checkpoint OUT/checkpoint.pt ...` or `d2m-bench train d2m-LEVEL --out-dir OUT --resume`."""
     from ..io.outputs import check_output_folder
     from ..training.released import import_d2m_gan
 
