@@ -129,12 +129,18 @@ def protocol_section(path: Path) -> str:
         lines.append("")
     lines += ["| parameter | value | note |", "|---|---|---|"]
     unhashed = getattr(_protocol, "UNHASHED_TABLES", ())
+    long_notes = []  # a note too long for a cell goes under the table (CELL_LIMIT)
     for dotted, value in _flatten(proto.params):
         note = keys.get(dotted, "")
         if dotted.split(".")[0] in unhashed:
             note = " \u2014 ".join(filter(None, ["not in the hash (changes no point value)", note]))
+        if len(note) > CELL_LIMIT:
+            long_notes.append(f"- `{dotted}`: {note}")
+            note = "(below the table)"
         lines.append(f"| `{dotted}` | {_value(value)} | {_cell(note)} |")
     lines.append("")
+    if long_notes:
+        lines += long_notes + [""]
     return "\n".join(lines)
 
 
@@ -204,3 +210,9 @@ def update_eval_page(page: Path, paths: Iterable[Path]) -> str:
     text = Path(page).read_text(encoding="utf-8")
     start, end = text.index(EVAL_TABLE_START), text.index(EVAL_TABLE_END) + len(EVAL_TABLE_END)
     return text[:start] + protocol_table(paths) + text[end:]
+
+
+if __name__ == "__main__":  # python -m d2m_bench.protocol_reference: rewrite docs/eval.md's table
+    _root = Path(__file__).resolve().parents[1]
+    _page = _root / "docs" / "eval.md"
+    _page.write_text(update_eval_page(_page, sorted((_root / "protocols").glob("*.toml"))), encoding="utf-8")

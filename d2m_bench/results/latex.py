@@ -116,6 +116,7 @@ def _head(metric: str, unit: str, hib: bool) -> str:
 
 def to_latex(tables: list, *, caption: str = "", label: str = "tab:d2m-bench") -> str:
     """The tables as LaTeX (needs \\usepackage{booktabs}): one tabular per table, in one table float."""
+    tables = [tables] if isinstance(tables, PaperTable) else tables
     lines = [r"% written by d2m-bench; needs \usepackage{booktabs}", r"\begin{table}[t]", r"\centering", r"\small"]
     reported = any(k == "reported" for t in tables for _, k in t.rows)
     ci_levels = {t.ci_level for t in tables if t.ci_level}
@@ -163,6 +164,7 @@ def to_latex(tables: list, *, caption: str = "", label: str = "tab:d2m-bench") -
 
 def to_csv(tables: list) -> str:
     """The same cells as CSV: numbers as the LaTeX table prints them, the display unit named."""
+    tables = [tables] if isinstance(tables, PaperTable) else tables
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
