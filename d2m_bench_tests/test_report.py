@@ -65,9 +65,16 @@ def test_report_cli_writes_site_and_refuses_foreign_folder(tmp_path, cli):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(out / "index.html")
     assert len(list((out / "img").glob("*.png"))) == 2 and len(list((out / "audio").glob("*.wav"))) == 4
-    again = cli("report", path, "--out-dir", out, "--clips", "c1", "--worst", "0", "--best", "0", "--random", "0")
+    again = cli("report", path, "--out-dir", out, "--clips", "c1", "--worst", "0", "--best", "0", "--random", "0",
+                "--self-contained", "--latex", tmp_path / "t.tex")
     assert again.returncode == 0, again.stderr  # an earlier report may be rewritten
     assert len(list((out / "img").glob("*.png"))) == 1
+    assert again.stdout.strip() == f"wrote {out / 'index.html'}, {out / 'report.html'}, {tmp_path / 't.tex'}, " \
+                                   f"{tmp_path / 't.csv'}"
+    single = (out / "report.html").read_text()
+    assert "data:image/png;base64," in single and "data:audio/wav;base64," in single and 'src="img/' not in single
+    # mean of 1, .5, 1, 0 = 62.5%; the one system is nobody's best (no bold in a column of one)
+    assert "s & 62.5" in (tmp_path / "t.tex").read_text() and "textbf" not in (tmp_path / "t.tex").read_text()
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")

@@ -294,7 +294,7 @@ def _png(fid, alt) -> str:
     from .figures import WIDTH_IN
 
     return (f'<img src="img/{esc(fid)}.png" alt="{esc(alt)}" width="{int(WIDTH_IN * 96)}">'
-            f'<a class="note" href="img/{esc(fid)}.svg" download>SVG</a>')
+            f'<div class="note"><a href="img/{esc(fid)}.svg" download>vector copy (SVG)</a></div>')
 
 
 def _systems_specs(evals) -> list:
