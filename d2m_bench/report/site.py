@@ -18,6 +18,7 @@ from ..io.outputs import check_output_folder
 from . import specs as sp
 from ..results.units import format_difference, format_interval, format_value
 from .figures import draw_all
+from .paper_figures import png_html as _png, systems_html, systems_specs as _systems_specs, vector_path as _vector
 
 MARKER = ".d2m-bench-report"  # a folder holding this file was written by `report`: it may be rewritten
 
@@ -278,40 +279,6 @@ def _matrix_html(doc, names) -> str:
             rows.append(f'<tr><th class="l">{esc(a)}</th>{"".join(tds)}</tr>')
         parts.append(f'<table class="matrix" data-metric="{esc(metric)}"><caption>{esc(metric)}</caption>'
                      f'<thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
-    return "".join(parts)
-
-
-# ------------------------------------------------------------------ paper-ready figures
-
-def _vector(out: Path, spec) -> str:
-    """Where a summary figure is also written as SVG and PDF (img/<figure id>.svg, .pdf)."""
-    return str(Path(out) / "img" / f"{spec['id']}.svg")
-
-
-def _png(fid, alt) -> str:
-    """A per-clip figure shown at its print size (96 CSS px per inch: text at >= 9 pt), with its
-    vector copy linked."""
-    from .figures import WIDTH_IN
-
-    return (f'<img src="img/{esc(fid)}.png" alt="{esc(alt)}" width="{int(WIDTH_IN * 96)}">'
-            f'<div class="note"><a href="img/{esc(fid)}.svg" download>vector copy (SVG)</a></div>')
-
-
-def _systems_specs(evals) -> list:
-    names = [label(d) for d in evals]
-    metrics = list(dict.fromkeys(m for d in evals for m in d["aggregate"]))
-    specs = [sp.systems_spec(evals, names, m, f"sys-{j}") for j, m in enumerate(metrics)]
-    return [s for s in specs if s]
-
-
-def systems_html(specs, drawn) -> str:
-    parts = ['<h2 id="systems">Systems per metric</h2><p class="note">Each system\'s mean (dot) and its '
-             'percentile bootstrap CI over clips (bar), in the metric\'s display unit; vector copies: '
-             'img/sys-*.svg and .pdf.</p>']
-    for spec in specs:
-        _, svg = drawn[spec["id"]]
-        parts.append(figure_html(spec, svg, f"{esc(spec['metric'])} per system: mean and CI "
-                                            f'(<a href="img/{esc(spec["id"])}.pdf" download>PDF</a>)'))
     return "".join(parts)
 
 
