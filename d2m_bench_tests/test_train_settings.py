@@ -138,7 +138,7 @@ def test_resume_with_fewer_or_more_gpus_restores_what_fits(monkeypatch):
 def test_signal_writes_a_checkpoint_before_exiting(assets, tmp_path, sig):
     run = tmp_path / "run"
     code = "import sys; from d2m_bench.cli import main; sys.exit(main())"
-    args = ["train", "d2m-high", "--data", str(assets["data"]), "--out", str(run), "--vqvae", assets["vqvae"],
+    args = ["train", "d2m-high", "--data", str(assets["data"]), "--out-dir", str(run), "--vqvae", assets["vqvae"],
             "--size", "tiny", "--steps", "100000", "--batch-size", "2", "-q", "--set", "sample_every=0",
             "--set", "save_every=0", "--set", "augment=false"]
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
