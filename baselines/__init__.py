@@ -18,7 +18,9 @@ BUILT_IN = [name for name, cls in REGISTRY.items() if not cls.needs_upstream]
 
 def get(name: str) -> Baseline:
     if name not in REGISTRY:
-        raise UserError(f"unknown baseline '{name}' (known: {', '.join(REGISTRY)})")
+        from d2m_bench.names import unknown
+
+        raise UserError(unknown("baseline", name, REGISTRY))
     return REGISTRY[name]()
 
 

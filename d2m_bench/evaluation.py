@@ -95,6 +95,8 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
             raise UserError("give --pred and --gt folders, or --manifest")
         pairing = pair_directories(gt, pred, rule=proto.get("pairing.rule", "auto"), allow_missing=allow_missing)
     provenance = read_pred_provenance(pred)  # early: a broken provenance.json stops the run before scoring
+    from .io.lookalike import lookalike_notes
+    lookalike = lookalike_notes(pairing.pairs, pred, gt)  # swapped or identical folders: said at once
     if data is not None and not hasattr(data, "segments"):
         from .data.dataset import Dataset
 
@@ -106,7 +108,7 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
     from .features.worker import run_pairs, usable_cache
 
     ctx.cache, cache_note = usable_cache(cache)
-    notes = list(pairing.notes)
+    notes = list(pairing.notes) + lookalike
     for note in (workers_note, cache_note):
         if note:
             warnings.warn(note)

@@ -32,7 +32,7 @@ def workers_option(ctx, param, value):
     """click callback for a --workers/-j option: capped at the usable cores, said on stderr."""
     import click
 
-    n, note = cap_workers(value, option="/".join(param.opts) if param is not None else "--workers")
+    n, note = cap_workers(value, option=param.opts[0] if param is not None else "--workers")  # the long name
     if note:
         click.echo(f"d2m-bench: warning: {note}", err=True)
     return n

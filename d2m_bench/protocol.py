@@ -312,5 +312,7 @@ def load_protocol(name_or_path: str | os.PathLike | Protocol) -> Protocol:
         return _parse(path)
     known = available_protocols()
     if text not in known:
-        raise UserError(f"unknown protocol '{text}' (known: {', '.join(sorted(known))})")
+        from .names import unknown
+
+        raise UserError(unknown("protocol", text, sorted(known)))
     return known[text]

@@ -129,12 +129,18 @@ def protocol_section(path: Path) -> str:
         lines.append("")
     lines += ["| parameter | value | note |", "|---|---|---|"]
     unhashed = getattr(_protocol, "UNHASHED_TABLES", ())
+    long_notes = []  # a note too long for a cell goes under the table (CELL_LIMIT)
     for dotted, value in _flatten(proto.params):
         note = keys.get(dotted, "")
         if dotted.split(".")[0] in unhashed:
             note = " \u2014 ".join(filter(None, ["not in the hash (changes no point value)", note]))
+        if len(note) > CELL_LIMIT:
+            long_notes.append(f"- `{dotted}`: {note}")
+            note = "(below the table)"
         lines.append(f"| `{dotted}` | {_value(value)} | {_cell(note)} |")
     lines.append("")
+    if long_notes:
+        lines += long_notes + [""]
     return "\n".join(lines)
 
 
@@ -157,7 +163,7 @@ def protocol_reference(paths: Iterable[Path]) -> str:
     ]
     for _, p in protos:
         lines.append(f"| [`{p.name}`](#{_anchor(p.name)}) | `{p.command}` | `{p.short_hash}` "
-                     f"| {_cell(p.description)} |")
+                     f"| {_cell(summary(p.description))} |")
     lines.append("")
     for path, _ in protos:
         lines.append(protocol_section(path))
@@ -168,3 +174,45 @@ def _anchor(name: str) -> str:
     """The id MkDocs' toc extension gives the heading ``## `name` ``."""
     slug = re.sub(r"[^\w\- ]", "", name).strip().lower()
     return re.sub(r"[\s]+", "-", slug)
+
+
+CELL_LIMIT = 200  # characters of prose a table cell may hold in the docs (test_docs checks every page)
+
+
+def summary(description: str, limit: int = CELL_LIMIT) -> str:
+    """A description short enough for a table cell: whole when it fits, else up to its first
+    colon (the rest is in the protocol's own section), else cut at a word."""
+    if len(description) <= limit:
+        return description
+    head = description.split(": ", 1)[0]
+    if len(head) <= limit - 2:
+        return head + " (...)"
+    return description[:limit - 6].rsplit(" ", 1)[0] + " (...)"
+
+
+EVAL_TABLE_START = "<!-- protocol table: generated from protocols/*.toml by protocol_table(); test_docs checks it -->"
+EVAL_TABLE_END = "<!-- end of the generated protocol table -->"
+
+
+def protocol_table(paths: Iterable[Path]) -> str:
+    """The table of every protocol for docs/eval.md: name (linked to its reference section),
+    the command that reads it, and its description."""
+    protos = sorted((load_protocol(Path(p)) for p in paths), key=lambda p: p.name)
+    lines = [EVAL_TABLE_START, "", "| protocol | read by | what it computes |", "|---|---|---|"]
+    for p in protos:
+        lines.append(f"| [`{p.name}`](protocol-reference.md#{_anchor(p.name)}) | `d2m-bench {p.command}` "
+                     f"| {_cell(summary(p.description))} |")
+    return "\n".join(lines + ["", EVAL_TABLE_END])
+
+
+def update_eval_page(page: Path, paths: Iterable[Path]) -> str:
+    """``page``'s text with the generated protocol table between its markers."""
+    text = Path(page).read_text(encoding="utf-8")
+    start, end = text.index(EVAL_TABLE_START), text.index(EVAL_TABLE_END) + len(EVAL_TABLE_END)
+    return text[:start] + protocol_table(paths) + text[end:]
+
+
+if __name__ == "__main__":  # python -m d2m_bench.protocol_reference: rewrite docs/eval.md's table
+    _root = Path(__file__).resolve().parents[1]
+    _page = _root / "docs" / "eval.md"
+    _page.write_text(update_eval_page(_page, sorted((_root / "protocols").glob("*.toml"))), encoding="utf-8")

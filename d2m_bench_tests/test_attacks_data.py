@@ -32,13 +32,13 @@ def raw_tiktok(tmp_path_factory):
 
 def _aist(raw, out, *extra):
     return run_cli("data", "build", "aistpp", "--annotations", raw / "annotations", "--music", raw / "music",
-                   "--split", "test", "--visual", "none", "--out", out, "-q", *extra)
+                   "--split", "test", "--visual", "none", "--out-dir", out, "-q", *extra)
 
 
 def _tiktok(raw, out, *extra, annotations=None):
     return run_cli("data", "build", "tiktok", "--videos", raw / "videos",
                    "--annotations", annotations or raw / "annotations.csv", "--openpose", raw / "openpose",
-                   "--visual", "none", "--out", out, "-q", *extra)
+                   "--visual", "none", "--out-dir", out, "-q", *extra)
 
 
 def _no_traceback(r):

@@ -120,14 +120,14 @@ def test_top_level_unknown_key_and_non_table(tmp_path):
 
 def test_nan_z_threshold_no_longer_disables_screening_silently(tmp_path, cli=run_cli):
     proto = write_protocol(tmp_path / "p.toml", shipped_with("screening", "z_threshold", math.nan))
-    res = cli("mos", "aggregate", ratings_csv(tmp_path / "r.csv"), "--protocol", proto, "--out", tmp_path / "o")
+    res = cli("mos", "aggregate", ratings_csv(tmp_path / "r.csv"), "--protocol", proto, "--out-dir", tmp_path / "o")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "z_threshold = nan" in res.stderr and str(proto) in res.stderr
     assert not (tmp_path / "o").exists()
 
 
 def test_cli_seed_override_is_validated(tmp_path):
-    res = run_cli("mos", "aggregate", ratings_csv(tmp_path / "r.csv"), "--seed", -5, "--out", tmp_path / "o")
+    res = run_cli("mos", "aggregate", ratings_csv(tmp_path / "r.csv"), "--seed", -5, "--out-dir", tmp_path / "o")
     assert res.returncode == 2 and "stats.seed = -5" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 

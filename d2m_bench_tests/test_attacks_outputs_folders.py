@@ -46,7 +46,7 @@ def vqvae(dataset, tmp_path_factory):
     from d2m_bench_tests.conftest import run_cli
 
     run = tmp_path_factory.mktemp("vq")
-    proc = run_cli("train", "vqvae", "--data", dataset, "--out", run, "--size", "tiny", "--steps", "1",
+    proc = run_cli("train", "vqvae", "--data", dataset, "--out-dir", run, "--size", "tiny", "--steps", "1",
                    "--batch-size", "2", "--quiet")
     assert proc.returncode == 0, proc.stderr
     return run / "vqvae.pt"
@@ -75,8 +75,8 @@ def results(tmp_path_factory):
 def test_data_build_out_is_the_music_folder(raw_aistpp, cli):
     before = _snapshot(raw_aistpp)
     proc = cli("data", "build", "aistpp", "--annotations", raw_aistpp / "annotations", "--music", raw_aistpp / "music",
-               "--videos", raw_aistpp / "videos", "--visual", "none", "--out", raw_aistpp / "music", "-q")
-    _refused(proc, "--out is the input --music")
+               "--videos", raw_aistpp / "videos", "--visual", "none", "--out-dir", raw_aistpp / "music", "-q")
+    _refused(proc, "--out-dir is the input --music")
     assert _snapshot(raw_aistpp) == before
 
 
@@ -85,7 +85,7 @@ def test_data_build_out_holding_an_input_where_the_dataset_goes(raw_aistpp, cli,
     (tmp_path / "motion").symlink_to(raw_aistpp / "annotations", target_is_directory=True)
     before = _snapshot(raw_aistpp)
     proc = cli("data", "build", "aistpp", "--annotations", tmp_path / "motion", "--music", raw_aistpp / "music",
-               "--videos", raw_aistpp / "videos", "--visual", "none", "--out", tmp_path, "-q")
+               "--videos", raw_aistpp / "videos", "--visual", "none", "--out-dir", tmp_path, "-q")
     _refused(proc, "holds the input --annotations")
     assert _snapshot(raw_aistpp) == before and not (tmp_path / "dataset.json").exists()
 
@@ -136,7 +136,7 @@ def test_train_out_over_its_inputs(dataset, vqvae, tmp_path, cli, kind):
     d2m-low: --config OUT/config.json without --resume (the run's first write replaced it)."""
     before = _snapshot(dataset)
     if kind == "vqvae":
-        proc = cli("train", "vqvae", "--data", dataset, "--out", dataset, "--size", "tiny", "--steps", "1",
+        proc = cli("train", "vqvae", "--data", dataset, "--out-dir", dataset, "--size", "tiny", "--steps", "1",
                    "--batch-size", "2", "--quiet")
         _refused(proc, "--out is the input --data")
     else:
@@ -144,7 +144,7 @@ def test_train_out_over_its_inputs(dataset, vqvae, tmp_path, cli, kind):
         run.mkdir()
         settings = {"size": "tiny", "max_steps": 1, "batch_size": 2}
         (run / "config.json").write_text(json.dumps(settings))
-        proc = cli("train", "d2m-low", "--data", dataset, "--out", run, "--config", run / "config.json",
+        proc = cli("train", "d2m-low", "--data", dataset, "--out-dir", run, "--config", run / "config.json",
                    "--vqvae", vqvae, "--quiet")
         _refused(proc, "holds the input --config")
         assert json.loads((run / "config.json").read_text()) == settings
@@ -154,7 +154,7 @@ def test_train_out_over_its_inputs(dataset, vqvae, tmp_path, cli, kind):
 def test_generate_out_is_the_dataset_root(dataset, tmp_path, cli):
     (tmp_path / "checkpoint.pt").write_bytes(b"never loaded")
     before = _snapshot(dataset)
-    proc = cli("generate", "--checkpoint", tmp_path / "checkpoint.pt", "--data", dataset, "--out", dataset,
+    proc = cli("generate", "--checkpoint", tmp_path / "checkpoint.pt", "--data", dataset, "--out-dir", dataset,
                "--quiet")
     _refused(proc, "--out is the input --data")
     assert _snapshot(dataset) == before
@@ -171,7 +171,7 @@ def test_report_out_whose_img_holds_the_result(results, tmp_path, cli):
     (out / MARKER).write_text("")
     saved = out / "img" / "a.json"
     saved.write_bytes(results[0].read_bytes())
-    proc = cli("report", saved, "--out", out, "--worst", "0", "--best", "0", "--random", "0", "-j", "1", "-q")
+    proc = cli("report", saved, "--out-dir", out, "--worst", "0", "--best", "0", "--random", "0", "-j", "1", "-q")
     _refused(proc, "holds the input INPUTS", "img in it")
     assert saved.read_bytes() == results[0].read_bytes() and not (out / "index.html").exists()
 
@@ -181,10 +181,10 @@ def test_compare_out_holding_a_result_named_compare_json(results, tmp_path, cli)
     out.mkdir()
     mine = out / "compare.json"
     mine.write_bytes(results[0].read_bytes())
-    proc = cli("compare", mine, results[1], "--out", out, "--resamples", "50", "-q")
+    proc = cli("compare", mine, results[1], "--out-dir", out, "--resamples", "50", "-q")
     _refused(proc, "holds the input RESULTS")
     assert mine.read_bytes() == results[0].read_bytes() and not (out / "compare.csv").exists()
-    proc = cli("compare", *results, "--out", tmp_path / "fresh", "--resamples", "50", "-q")
+    proc = cli("compare", *results, "--out-dir", tmp_path / "fresh", "--resamples", "50", "-q")
     assert proc.returncode == 0 and (tmp_path / "fresh" / "compare.json").is_file(), proc.stderr
 
 
@@ -231,11 +231,11 @@ def test_survey_build_force_with_a_system_inside_stimuli(tmp_path, cli):
     common = ["--aspects", "quality", "--raters", "2", "--items-per-rater", "2", "--trap-method", "beep", "-q"]
     survey = tmp_path / "survey"
     first = systems(tmp_path / "in")
-    proc = cli("survey", "build", *sum((["--systems", s] for s in first), []), "--out", survey, *common)
+    proc = cli("survey", "build", *sum((["--systems", s] for s in first), []), "--out-dir", survey, *common)
     assert proc.returncode == 0, proc.stderr
     inside = systems(survey / "stimuli" / "kept")
     before = _snapshot(survey / "stimuli" / "kept")
-    proc = cli("survey", "build", *sum((["--systems", s] for s in inside), []), "--out", survey, "--force", *common)
+    proc = cli("survey", "build", *sum((["--systems", s] for s in inside), []), "--out-dir", survey, "--force", *common)
     _refused(proc, "holds the input --systems gt", "stimuli in it")
     assert _snapshot(survey / "stimuli" / "kept") == before
 
@@ -294,6 +294,6 @@ def test_import_d2m_gan_into_the_folder_of_the_released_files(tmp_path, cli):
     torch.save(G.generator.state_dict(), weights / "netG.pt")
     before = _snapshot(weights)
     proc = cli("import", "d2m-gan", "--mencoder", weights / "mencoder.pt", "--netg", weights / "netG.pt",
-               "--vqvae", weights / "vqvae.pt", "--level", "high", "--dataset", "aistpp", "--out", weights)
+               "--vqvae", weights / "vqvae.pt", "--level", "high", "--dataset", "aistpp", "--out-dir", weights)
     _refused(proc, "holds the input --vqvae", "vqvae.pt in it")
     assert _snapshot(weights) == before

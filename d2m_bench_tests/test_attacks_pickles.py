@@ -125,7 +125,7 @@ def test_data_build_with_a_hostile_pickle(tmp_path, cli):
     marker = tmp_path / "ran"
     victim.write_bytes(pickle.dumps({"smpl_poses": _Shell(marker)}))
     proc = cli("data", "build", "aistpp", "--annotations", raw / "annotations", "--music", raw / "music",
-               "--videos", raw / "videos", "--out", tmp_path / "ds", "--visual", "none", "--strict")
+               "--videos", raw / "videos", "--out-dir", tmp_path / "ds", "--visual", "none", "--strict")
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert str(victim) in lines[0] and "'posix.system'" in lines[0]

@@ -43,7 +43,7 @@ def _systems(root: Path, names=("gt", "a"), segments=2):
 
 def _build_args(root: Path, out: Path):
     return ["survey", "build", *sum((["--systems", s] for s in _systems(root)), []), "--aspects", "quality",
-            "--out", str(out), "--raters", "2", "--items-per-rater", "2", "--trap-method", "beep"]
+            "--out-dir", str(out), "--raters", "2", "--items-per-rater", "2", "--trap-method", "beep"]
 
 
 def _one_line_error(res, *needles):

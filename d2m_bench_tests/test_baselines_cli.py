@@ -32,32 +32,32 @@ def test_list_names_every_baseline(cli):
 
 
 def test_run_writes_clips_and_provenance(cli, data, tmp_path):
-    res = cli("baseline", "run", "white-noise", "--data", data, "--out", tmp_path / "o", "--seed", "4", "-q")
+    res = cli("baseline", "run", "white-noise", "--data", data, "--out-dir", tmp_path / "o", "--seed", "4", "-q")
     assert res.returncode == 0, res.stderr
     ids = {s.segment_id for s in Dataset(data).segments("test")}
     assert {p.stem for p in (tmp_path / "o").glob("*.wav")} == ids
     prov = json.loads((tmp_path / "o" / "provenance.json").read_text())
     assert prov["seed"] == 4 and prov["dataset"]["split"] == "test"
-    again = cli("baseline", "run", "white-noise", "--data", data, "--out", tmp_path / "o", "-q")
+    again = cli("baseline", "run", "white-noise", "--data", data, "--out-dir", tmp_path / "o", "-q")
     one_line_error(again, "--force")
-    assert cli("baseline", "run", "silence", "--data", data, "--out", tmp_path / "o", "-q", "--force").returncode == 0
+    assert cli("baseline", "run", "silence", "--data", data, "--out-dir", tmp_path / "o", "-q", "--force").returncode == 0
     assert json.loads((tmp_path / "o" / "provenance.json").read_text())["baseline"] == "silence"
 
 
 def test_adapters_list_missing_upstream_files(cli, data, tmp_path):
     ids = sorted(s.segment_id for s in Dataset(data).segments("test"))
-    line = one_line_error(cli("baseline", "run", "cmt", "--data", data, "--out", tmp_path / "o"), "--upstream",
+    line = one_line_error(cli("baseline", "run", "cmt", "--data", data, "--out-dir", tmp_path / "o"), "--upstream",
                           "<segment_id>.mid, <segment_id>.json for each of the 3 segments")
     up = tmp_path / "up"
     up.mkdir()
     (up / f"{ids[0]}.mid").write_bytes(b"")
     (up / f"{ids[0]}.json").write_text("{}")
-    line = one_line_error(cli("baseline", "run", "cmt", "--data", data, "--out", tmp_path / "o", "--upstream", up),
+    line = one_line_error(cli("baseline", "run", "cmt", "--data", data, "--out-dir", tmp_path / "o", "--upstream", up),
                           "4 expected upstream files are missing", f"{ids[1]}.mid", f"{ids[2]}.json")
     assert f"{ids[0]}.mid" not in line
-    one_line_error(cli("baseline", "run", "foley-music", "--data", data, "--out", tmp_path / "o", "--upstream", up),
+    one_line_error(cli("baseline", "run", "foley-music", "--data", data, "--out-dir", tmp_path / "o", "--upstream", up),
                    "2 expected upstream files are missing", f"{ids[1]}.mid")
-    one_line_error(cli("baseline", "run", "foley-music", "--data", data, "--out", tmp_path / "o",
+    one_line_error(cli("baseline", "run", "foley-music", "--data", data, "--out-dir", tmp_path / "o",
                        "--upstream", tmp_path / "nope"), "upstream directory does not exist")
     assert not (tmp_path / "o").exists()  # nothing is written before the inputs are complete
 
@@ -71,14 +71,14 @@ def test_cmt_rejects_metadata_without_tempo(cli, data, tmp_path):
     for s in Dataset(data).segments("test"):
         write_notes_midi(up / f"{s.segment_id}.mid", [(60, 0.5, 1.0, 100)])
         (up / f"{s.segment_id}.json").write_text(json.dumps({"duration": 2.0}))
-    one_line_error(cli("baseline", "run", "cmt", "--data", data, "--out", tmp_path / "o", "--upstream", up, "-q"),
+    one_line_error(cli("baseline", "run", "cmt", "--data", data, "--out-dir", tmp_path / "o", "--upstream", up, "-q"),
                    "positive number 'tempo'")
 
 
 def test_missing_dataset_columns_and_unknown_names(cli, data, tmp_path):
-    one_line_error(cli("baseline", "run", "nope", "--data", data, "--out", tmp_path / "o"), "unknown baseline")
-    one_line_error(cli("baseline", "run", "silence", "--data", tmp_path, "--out", tmp_path / "o"), "not a built dataset")
-    one_line_error(cli("baseline", "run", "silence", "--data", data, "--split", "val", "--out", tmp_path / "o"),
+    one_line_error(cli("baseline", "run", "nope", "--data", data, "--out-dir", tmp_path / "o"), "unknown baseline")
+    one_line_error(cli("baseline", "run", "silence", "--data", tmp_path, "--out-dir", tmp_path / "o"), "not a built dataset")
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--split", "val", "--out-dir", tmp_path / "o"),
                    "no segments in split 'val'")
     ds = Dataset(data)
     segs = ds.segments()
@@ -87,11 +87,11 @@ def test_missing_dataset_columns_and_unknown_names(cli, data, tmp_path):
         s.keypoints = ""
         s.joints3d = ""
     write_manifest(stripped, segs, ds.info)
-    one_line_error(cli("baseline", "run", "metronome", "--data", stripped, "--out", tmp_path / "o"),
+    one_line_error(cli("baseline", "run", "metronome", "--data", stripped, "--out-dir", tmp_path / "o"),
                    "metronome needs joints3d", "3 lack it")
     segs[0].keypoints = "keypoints/none.npy"
     write_manifest(stripped, segs, ds.info)
-    one_line_error(cli("baseline", "run", "dance2music", "--data", stripped, "--out", tmp_path / "o"),
+    one_line_error(cli("baseline", "run", "dance2music", "--data", stripped, "--out-dir", tmp_path / "o"),
                    "needs keypoints")
 
 
@@ -105,12 +105,12 @@ def test_video_rhythm_command(cli, tmp_path):
     for i in range(45):
         w.write(np.roll(tex, 2 * i, axis=1))
     w.release()
-    res = cli("baseline", "video-rhythm", path, "--out", tmp_path / "meta")
+    res = cli("baseline", "video-rhythm", path, "--out-dir", tmp_path / "meta")
     assert res.returncode == 0, res.stderr
     meta = json.loads((tmp_path / "meta" / "v.json").read_text())
     assert meta["duration"] == pytest.approx(1.5) and len(meta["flow_magnitude"]) == 44
     assert np.median(meta["flow_magnitude"]) == pytest.approx(1.0, abs=0.1)  # 2 px along x: mean(|2|, |0|)
-    one_line_error(cli("baseline", "video-rhythm", tmp_path / "none.mp4", "--out", tmp_path / "meta"), "no such video")
+    one_line_error(cli("baseline", "video-rhythm", tmp_path / "none.mp4", "--out-dir", tmp_path / "meta"), "no such video")
 
 
 def protocol_at(tmp_path, sr):
@@ -132,7 +132,7 @@ def test_audio_is_written_at_the_protocols_rate(cli, data, tmp_path):
     from d2m_bench.protocol import load_protocol
 
     proto = protocol_at(tmp_path, 16000)
-    res = cli("baseline", "run", "ground-truth", "--data", data, "--out", tmp_path / "gt", "--protocol", proto, "-q")
+    res = cli("baseline", "run", "ground-truth", "--data", data, "--out-dir", tmp_path / "gt", "--protocol", proto, "-q")
     assert res.returncode == 0, res.stderr
     prov = json.loads((tmp_path / "gt" / "provenance.json").read_text())
     assert prov["sample_rate"] == 16000 and prov["dataset"]["sample_rate"] == 22050
@@ -144,11 +144,11 @@ def test_audio_is_written_at_the_protocols_rate(cli, data, tmp_path):
         ref, _ = load_audio(Dataset(data).root / seg.audio, sr=16000)
         assert sr == 16000 and len(y) == len(ref) == 32000
         assert np.abs(y - np.clip(ref, -1, 1)).max() < 1e-4  # PCM_16
-    res = cli("baseline", "run", "metronome", "--data", data, "--out", tmp_path / "m", "-q")
+    res = cli("baseline", "run", "metronome", "--data", data, "--out-dir", tmp_path / "m", "-q")
     prov = json.loads((tmp_path / "m" / "provenance.json").read_text())
     assert prov["sample_rate"] == 22050 and prov["protocol"]["name"] == "d2m-aistpp-2s"
     assert sf.info(str(next((tmp_path / "m").glob("*.wav")))).samplerate == 22050
-    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", tmp_path / "x", "--protocol", "nope"),
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out-dir", tmp_path / "x", "--protocol", "nope"),
                    "unknown protocol 'nope'")
     assert not (tmp_path / "x").exists()
 
@@ -162,7 +162,7 @@ def test_a_protocol_eval_would_refuse_is_refused_before_writing(cli, data, tmp_p
     text = proto.read_text()
     assert edit[0] in text
     proto.write_text(text.replace(edit[0], edit[1], 1))
-    one_line_error(cli("baseline", "run", "ground-truth", "--data", data, "--out", tmp_path / "x", "--protocol", proto),
+    one_line_error(cli("baseline", "run", "ground-truth", "--data", data, "--out-dir", tmp_path / "x", "--protocol", proto),
                    f"protocol 'at-22050': {message}")
     assert not (tmp_path / "x").exists()
 
@@ -170,30 +170,30 @@ def test_a_protocol_eval_would_refuse_is_refused_before_writing(cli, data, tmp_p
 def test_force_replaces_only_this_runs_files(cli, data, tmp_path):
     ids = sorted(s.segment_id for s in Dataset(data).segments("test"))
     out = tmp_path / "o"
-    assert cli("baseline", "run", "silence", "--data", data, "--out", out, "-q").returncode == 0
+    assert cli("baseline", "run", "silence", "--data", data, "--out-dir", out, "-q").returncode == 0
     (out / "notes.txt").write_text("mine")
     (out / "midi").mkdir()
     (out / "midi" / "mine.mid").write_bytes(b"x")
     (out / "midi" / f"{ids[0]}.mid").write_bytes(b"old")
-    assert cli("baseline", "run", "white-noise", "--data", data, "--out", out, "-q", "--force").returncode == 0
+    assert cli("baseline", "run", "white-noise", "--data", data, "--out-dir", out, "-q", "--force").returncode == 0
     assert (out / "notes.txt").read_text() == "mine" and (out / "midi" / "mine.mid").exists()
     assert not (out / "midi" / f"{ids[0]}.mid").exists()  # an earlier run's MIDI for this id
     assert {p.stem for p in out.glob("*.wav")} == set(ids)
     (out / "someone-else.wav").write_bytes(b"RIFF")
-    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", out, "-q", "--force"),
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out-dir", out, "-q", "--force"),
                    "1 audio files that are not segments of split 'test'", "someone-else.wav")
     assert (out / "someone-else.wav").exists() and len(list(out.glob("*.wav"))) == 4
     # The refusal follows what eval pairs: a video would be an extra id, a dot-file never is.
     (out / "someone-else.wav").unlink()
     (out / "take2.mp4").write_bytes(b"x")
     (out / ".tmp-abc.wav").write_bytes(b"x")
-    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", out, "-q", "--force"),
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out-dir", out, "-q", "--force"),
                    "1 audio files that are not segments of split 'test'", "take2.mp4")
     (out / "take2.mp4").unlink()
-    assert cli("baseline", "run", "silence", "--data", data, "--out", out, "-q", "--force").returncode == 0
-    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", Dataset(data).root / "audio" / "test",
+    assert cli("baseline", "run", "silence", "--data", data, "--out-dir", out, "-q", "--force").returncode == 0
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out-dir", Dataset(data).root / "audio" / "test",
                        "-q", "--force"), "inside the dataset")
-    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out", data, "-q", "--force"),
+    one_line_error(cli("baseline", "run", "silence", "--data", data, "--out-dir", data, "-q", "--force"),
                    "inside the dataset")
 
 
@@ -202,7 +202,7 @@ def test_provenance_path_is_absolute_and_the_score_hint_is_complete(cli, data, t
     import shlex
 
     rel = os.path.relpath(data, tmp_path)
-    res = cli("baseline", "run", "silence", "--data", rel, "--out", "o", "--protocol", "d2m-aistpp-3s", cwd=tmp_path)
+    res = cli("baseline", "run", "silence", "--data", rel, "--out-dir", "o", "--protocol", "d2m-aistpp-3s", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     prov = json.loads((tmp_path / "o" / "provenance.json").read_text())
     assert prov["dataset"]["path"] == str(Dataset(data).root.resolve())

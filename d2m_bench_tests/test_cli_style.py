@@ -104,7 +104,7 @@ def test_a_usage_error_is_one_line_with_exit_2(path, capsys):
 
 
 def test_a_missing_required_option_names_it_on_one_line(capsys):
-    code, out, err = _run(capsys, "data", "build", "tiktok", "--out", "x")
+    code, out, err = _run(capsys, "data", "build", "tiktok", "--out-dir", "x")
     assert code == 2 and len(err.splitlines()) == 1 and "'--videos'" in err
 
 
@@ -191,3 +191,102 @@ def test_a_group_without_a_command_shows_its_help(path, capsys):
     assert code in (0, 2)  # click < 8.2 exits 0 here, later versions 2
     assert (out + err).startswith(f"Usage: {' '.join(('d2m-bench', *path))} [OPTIONS] COMMAND")
     assert "error:" not in out + err
+
+
+# --- the one grammar (docs/development.md, CLI grammar; d2m_bench/cli/grammar.py) ------------
+
+# Commands whose whole job is to write one folder may take it as their argument OUT.
+POSITIONAL_OUT = {("demo", "make"), ("data", "synth", "aistpp"), ("data", "synth", "tiktok")}
+
+
+def _grammar_problems(path, cmd):
+    """Every way ``cmd`` breaks the grammar, as readable lines (empty: it follows it)."""
+    from d2m_bench.cli.grammar import WORKERS_HELP
+    from d2m_bench.parallel import workers_option
+
+    where = " ".join(("d2m-bench", *path))
+    problems = []
+    opts = [p for p in cmd.params if isinstance(p, click.Option)]
+    for p in opts:
+        names = set(p.opts)
+        if "--workers" in names or "-j" in names:
+            if names != {"--workers", "-j"}:
+                problems.append(f"{where}: workers option spelled {sorted(names)}, not -j/--workers")
+            if p.default is not None or p.callback is not workers_option or WORKERS_HELP not in (p.help or ""):
+                problems.append(f"{where}: -j/--workers without the one default ({WORKERS_HELP})")
+        if "--out" in names and not p.hidden and isinstance(p.type, click.Path) and not p.type.file_okay:
+            problems.append(f"{where}: --out names a folder; folders are --out-dir")
+        if "--out-dir" in names and not (isinstance(p.type, click.Path) and not p.type.file_okay):
+            problems.append(f"{where}: --out-dir accepts a file")
+        if "--out-dir" in names and not any("--out" in q.opts and q.hidden for q in opts) and path != ("mos", "aggregate"):
+            problems.append(f"{where}: --out-dir without the deprecated --out spelling")
+    for a in (p for p in cmd.params if isinstance(p, click.Argument)):
+        if isinstance(a.type, click.Choice):
+            problems.append(f"{where}: argument {a.human_readable_name} is a fixed set of kinds: make them subcommands")
+        if a.name == "out" and path not in POSITIONAL_OUT:
+            problems.append(f"{where}: output folder as an argument; use --out-dir")
+    if isinstance(cmd, click.Group):
+        group_opts = [p for p in opts if not p.hidden and p.name not in ("help", "version")]
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            for g in group_opts:
+                if not any(set(g.opts) <= set(q.opts) for q in sub.params if isinstance(q, click.Option)):
+                    problems.append(f"{where} {name}: the group option {g.opts[0]} is not accepted here")
+    return problems
+
+
+def test_every_command_follows_the_one_grammar():
+    problems = [line for path, cmd in COMMANDS.items() for line in _grammar_problems(path, cmd)]
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_grammar_check_finds_each_kind_of_break():
+    """The checker on commands built here, one break each."""
+    @click.group()
+    @click.option("--root", help="r")
+    def grp(root):
+        """g"""
+
+    @grp.command("sub")
+    @click.argument("kind", type=click.Choice(["a", "b"]))
+    @click.argument("out")
+    @click.option("--workers", type=int, default=2, help="w")
+    @click.option("--out", type=click.Path(file_okay=False), help="o")
+    def sub(kind, out, workers):
+        """s"""
+
+    found = "\n".join(_grammar_problems(("x",), grp) + _grammar_problems(("x", "sub"), sub))
+    for needle in ("group option --root is not accepted", "not -j/--workers", "without the one default",
+                   "--out names a folder", "make them subcommands", "use --out-dir"):
+        assert needle in found, (needle, found)
+
+
+def test_old_folder_spelling_works_with_one_deprecation_line(tmp_path, capsys):
+    # the command runs with --out as --out-dir (here to its own one-line error about the input)
+    code, out, err = _run(capsys, "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
+                          "--out", str(tmp_path / "cmp"))
+    lines = err.splitlines()
+    assert lines[0] == "d2m-bench compare: warning: --out is deprecated for a folder; use --out-dir"
+    assert code == 2 and len(lines) == 2 and "a.json: no such result file" in lines[1]
+    code, out, err = _run(capsys, "compare", "a.json", "b.json", "--out", "x", "--out-dir", "y")
+    assert code == 2 and "give --out-dir only" in err
+    code, out, err = _run(capsys, "mos", "aggregate", str(tmp_path / "none.csv"), "--out", str(tmp_path / "m"))
+    assert err.splitlines()[0] == "d2m-bench mos aggregate: warning: --out for a folder is deprecated; use --out-dir"
+    code, out, err = _run(capsys, "cache", "info", "--root", str(tmp_path / "c"))  # a group option after the subcommand
+    assert code == 0 and f"cache root: {tmp_path / 'c'}" in out
+    code, out, err = _run(capsys, "data", "synth", "tiktok", str(tmp_path / "raw"))  # a kind is a subcommand
+    assert code == 0 and "--out-dir DIR" in out, err
+
+
+@pytest.mark.parametrize("args, fix", [
+    (("eval", "--pred", "p", "--gt", "g", "-p", "d2m-aistpp-2sx"), "did you mean 'd2m-aistpp-2s'"),
+    # the genre section is off under loris: the name is still checked
+    (("eval", "--pred", "p", "--gt", "g", "-p", "loris", "--embedder", "vgish"), "did you mean 'vggish'"),
+    (("eval", "--pred", "p", "--gt", "g", "--weights", "panns-cnn4=x.pth"), "did you mean 'panns-cnn14'"),
+    (("baseline", "run", "dance2musc", "--data", "d", "--out-dir", "o"), "did you mean 'dance2music'"),
+    (("cite", "-p", "tolerence"), "did you mean 'tolerance'"),
+])
+def test_unknown_names_get_did_you_mean(args, fix, capsys):
+    code, out, err = _run(capsys, *args)
+    assert code == 2 and len(err.splitlines()) == 1 and fix in err, err

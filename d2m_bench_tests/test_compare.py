@@ -121,7 +121,7 @@ def test_pairs_by_id_and_lists_one_sided_ids(tmp_path, cli):
     # c0..c4 in a: 0.1..0.5; in b: c0=0.4, c1=0.7, c2=0.2, c3=0.1, c4=0.5 (listed in another order)
     assert row["difference"] == pytest.approx(np.mean([0.3, 0.5, -0.1, -0.3, 0.0]))
     out = tmp_path / "cmp"
-    proc = cli("compare", a, b, "--out", out)
+    proc = cli("compare", a, b, "--out-dir", out)
     assert proc.returncode == 0, proc.stderr
     assert "only in a: only_a" in proc.stdout and "only in b: only_b" in proc.stdout
     rows = list(csv.DictReader(open(out / "compare.csv")))
@@ -146,7 +146,7 @@ def test_two_demo_systems(tmp_path, cli):
         proc = cli("eval", "--pred", root / pred, "--gt", root / "gt", "--system", name, "-q", "--no-cache",
                    "--out", tmp_path / f"{name}.json", "-j", "1")
         assert proc.returncode == 0, proc.stderr
-    proc = cli("compare", tmp_path / "demo.json", tmp_path / "perfect.json", "--out", tmp_path / "cmp")
+    proc = cli("compare", tmp_path / "demo.json", tmp_path / "perfect.json", "--out-dir", tmp_path / "cmp")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     demo = json.loads((tmp_path / "demo.json").read_text())["per_clip"]
@@ -160,7 +160,8 @@ def test_two_demo_systems(tmp_path, cli):
         assert row["p_holm"] == pytest.approx(min(1.0, 2 * row["p"]))
         lo, hi = np.percentile(d[np.random.default_rng(0).integers(0, len(d), (2000, len(d)))].mean(axis=1), [2.5, 97.5])
         assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
-        assert f"{row['difference']:+.4f}" in proc.stdout
+        # beats metrics are shown in %: their difference in percentage points, one decimal
+        assert f"{100 * row['difference']:+.1f} pp" in proc.stdout
 
 
 def test_same_system_name_twice_is_told_apart_by_file(tmp_path):

@@ -25,7 +25,7 @@ def raw_aist(tmp_path_factory):
 def built_aist(raw_aist, tmp_path_factory):
     out = tmp_path_factory.mktemp("built") / "ds"
     r = run_cli("data", "build", "aistpp", "--annotations", raw_aist / "annotations", "--music", raw_aist / "music",
-                "--videos", raw_aist / "videos", "--out", out)
+                "--videos", raw_aist / "videos", "--out-dir", out)
     assert r.returncode == 0, r.stderr
     return out
 
@@ -33,7 +33,7 @@ def built_aist(raw_aist, tmp_path_factory):
 def _build(raw, out, *extra):
     # -q: on a slow machine a build passes 10 s and would print progress lines into stderr
     return run_cli("data", "build", "aistpp", "--annotations", raw / "annotations", "--music", raw / "music",
-                   "--videos", raw / "videos", "--out", out, "-q", *extra)
+                   "--videos", raw / "videos", "--out-dir", out, "-q", *extra)
 
 
 def test_aistpp_build_contents(raw_aist, built_aist):
@@ -149,7 +149,7 @@ def test_video_fps_mismatch_and_missing_music(raw_aist, tmp_path):
 
 
 def test_missing_annotation_folder_is_one_line(tmp_path):
-    r = run_cli("data", "build", "aistpp", "--annotations", tmp_path / "nope", "--music", tmp_path, "--out", tmp_path / "o")
+    r = run_cli("data", "build", "aistpp", "--annotations", tmp_path / "nope", "--music", tmp_path, "--out-dir", tmp_path / "o")
     assert r.returncode == 2 and "not an AIST++ annotations folder" in r.stderr and r.stderr.count("\n") == 1
 
 
@@ -160,7 +160,7 @@ def test_audio_demuxed_from_video_and_precomputed_visual(raw_aist, built_aist, t
         np.save(vis / p.name, np.arange(2048, dtype=np.float32)[None])  # the release stores (1, 2048)
     out = tmp_path / "ds"
     r = run_cli("data", "build", "aistpp", "--annotations", raw_aist / "annotations", "--videos", raw_aist / "videos",
-                "--split", "test", "--visual", "precomputed", "--visual-dir", vis, "--out", out)
+                "--split", "test", "--visual", "precomputed", "--visual-dir", vis, "--out-dir", out)
     assert r.returncode == 0, r.stderr
     ds = Dataset(out)
     s = ds.segments("test")[0]
@@ -186,7 +186,7 @@ def test_release_layout_ingestion(built_aist, tmp_path):
     for m, ls in lines.items():
         (root / f"aist_{m}_test_segment.txt").write_text("\n".join(ls) + "\n")
     out = tmp_path / "out"
-    r = run_cli("data", "build", "aistpp-release", "--root", root, "--split", "test", "--out", out)
+    r = run_cli("data", "build", "aistpp-release", "--root", root, "--split", "test", "--out-dir", out)
     assert r.returncode == 0, r.stderr
     got = Dataset(out)
     assert [s.segment_id for s in got.segments("test")] == [s.segment_id for s in ds.segments("test")]
@@ -195,7 +195,7 @@ def test_release_layout_ingestion(built_aist, tmp_path):
     assert np.array_equal(np.load(out / s.motion), np.load(built_aist / s.motion))
     assert run_cli("data", "info", out).returncode == 0
     (root / "aist_video_test_segment.txt").write_text(lines["video"][0] + "\n")
-    r = run_cli("data", "build", "aistpp-release", "--root", root, "--split", "test", "--out", tmp_path / "o2")
+    r = run_cli("data", "build", "aistpp-release", "--root", root, "--split", "test", "--out-dir", tmp_path / "o2")
     assert r.returncode == 2 and "differ in length" in r.stderr
 
 
@@ -207,7 +207,7 @@ def raw_tiktok(tmp_path_factory):
 def test_tiktok_build_with_openpose(raw_tiktok, tmp_path):
     out = tmp_path / "ds"
     r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations",
-                raw_tiktok / "annotations.csv", "--openpose", raw_tiktok / "openpose", "--out", out)
+                raw_tiktok / "annotations.csv", "--openpose", raw_tiktok / "openpose", "--out-dir", out)
     assert r.returncode == 0, r.stderr
     ds = Dataset(out)
     # synth_tiktok: train videos of 6.6 s and 4.6 s, a test video of 6.6 s (remainders dropped)
@@ -235,13 +235,13 @@ def test_tiktok_hash_and_duration_checks(raw_tiktok, tmp_path):
     ann.write_text("\n".join(rows) + "\n")
     out = tmp_path / "ds"
     r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations", ann,
-                "--openpose", raw_tiktok / "openpose", "--out", out)
+                "--openpose", raw_tiktok / "openpose", "--out-dir", out)
     assert r.returncode == 2 and "no segment could be built (2 skipped" in r.stderr
     ann.write_text("video,duration\nnope_1_2,3.0\n")
-    r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations", ann, "--out", out)
+    r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations", ann, "--out-dir", out)
     assert r.returncode == 2 and "not in the D2M-GAN split lists" in r.stderr
     ann.write_text("foo,bar\n1,2\n")
-    r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations", ann, "--out", out)
+    r = run_cli("data", "build", "tiktok", "--videos", raw_tiktok / "videos", "--annotations", ann, "--out-dir", out)
     assert r.returncode == 2 and "no video id column" in r.stderr
 
 
@@ -267,7 +267,7 @@ def test_tiktok_mediapipe_pose(raw_tiktok, tmp_path):
     (tmp_path / "ann.csv").write_text("video_id,split\nhopper,test\nsquare,test\n")
     out = tmp_path / "ds"
     r = run_cli("data", "build", "tiktok", "--videos", videos, "--annotations", tmp_path / "ann.csv",
-                "--out", out, "--visual", "none")
+                "--out-dir", out, "--visual", "none")
     assert r.returncode == 0, r.stderr
     ds = Dataset(out)
     assert json.loads((out / "dataset.json").read_text())["builder"]["options"]["pose"].startswith("mediapipe-0.10.14")
@@ -367,7 +367,7 @@ def test_flow_stats_without_opencv_is_one_line_with_the_install_hint(raw_aist, t
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(fake), os.environ.get("PYTHONPATH")]))}
     out = tmp_path / "ds"
     r = run_cli("data", "build", "aistpp", "--annotations", raw_aist / "annotations", "--music", raw_aist / "music",
-                "--videos", raw_aist / "videos", "--out", out, env=env)
+                "--videos", raw_aist / "videos", "--out-dir", out, env=env)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "flow-stats visual extractor needs OpenCV: pip install 'd2m-bench[video]'" in r.stderr
     assert not out.exists()
@@ -378,7 +378,7 @@ def test_flow_stats_without_opencv_is_one_line_with_the_install_hint(raw_aist, t
 def test_segment_seconds_must_be_positive(kind, seconds, raw_aist, raw_tiktok, tmp_path):
     src = (["--annotations", raw_aist / "annotations", "--music", raw_aist / "music"] if kind == "aistpp" else
            ["--videos", raw_tiktok / "videos", "--annotations", raw_tiktok / "annotations.csv"])
-    r = run_cli("data", "build", kind, *src, "--segment-seconds", seconds, "--out", tmp_path / "ds")
+    r = run_cli("data", "build", kind, *src, "--segment-seconds", seconds, "--out-dir", tmp_path / "ds")
     assert r.returncode == 2 and "Invalid value for '--segment-seconds'" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "ds").exists()
 

@@ -220,3 +220,99 @@ def test_a_pipe_in_a_value_keeps_the_table_intact(tmp_path):
     cells = re.split(r"(?<!\\)\|", row)[1:-1]
     assert len(cells) == 3, row
     assert "a&#124;b" in cells[1]
+
+
+# --- issue 23: citable, navigable docs ---------------------------------------------------------
+
+def _table_cells(text: str):
+    for i, line in enumerate(FENCE.sub("", text).splitlines(), 1):
+        if line.lstrip().startswith("|"):
+            for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]:
+                yield i, cell.strip()
+
+
+def test_no_table_cell_over_200_characters():
+    long = [f"{p.relative_to(ROOT)}:{i}: {len(c)} characters: {c[:60]}..." for p in _markdown_files()
+            for i, c in _table_cells(_page_text(p) or "") if len(c) > 200]
+    long += [f"protocol reference:{i}: {len(c)}" for i, c in _table_cells(_generated_reference()) if len(c) > 200
+             and not c.startswith("`")]  # parameter values are code, shown whole
+    assert long == [], "\n".join(long)
+
+
+def test_install_page_lists_every_extra():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    page = (DOCS / "install.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([a-z-]+)` \|", page, re.M))
+    assert sorted(set(extras) - listed) == []
+
+
+def test_eval_page_lists_every_protocol_from_the_files():
+    from d2m_bench.protocol_reference import protocol_table, update_eval_page
+
+    page = (DOCS / "eval.md").read_text(encoding="utf-8")
+    assert update_eval_page(DOCS / "eval.md", PROTOCOL_FILES) == page, \
+        "regenerate the table: python -m d2m_bench.protocol_reference"
+    table = protocol_table(PROTOCOL_FILES)
+    for path in PROTOCOL_FILES:
+        name = tomllib.loads(path.read_text(encoding="utf-8"))["name"]
+        assert f"| [`{name}`](protocol-reference.md#" in table
+
+
+def test_cite_page_is_generated_from_the_citations():
+    from d2m_bench.citations import PAPERS, docs_page
+
+    page = (DOCS / "cite.md").read_text(encoding="utf-8")
+    assert page == docs_page(), "regenerate: python -m d2m_bench.citations > docs/cite.md"
+    for p in PAPERS.values():
+        assert (p.bibtex or p.text) in page
+
+
+def test_citation_cff_names_this_version():
+    yaml = pytest.importorskip("yaml", reason="PyYAML comes with the docs extra (mkdocs)")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert cff["cff-version"] == "1.2.0" and cff["version"] == project["version"]
+    assert cff["license"] == project["license"] and cff["authors"] and cff["title"].startswith("d2m-bench")
+
+
+def test_docs_link_the_paper_the_code_and_the_dataset():
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    for url in ("https://arxiv.org/abs/2204.00604", "https://github.com/L-YeZhu/D2M-GAN",
+                "https://google.github.io/aistplusplus_dataset/download.html"):
+        assert f"]({url})" in index, url
+    assert "https://google.github.io/aistplusplus_dataset/download.html" in (DOCS / "data.md").read_text()
+
+
+def test_code_blocks_wrap_and_make_docs_installs_only_the_docs_extra():
+    yaml = pytest.importorskip("yaml", reason="PyYAML comes with the docs extra (mkdocs)")
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8").replace("!!python", "#"))
+    css = "".join((DOCS / c).read_text() for c in config.get("extra_css", []))
+    assert re.search(r"pre > code\s*\{[^}]*white-space:\s*pre-wrap", css)
+    make = (ROOT / "Makefile").read_text()
+    target = re.search(r"^docs: (.*)$", make, re.M).group(1).split()
+    stamp = re.search(r"^\$\(DOCS_STAMP\):.*\n((?:\t.*\n)+)", make, re.M).group(1)
+    assert target == ["$(DOCS_STAMP)"] and "'.[docs]'" in stamp and "torch" not in stamp
+
+
+def test_readme_python_example_prints_the_table_it_promises(tmp_path, capsys):
+    import contextlib
+    import io
+
+    from d2m_bench.synth.demo import make_demo
+
+    demo = make_demo(tmp_path / "demo", n=2)
+    (tmp_path / "results" / "runs").mkdir(parents=True)
+    block = re.search(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S).group(1)
+    code = (block.replace('"out/mine"', repr(str(demo / "generated")))
+            .replace('"data/aistpp/audio/test"', repr(str(demo / "gt")))
+            .replace('"results/runs/mine.json"', repr(str(tmp_path / "results" / "runs" / "mine.json"))))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    doc = json.loads((tmp_path / "results" / "runs" / "mine.json").read_text())
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("protocol d2m-aistpp-2s (")  # eval's table, as the comment says
+    cov = doc["aggregate"]["beats_coverage"]["value"]
+    row = next(line for line in lines if line.startswith("beats_coverage "))
+    assert f"{100 * cov:.1f}%" in row.split()
+    assert float(lines[-1]) == cov  # and the raw number behind it

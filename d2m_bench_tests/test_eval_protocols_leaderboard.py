@@ -95,7 +95,7 @@ def test_leaderboard_ranks_only_within_a_protocol_hash(tmp_path, cli):
     genre = [r for r in rows if r["metric"] == "genre_accuracy"]
     assert genre[0]["protocol_hash"] == "paper:genre"
     md = (results / "leaderboard.md").read_text()
-    assert f"## d2m-aistpp-2s (`{d2m_hash[:12]}`)" in md and "| mine | measured | 75.0" in md
+    assert f"## d2m-aistpp-2s (`{d2m_hash[:12]}`)" in md and "| mine | measured | 75.0%" in md
 
 
 def test_leaderboard_refuses_incomplete_runs(tmp_path):

@@ -78,7 +78,7 @@ def released(tmp_path_factory):
 def _args(r, out, *extra):
     root = r["root"]
     return ("import", "d2m-gan", "--mencoder", root / "mencoder.pt", "--netg", root / "netG.pt",
-            "--vqvae", root / "vqvae_high.pt", "--level", "high", "--dataset", "aistpp", "--out", out, *extra)
+            "--vqvae", root / "vqvae_high.pt", "--level", "high", "--dataset", "aistpp", "--out-dir", out, *extra)
 
 
 def test_import_then_generate_reproduces_the_released_model_and_resumes(released, tmp_path, cli):
@@ -93,7 +93,7 @@ def test_import_then_generate_reproduces_the_released_model_and_resumes(released
     assert state["imported"]["netG"]["sha256"] and state["config"]["straight_through"] is False
     # Generated audio = the released model's codes, looked up and decoded by the released VQ-VAE.
     out = tmp_path / "gen"
-    res = cli("generate", "--checkpoint", run / "checkpoint.pt", "--data", r["data"], "--out", out, "--limit", "1",
+    res = cli("generate", "--checkpoint", run / "checkpoint.pt", "--data", r["data"], "--out-dir", out, "--limit", "1",
               "--no-denoise", "-q")
     assert res.returncode == 0, res.stderr
     from d2m_bench.training.data import ClipDataset
@@ -110,7 +110,7 @@ def test_import_then_generate_reproduces_the_released_model_and_resumes(released
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["denoise"]["applied"] is False and prov["step"] == 7000
     # ... and train --resume continues from the imported step with the imported optimiser state.
-    res = cli("train", "d2m-high", "--data", r["data"], "--out", run, "--resume", "--steps", "7001", "--batch-size", "2", "-q",
+    res = cli("train", "d2m-high", "--data", r["data"], "--out-dir", run, "--resume", "--steps", "7001", "--batch-size", "2", "-q",
               "--set", "sample_every=0")
     assert res.returncode == 0, res.stderr
     after = torch.load(run / "checkpoint.pt", weights_only=True)

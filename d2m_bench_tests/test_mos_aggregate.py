@@ -211,7 +211,7 @@ def test_bad_csv_named_in_error(tmp_path, cli, body, message):
     with pytest.raises(UserError, match=None) as exc:
         read_ratings(path)
     assert message in str(exc.value) and str(path) in str(exc.value)
-    res = cli("mos", "aggregate", path, "--out", tmp_path / "out")
+    res = cli("mos", "aggregate", path, "--out-dir", tmp_path / "out")
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and message in lines[0]
@@ -220,7 +220,7 @@ def test_bad_csv_named_in_error(tmp_path, cli, body, message):
 
 def test_cli_aggregate_writes_outputs(tmp_path, cli):
     path = write_csv(tmp_path / "r.csv", hand_rows())
-    res = cli("mos", "aggregate", path, "--out", tmp_path / "o", "--seed", 2, "--bootstrap", 200)
+    res = cli("mos", "aggregate", path, "--out-dir", tmp_path / "o", "--seed", 2, "--bootstrap", 200)
     assert res.returncode == 0, res.stderr
     doc = json.loads((tmp_path / "o" / "mos.json").read_text())
     assert doc["complete"] and doc["protocol"]["params"]["stats"]["bootstrap"] == 200

@@ -370,7 +370,7 @@ def test_cli_build_serve_killed_export_aggregate(tmp_path, cli):
 
     systems, videos = make_inputs(tmp_path, systems=("gt", "a"), segments=2, seconds=0.4)
     args = ["survey", "build", *sum((["--systems", s] for s in systems), []), "--videos", videos,
-            "--out", tmp_path / "s", "--raters", 2, "--items-per-rater", 2, "--trap-method", "beep"]
+            "--out-dir", tmp_path / "s", "--raters", 2, "--items-per-rater", 2, "--trap-method", "beep"]
     res = cli(*args)
     assert res.returncode == 0, res.stderr
     assert "reference: gt" in res.stdout and "coherence: 4/4 stimuli used" in res.stdout
@@ -378,7 +378,7 @@ def test_cli_build_serve_killed_export_aggregate(tmp_path, cli):
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "--force" in res.stderr
     res = cli("survey", "export", tmp_path / "s", "--out", tmp_path / "r.csv")
     assert res.returncode == 2 and "no ratings yet" in res.stderr
-    assert cli("survey", "build", "--systems", systems[0], "--out", tmp_path / "t").returncode == 2  # no --videos
+    assert cli("survey", "build", "--systems", systems[0], "--out-dir", tmp_path / "t").returncode == 2  # no --videos
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from d2m_bench.cli import main; sys.exit(main())",
                              "survey", "serve", str(tmp_path / "s"), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

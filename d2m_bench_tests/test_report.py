@@ -34,8 +34,12 @@ def test_select_clips_worst_best_random_and_chosen(tmp_path):
     doc, _ = _doc(tmp_path, [1.0, 0.5, 1.0, 0.0, 1.0, 0.5, 1.0])
     picked = sp.select_clips(doc, "beats_hit", worst=2, best=2, random=2, seed=3, chosen=["c6"])
     assert picked[0] == ("c6", "chosen")
-    assert [c for c, w in picked if w.startswith("worst")] == ["c3", "c1"]  # 0.0, then 0.5 (lower id first)
-    assert [c for c, w in picked if w.startswith("best")] == ["c0", "c2"]  # 1.0 ties by id; c6 already shown
+    # 0.0, then 0.5 (lower id first); c5 also scores 0.5 and is left out: the caption says so
+    assert [c for c, w in picked if w.startswith("lowest")] == ["c3", "c1"]
+    assert dict(picked)["c3"] == "lowest 2 of 7 by beats_hit; 2 clips tie at 50.0%"
+    # 1.0 ties by id; c6 already shown; four clips score 1.0 and only two are shown here
+    assert [c for c, w in picked if w.startswith("highest")] == ["c0", "c2"]
+    assert dict(picked)["c0"] == "highest 2 of 7 by beats_hit; 4 clips tie at 100.0%"
     rest = ["c4", "c5"]  # what is left after chosen, worst and best
     assert sorted(c for c, w in picked if w == "random sample") == rest
     assert len({c for c, _ in picked}) == len(picked) == 7
@@ -57,28 +61,35 @@ def test_distribution_counts_by_hand(tmp_path):
 def test_report_cli_writes_site_and_refuses_foreign_folder(tmp_path, cli):
     _, path = _doc(tmp_path, [1.0, 0.5, 1.0, 0.0])
     out = tmp_path / "rep"
-    proc = cli("report", path, "--out", out, "--worst", "1", "--best", "1", "--random", "0", "-q")
+    proc = cli("report", path, "--out-dir", out, "--worst", "1", "--best", "1", "--random", "0", "-q")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(out / "index.html")
     assert len(list((out / "img").glob("*.png"))) == 2 and len(list((out / "audio").glob("*.wav"))) == 4
-    again = cli("report", path, "--out", out, "--clips", "c1", "--worst", "0", "--best", "0", "--random", "0")
+    again = cli("report", path, "--out-dir", out, "--clips", "c1", "--worst", "0", "--best", "0", "--random", "0",
+                "--self-contained", "--latex", tmp_path / "t.tex")
     assert again.returncode == 0, again.stderr  # an earlier report may be rewritten
     assert len(list((out / "img").glob("*.png"))) == 1
+    assert again.stdout.strip() == f"wrote {out / 'index.html'}, {out / 'report.html'}, {tmp_path / 't.tex'}, " \
+                                   f"{tmp_path / 't.csv'}"
+    single = (out / "report.html").read_text()
+    assert "data:image/png;base64," in single and "data:audio/wav;base64," in single and 'src="img/' not in single
+    # mean of 1, .5, 1, 0 = 62.5%; the one system is nobody's best (no bold in a column of one)
+    assert "s & 62.5" in (tmp_path / "t.tex").read_text() and "textbf" not in (tmp_path / "t.tex").read_text()
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")
-    proc = cli("report", path, "--out", foreign)
+    proc = cli("report", path, "--out-dir", foreign)
     assert proc.returncode == 2 and "not written by `d2m-bench report`" in proc.stderr
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
 
 def test_report_bad_inputs_are_one_line(tmp_path, cli):
     _, path = _doc(tmp_path, [1.0, 0.5])
-    proc = cli("report", path, "--out", tmp_path / "o", "--clips", "nope")
+    proc = cli("report", path, "--out-dir", tmp_path / "o", "--clips", "nope")
     assert proc.returncode == 2 and "no clip with id nope" in proc.stderr and proc.stderr.count("\n") == 1
     bad = tmp_path / "bad.json"
     bad.write_text('{"a": 1}')
-    proc = cli("report", bad, "--out", tmp_path / "o2")
+    proc = cli("report", bad, "--out-dir", tmp_path / "o2")
     assert proc.returncode == 2 and "neither a d2m-bench eval result" in proc.stderr and proc.stderr.count("\n") == 1
 
 

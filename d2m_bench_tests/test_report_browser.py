@@ -215,3 +215,64 @@ def test_leaderboard_page_groups_sorts_and_marks(reports, chromium):
         "return Array.from(t.tBodies[0].rows).map(r => r.cells[i].dataset.v)")
     nums = [float(v) for v in vals if v]
     assert nums == sorted(nums)
+
+
+# --- issue 23: paper-ready figures, read at 1280 px --------------------------------------------
+
+def test_cross_system_figure_and_readable_text_at_1280_px(reports, chromium):
+    from d2m_bench.report.figures import DPI, FONT_PT, WIDTH_IN
+
+    chromium.set_window_size(1280, 900)
+    _open(chromium, reports["one"])
+    _assert_clean(chromium)
+    specs = {s["metric"]: s for s in _specs(chromium, "systems")}
+    assert set(specs) == {"beats_coverage", "beats_hit"}
+    for metric, spec in specs.items():
+        want = [(d["system"], d["aggregate"][metric]["value"], d["aggregate"][metric]["ci"]["percentile"])
+                for d in (reports["demo"], reports["perfect"])]
+        assert [(r["system"], r["value"], r["ci"]) for r in spec["rows"]] == want
+        shown = chromium.execute_script(
+            f"const f = document.getElementById('{spec['id']}'); const r = f.getBoundingClientRect();"
+            f"return [r.width, r.height, document.querySelectorAll('[id^=\"{spec['id']}-mean-\"]').length,"
+            f" document.querySelectorAll('[id^=\"{spec['id']}-ci-\"]').length]")
+        assert shown[0] > 300 and shown[1] > 100 and shown[2:] == [2, 2]
+    # every text of every inline figure reads at >= 9 pt as displayed (1 CSS px = 0.75 pt; the scale of
+    # the screen transform, rotated axis labels included)
+    sizes = chromium.execute_script(
+        "return Array.from(document.querySelectorAll('figure svg text')).map(t =>"
+        " parseFloat(getComputedStyle(t).fontSize) * Math.hypot(t.getScreenCTM().a, t.getScreenCTM().b) * 0.75)")
+    assert sizes and min(sizes) >= FONT_PT - 0.05, min(sizes)
+    # per-clip PNGs: print resolution, shown at their print width, so their 9-pt text stays 9 pt
+    imgs = chromium.execute_script(
+        "return Array.from(document.querySelectorAll('figure[data-kind=beats] img')).map(i =>"
+        " [i.naturalWidth, i.getBoundingClientRect().width])")
+    assert imgs
+    for natural, shown in imgs:
+        assert natural >= WIDTH_IN * DPI - 1 and shown * 0.75 / (WIDTH_IN * 72) * FONT_PT >= FONT_PT - 0.05
+    from PIL import Image
+
+    png = next((reports["one"].parent / "img").glob("r0-clip-*.png"))
+    assert round(Image.open(png).info["dpi"][0]) == DPI
+    assert png.with_suffix(".svg").read_text().lstrip().startswith("<?xml")  # the vector copy beside it
+    assert (reports["one"].parent / "img" / f"{specs['beats_hit']['id']}.pdf").read_bytes()[:5] == b"%PDF-"
+    captions = chromium.execute_script(
+        "return Array.from(document.querySelectorAll('figure[data-kind=beats] figcaption')).map(c => c.textContent)")
+    # the fixture draws the 3 lowest of the demo's 12 clips: the caption names a tie across the cut
+    hits = sorted(r["beats_hit"] for r in reports["demo"]["per_clip"])
+    edge = hits[2]
+    tie = f"; {hits.count(edge)} clips tie at {100 * edge:.1f}%" if hits.count(edge) > hits[:3].count(edge) else ""
+    assert captions[0].endswith(f"(lowest 3 of {len(hits)} by beats_hit{tie})"), captions[0]
+
+
+def test_self_contained_report_is_one_file(reports, chromium, tmp_path):
+    from d2m_bench.report.inline import inline_report
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    single = inline_report(reports["one"], alone / "report.html")  # nothing beside it
+    assert sorted(p.name for p in alone.iterdir()) == ["report.html"]
+    text = single.read_text()
+    assert 'src="img/' not in text and 'src="audio/' not in text and "data:image/png;base64," in text
+    _open(chromium, single)
+    _assert_clean(chromium)  # every image decodes and every audio clip loads from the page itself
+    assert chromium.execute_script("return document.querySelectorAll('audio').length") > 0

@@ -102,7 +102,7 @@ def test_untrusted_or_unusable_foreign_pickles_are_one_line_errors(foreign_check
         load_vqvae(folder / "object.pt", config=TINY, trust=True)
     # Through the CLI: exit 2 and one line, not a ModuleNotFoundError traceback.
     data = make_tiny_dataset(folder / "data", n_train=2, n_test=1)
-    r = cli("train", "d2m-high", "--data", data, "--out", folder / "run", "--vqvae", folder / "object.pt",
+    r = cli("train", "d2m-high", "--data", data, "--out-dir", folder / "run", "--vqvae", folder / "object.pt",
             "--trust-checkpoint", "--size", "tiny", "--quiet")
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         f"d2m-bench: error: {folder / 'object.pt'}: not a VQ-VAE checkpoint (no state dict inside)"]

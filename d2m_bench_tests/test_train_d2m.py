@@ -206,7 +206,7 @@ def test_generate_cli_then_eval_end_to_end(assets, tmp_path, cli):
     run = tmp_path / "run"
     train_d2m(data, run, overrides=_tiny(assets, "high", max_steps=1), progress=False)
     out = tmp_path / "gen"
-    r = cli("generate", "--checkpoint", run / "checkpoint.pt", "--data", data, "--out", out, "--denoise", "--quiet")
+    r = cli("generate", "--checkpoint", run / "checkpoint.pt", "--data", data, "--out-dir", out, "--denoise", "--quiet")
     assert r.returncode == 0, r.stderr
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["denoise"]["applied"] and prov["denoise"]["version"]
@@ -217,7 +217,7 @@ def test_generate_cli_then_eval_end_to_end(assets, tmp_path, cli):
     result = json.loads((tmp_path / "res.json").read_text())
     text = json.dumps(result)
     assert all(sid in text for sid in gt)
-    bad = cli("generate", "--checkpoint", assets["vqvae"], "--data", data, "--out", tmp_path / "x")
+    bad = cli("generate", "--checkpoint", assets["vqvae"], "--data", data, "--out-dir", tmp_path / "x")
     assert bad.returncode == 2 and "not a d2m-bench D2M-GAN checkpoint" in bad.stderr
 
 
@@ -281,10 +281,10 @@ def test_resume_with_other_level_or_shape_is_a_user_error_that_writes_nothing(as
     train_d2m(data, run, overrides=_tiny(assets, "high", max_steps=1), progress=False)
     before = _snapshot(run)
     assert set(before) == {"config.json", "losses.csv", "checkpoint.pt"}
-    r = cli("train", "d2m-low", "--data", data, "--out", run, "--resume", "--steps", "2", "--quiet")
+    r = cli("train", "d2m-low", "--data", data, "--out-dir", run, "--resume", "--steps", "2", "--quiet")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "trains the high level, not low" in r.stderr and "d2m-high --resume" in r.stderr
-    r = cli("train", "d2m-high", "--data", data, "--out", run, "--resume", "--steps", "2", "--set", "g_width=0.0625",
+    r = cli("train", "d2m-high", "--data", data, "--out-dir", run, "--resume", "--steps", "2", "--set", "g_width=0.0625",
             "--quiet")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "g_width=0.03125" in r.stderr
@@ -314,7 +314,7 @@ def test_train_cli_d2m_low_writes_log_and_checkpoint(assets, tmp_path, cli):
     from d2m_bench.training.train_d2m import LOSS_COLUMNS
 
     run = tmp_path / "run"
-    r = cli("train", "d2m-low", "--data", assets["data"]["tiktok"], "--out", run, "--vqvae", assets["vqvae"],
+    r = cli("train", "d2m-low", "--data", assets["data"]["tiktok"], "--out-dir", run, "--vqvae", assets["vqvae"],
             "--size", "tiny", "--steps", "2", "--set", "sample_every=0", "--set", "augment=false", "--quiet")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) == {"step": 2, "epoch": 2, "checkpoint": str(run / "checkpoint.pt")}

@@ -77,11 +77,11 @@ def test_bad_vqvae_settings_are_user_errors(key, value, words):
 
 def test_cli_steps_below_one_is_one_line_and_writes_nothing(assets, tmp_path, cli):
     for args in (("--steps", "-1"), ("--set", "lr_g=nan"), ("--batch-size", "0")):
-        r = cli("train", "d2m-high", "--data", assets["data"], "--out", tmp_path / "run", "--vqvae", assets["vqvae"],
+        r = cli("train", "d2m-high", "--data", assets["data"], "--out-dir", tmp_path / "run", "--vqvae", assets["vqvae"],
                 "--size", "tiny", "-q", *args)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert not (tmp_path / "run").exists()
-    assert "--steps must be >= 1, got -1" in cli("train", "vqvae", "--data", assets["data"], "--out", tmp_path / "v",
+    assert "--steps must be >= 1, got -1" in cli("train", "vqvae", "--data", assets["data"], "--out-dir", tmp_path / "v",
                                                    "--steps", "-1").stderr
 
 
@@ -138,7 +138,7 @@ def test_resume_with_fewer_or_more_gpus_restores_what_fits(monkeypatch):
 def test_signal_writes_a_checkpoint_before_exiting(assets, tmp_path, sig):
     run = tmp_path / "run"
     code = "import sys; from d2m_bench.cli import main; sys.exit(main())"
-    args = ["train", "d2m-high", "--data", str(assets["data"]), "--out", str(run), "--vqvae", assets["vqvae"],
+    args = ["train", "d2m-high", "--data", str(assets["data"]), "--out-dir", str(run), "--vqvae", assets["vqvae"],
             "--size", "tiny", "--steps", "100000", "--batch-size", "2", "-q", "--set", "sample_every=0",
             "--set", "save_every=0", "--set", "augment=false"]
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

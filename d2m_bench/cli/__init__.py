@@ -29,6 +29,7 @@ COMMANDS = {
     "baseline": ("baseline_cmd", "baseline_cmd", "Run baselines (Dance2Music, CMT, Foley Music) and reference systems."),
     "validity": ("validity_cmd", "validity_cmd", "Measure what each metric can and cannot see: a battery of gt transformations."),
     "selftest": ("selftest_cmd", "selftest_cmd", "Check this install against the published scripts on a fixed battery."),
+    "cite": ("cite_cmd", "cite_cmd", "Print the BibTeX of d2m-bench and of the papers a protocol or result relies on."),
 }
 
 

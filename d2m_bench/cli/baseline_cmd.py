@@ -1,5 +1,7 @@
 import click
 
+from .grammar import out_dir, workers
+
 
 @click.group("baseline")
 def baseline_cmd():
@@ -28,7 +30,7 @@ def list_cmd():
 @click.argument("name")
 @click.option("--data", required=True, type=click.Path(), help="A built dataset folder.")
 @click.option("--split", default="test", show_default=True, help="Split to generate for.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (OUT/<segment_id>.wav).")
+@out_dir("Output folder (OUT_DIR/<segment_id>.wav).")
 @click.option("--protocol", "-p", default="d2m-aistpp-2s", show_default=True,
               help="Protocol name or TOML path: audio is written at its audio.sample_rate (the rate eval scores at).")
 @click.option("--upstream", type=click.Path(), default=None,
@@ -37,18 +39,13 @@ def list_cmd():
 @click.option("--soundfont", type=click.Path(dir_okay=False), default=None,
               help="GM soundfont (default $D2M_SOUNDFONT or /usr/share/sounds/sf2/FluidR3_GM.sf2).")
 @click.option("--beam-width", type=int, default=None, help="dance2music beam width (default 50, as upstream).")
-@click.option("--workers", "-j", type=int, default=2, show_default=True, help="Segments rendered at once.")
+@workers("Segments rendered at once")
 @click.option("--force", is_flag=True, help="Replace earlier outputs in OUT.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run_cmd(name, data, split, out, protocol, upstream, seed, soundfont, beam_width, workers, force, quiet):
     """Generate audio for every segment of a split with baseline NAME."""
     from d2m_bench import baselines
 
-    from ..parallel import cap_workers
-
-    workers, capped = cap_workers(workers)  # -j 1000 would start 1000 synthesiser processes
-    if capped:
-        click.echo(f"d2m-bench: warning: {capped}", err=True)
     options = {} if beam_width is None else {"beam_width": beam_width}
     doc = baselines.run_baseline(baselines.get(name), data, out, split=split, protocol=protocol, seed=seed,
                                  upstream=upstream, soundfont=soundfont, workers=workers, force=force,
@@ -68,13 +65,13 @@ def score_command(doc: dict, out, protocol: str) -> str:
     split = doc["dataset"]["split"]
     args = ["d2m-bench", "eval", "--pred", str(out), "--gt", str(Path(data) / "audio" / split),
             "--data", data, "--split", split, "--protocol", protocol, "--system", doc["baseline"],
-            "--out", f"{doc['baseline']}.json"]
+            "--out", f"results/runs/{doc['baseline']}.json"]
     return " ".join(shlex.quote(a) for a in args)
 
 
 @baseline_cmd.command("video-rhythm")
 @click.argument("videos", nargs=-1, required=True, type=click.Path())
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for <video stem>.json.")
+@out_dir("Folder for <video stem>.json.")
 def video_rhythm_cmd(videos, out):
     """CMT's video inputs (flow magnitude, visual beats, tempo) of each of VIDEOS as OUT/<stem>.json."""
     import json

@@ -1,5 +1,7 @@
 import click
 
+from .grammar import group_option_on_subcommands
+
 
 @click.group("cache")
 @click.option("--root", type=click.Path(file_okay=False), default=None, help="Cache directory (default: $D2M_BENCH_CACHE or ~/.cache/d2m-bench).")
@@ -41,3 +43,11 @@ def clear(root, namespace):
     click.echo(f"removed {done['removed']} entries")
     if done["kept"]:
         click.echo(f"left {done['kept']} file(s) that are not cache entries", err=True)
+
+
+def _store_root(ctx, value):
+    ctx.obj = value  # as the group does: @pass_obj hands it to the command
+
+
+# `cache info --root DIR` works as `cache --root DIR info` does (the one grammar, cli/grammar.py)
+group_option_on_subcommands(cache_cmd, next(p for p in cache_cmd.params if p.name == "root"), _store_root)

@@ -1,11 +1,12 @@
 """`d2m-bench compare A.json B.json [...]`: paired tests of eval results on the same clips."""
 import click
 
+from .grammar import out_dir
+
 
 @click.command("compare")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Folder for compare.json and compare.csv (default: print only).")
+@out_dir("Folder for compare.json and compare.csv (default: print only).", required=False)
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="CI level (default: the protocol's ci.level).")
 @click.option("--resamples", type=click.IntRange(min=1), default=None,
@@ -26,7 +27,7 @@ def compare_cmd(results, out, level, resamples, seed, alpha, quiet):
     if out:  # before the bootstrap: a result file named compare.json in OUT would be overwritten
         from ..io.outputs import check_output_folder
 
-        check_output_folder("--out", out, {"RESULTS": list(results)}, claims=("compare.json", "compare.csv"))
+        check_output_folder("--out-dir", out, {"RESULTS": list(results)}, claims=("compare.json", "compare.csv"))
     doc = compare([load_result(p) for p in results], level=level, n_resamples=resamples, seed=seed, alpha=alpha)
     if not quiet:
         click.echo(table(doc))

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from ..parallel import workers_option
+from .grammar import out_dir, workers
 
 _VISUAL = click.option("--visual", default="flow-stats", show_default=True,
                        help="Visual extractor: flow-stats (CPU optical flow, 64-d), precomputed (--visual-dir of <id>.npy), none.")
@@ -14,10 +14,9 @@ _VISUAL_DIR = click.option("--visual-dir", type=click.Path(file_okay=False), def
 _SECONDS = click.option("--segment-seconds", type=click.FloatRange(min=0, min_open=True), default=2.0,
                         show_default=True, help="Segment length (a multiple of 1/30 s).")
 _COMMON = [
-    click.option("--out", required=True, type=click.Path(file_okay=False), help="Output dataset folder."),
+    out_dir("Output dataset folder."),
     click.option("--strict", is_flag=True, help="Fail on the first skipped item instead of building the rest."),
-    click.option("--workers", type=int, default=1, show_default=True, callback=workers_option,
-                 help="Parallel worker processes (at most the usable cores)."),
+    workers("Parallel worker processes"),
     click.option("--limit", type=int, default=None, help="Only the first N sequences/videos per split (smoke runs)."),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
 ]
@@ -38,7 +37,7 @@ def _check_out(out, **inputs):
     """--out must not be an input folder nor hold an input where the dataset's files go."""
     from ..io.outputs import check_output_folder
 
-    check_output_folder("--out", out, {f"--{k.replace('_', '-')}": v for k, v in inputs.items()},
+    check_output_folder("--out-dir", out, {f"--{k.replace('_', '-')}": v for k, v in inputs.items()},
                         claims=_DATASET_NAMES)
 
 
@@ -163,20 +162,33 @@ _release("aistpp")
 _release("tiktok")
 
 
-@data_cmd.command("synth")
-@click.argument("kind", type=click.Choice(["aistpp", "tiktok"]))
-@click.argument("out", type=click.Path(file_okay=False))
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
-def synth_cmd(kind, out, seed):
-    """Write a miniature raw KIND dataset (aistpp or tiktok) in its official layout to OUT.
+@data_cmd.group("synth")
+def synth_group():
+    """Write a miniature raw dataset (aistpp or tiktok) in its official layout, for tests and trying the builders."""
 
-    For tests and trying the builders; the hint printed at the end builds it.
-    """
+
+def _synth(kind):
+    @synth_group.command(kind)
+    @click.argument("out", type=click.Path(file_okay=False))
+    @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
+    def cmd(out, seed):
+        _synth_run(kind, out, seed)
+
+    cmd.help = (f"Write a miniature raw {kind} dataset in its official layout to OUT; the hint printed at the end "
+                "builds it.")
+    return cmd
+
+
+def _synth_run(kind, out, seed):
     from ..data.synth import synth_aistpp, synth_tiktok
 
     root = (synth_aistpp if kind == "aistpp" else synth_tiktok)(out, seed=seed)
     hint = (f"d2m-bench data build aistpp --annotations {root}/annotations --music {root}/music "
-            f"--videos {root}/videos --out DIR" if kind == "aistpp" else
+            f"--videos {root}/videos --out-dir DIR" if kind == "aistpp" else
             f"d2m-bench data build tiktok --videos {root}/videos --annotations {root}/annotations.csv "
-            f"--openpose {root}/openpose --out DIR")
+            f"--openpose {root}/openpose --out-dir DIR")
     click.echo(f"wrote a raw {kind} miniature to {root}\nbuild it with: {hint}")
+
+
+_synth("aistpp")
+_synth("tiktok")

@@ -1,5 +1,7 @@
 import click
 
+from .grammar import workers as workers_opt
+
 
 @click.command("eval")
 @click.option("--pred", type=click.Path(), help="Folder of generated clips.")
@@ -9,7 +11,7 @@ import click
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON result here.")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the per-clip table as CSV here.")
 @click.option("--system", help="System name: recorded in the result and used by the leaderboard.")
-@click.option("--workers", "-j", type=int, default=None, help="Processes (default: all cores, at most 8).")
+@workers_opt("Processes")
 @click.option("--allow-missing", is_flag=True, help="Score the gt ids that have a prediction; list the others as excluded.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the per-file cache.")
 @click.option("--data", type=click.Path(), help="A built dataset (genre labels, genre database, motion).")
@@ -42,15 +44,16 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     from ..errors import UserError
     from ..embedders.weights import parse_assignments
     from ..evaluation import evaluate
+    from ..io.lookalike import LookalikeWarning
     from ..io.outputs import check_outputs
-    from ..parallel import cap_workers
 
+    _check_names(protocol, embedder)
+    if out and not system and _under_results(out):
+        click.echo(f"d2m-bench: warning: no --system: {out} will be left off the leaderboard (it ranks only "
+                   "results with a system name); add --system NAME", err=True)
     check_outputs({"--out": out, "--csv": csv_out}, _inputs(pred, gt, manifest, protocol, data, genre_db, labels,
                                                              motion, vggish_weights))
     weights = parse_assignments(weights)
-    workers, capped = cap_workers(workers)
-    if capped:
-        click.echo(f"d2m-bench: warning: {capped}", err=True)
     for stale in (out, csv_out):
         if stale:
             try:
@@ -60,6 +63,8 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exclusions are listed in the table and the JSON
+        warnings.simplefilter("always", LookalikeWarning)  # swapped or copied folders: said before the run
+        warnings.showwarning = _show_now
         result = evaluate(pred, gt, protocol=protocol, manifest=manifest, allow_missing=allow_missing,
                           workers=workers, cache=not no_cache, progress=not quiet, system=system,
                           data=data, split=split, overrides={"genre.embedder": embedder},
@@ -76,7 +81,8 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
             click.echo(f"wrote {out}")
     else:
         for w in result.warnings:
-            click.echo(f"d2m-bench: warning: {w}", err=True)
+            if w not in _SHOWN:
+                click.echo(f"d2m-bench: warning: {w}", err=True)
 
 
 def _inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish_weights) -> dict:
@@ -109,3 +115,33 @@ def _manifest_paths(manifest) -> list:
         return []
     return [manifest.parent / str(v).strip() for r in rows for k, v in r.items()
             if isinstance(k, str) and k.strip() in ("gt", "pred") and isinstance(v, str) and v.strip()]
+
+
+_SHOWN: set = set()  # notes said at once, not repeated under -q
+
+
+def _show_now(message, category, *args, **kwargs):
+    _SHOWN.add(str(message))
+    click.echo(f"d2m-bench: warning: {message}", err=True)
+
+
+def _check_names(protocol, embedder) -> None:
+    """Unknown protocol and embedder names are errors with "did you mean", also when the section
+    the name feeds is off for this run (a typo must not pass silently)."""
+    from ..protocol import load_protocol
+
+    load_protocol(protocol)
+    if embedder is not None:
+        from ..embedders import EMBEDDERS
+        from ..errors import UserError
+        from ..names import unknown
+
+        if embedder not in EMBEDDERS:
+            raise UserError("--embedder: " + unknown("embedder", embedder, EMBEDDERS))
+
+
+def _under_results(path) -> bool:
+    """An output under a results/ or runs/ folder: meant for the leaderboard."""
+    from pathlib import Path
+
+    return any(part in ("results", "runs") for part in Path(path).resolve().parent.parts)

@@ -1,6 +1,7 @@
 """`d2m-bench generate`: gt / VQ-VAE reconstruction / generated wavs from a D2M-GAN checkpoint."""
 import click
 
+from .grammar import out_dir
 from .train_cmd import TRUST_HELP
 
 
@@ -9,8 +10,7 @@ from .train_cmd import TRUST_HELP
               help="checkpoint.pt of a `train d2m-low/high` run or of `import d2m-gan`.")
 @click.option("--data", required=True, type=click.Path(file_okay=False, path_type=str), help="Built dataset folder.")
 @click.option("--split", default="test", show_default=True, help="Dataset split to generate.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
-              help="Writes OUT/gt, OUT/recon, OUT/generated (<segment id>.wav) and OUT/provenance.json.")
+@out_dir("Writes OUT_DIR/gt, /recon, /generated (<segment id>.wav) and OUT_DIR/provenance.json.", path_type=str)
 @click.option("--vqvae", type=click.Path(dir_okay=False, path_type=str),
               help="VQ-VAE file (default: the one recorded in the checkpoint).")
 @click.option("--denoise/--no-denoise", default=True, show_default=True,

@@ -3,6 +3,7 @@ import json
 
 import click
 
+from .grammar import out_dir
 from .train_cmd import TRUST_HELP
 
 _FILE = click.Path(dir_okay=False, exists=True, path_type=str)
@@ -26,12 +27,11 @@ def import_cmd():
 @click.option("--optd", "optd", type=_FILE, help="optD.pt (default: fresh Adam state).")
 @click.option("--step", type=click.IntRange(min=0), default=0, show_default=True,
               help="Step count to record (the released files do not store it).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
-              help="New run folder: checkpoint.pt, config.json, vqvae.pt.")
+@out_dir("New run folder: checkpoint.pt, config.json, vqvae.pt.", path_type=str)
 @click.option("--trust-checkpoint", is_flag=True, help=TRUST_HELP)
 def d2m_gan_cmd(mencoder, netg, vqvae, level, dataset, netd, optg, optd, step, out, trust_checkpoint):
     """Build a run folder from the released D2M-GAN weights; then
-    `d2m-bench generate --checkpoint OUT/checkpoint.pt ...` or `d2m-bench train d2m-LEVEL --out OUT --resume`."""
+    `d2m-bench generate --checkpoint OUT/checkpoint.pt ...` or `d2m-bench train d2m-LEVEL --out-dir OUT --resume`."""
     from ..io.outputs import check_output_folder
     from ..training.released import import_d2m_gan
 

@@ -12,21 +12,29 @@ def mos_cmd():
 @mos_cmd.command("aggregate")
 @click.argument("ratings", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Folder (mos.json + CSVs) or a .json file; default: RATINGS_STEM-mos/ beside the CSV.")
+              help="A .json file: mos.json's content there, the CSVs beside it (STEM_systems.csv, ...).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for mos.json and the CSVs; default: RATINGS_STEM-mos/ beside the CSV.")
 @click.option("--protocol", "-p", default="mos-p808", show_default=True, help="MOS protocol name or TOML file.")
 @click.option("--seed", type=int, default=None, help="Bootstrap seed (default: the protocol's).")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=1), default=None,
               help="Bootstrap replicates (default: the protocol's).")
-def aggregate_cmd(ratings, out, protocol, seed, n_boot):
+def aggregate_cmd(ratings, out, out_dir, protocol, seed, n_boot):
     """Screen raters and compute MOS per system x aspect from RATINGS, a long-format ratings CSV.
 
     RATINGS is what `d2m-bench survey export` writes (one row per rating).
     """
     from ..mos.aggregate import aggregate, output_paths, write_outputs
     from ..io.outputs import check_outputs
+    from ..errors import UserError
     from ..results.tables import format_table
 
-    out = out if out is not None else ratings.parent / f"{ratings.stem}-mos"
+    if out is not None and out_dir is not None:
+        raise UserError("give --out FILE.json or --out-dir DIR, not both")
+    if out is not None and out.suffix.lower() != ".json":  # the old spelling of --out-dir
+        click.echo("d2m-bench mos aggregate: warning: --out for a folder is deprecated; use --out-dir", err=True)
+        out, out_dir = None, out
+    out = out or out_dir or ratings.parent / f"{ratings.stem}-mos"
     # before any rating is read: never the ratings CSV or the protocol file, in a writable folder
     check_outputs({f"output {p.name}": p for p in output_paths(out)},
                   {"RATINGS": ratings, "--protocol": protocol if Path(protocol).is_file() else None})
@@ -39,7 +47,9 @@ def aggregate_cmd(ratings, out, protocol, seed, n_boot):
     for r in doc["screening"]["raters"]:
         if not r["kept"]:
             click.echo(f"  dropped {r['rater']}: {'; '.join(r['reasons'])}")
-    fmt = lambda v: "  n/a" if v is None else f"{v:5.2f}"  # noqa: E731
+    from ..results.units import format_value
+
+    fmt = lambda v: "n/a" if v is None else format_value(v, "score")  # noqa: E731 (MOS: on its scale)
     rows = [[r["aspect"], r["system"] + (" *" if r["is_reference"] else ""), fmt(r["mean"]),
              f"[{fmt(r['ci_t_low'])},{fmt(r['ci_t_high'])}]", f"[{fmt(r['ci_boot_low'])},{fmt(r['ci_boot_high'])}]",
              fmt(r["z_mos"]), r["n_ratings"], r["n_raters"], r["n_items"]] for r in doc["systems"]]

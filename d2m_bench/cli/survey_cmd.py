@@ -3,6 +3,8 @@ from pathlib import Path
 
 import click
 
+from .grammar import out_dir
+
 
 @click.group("survey")
 def survey_cmd():
@@ -14,7 +16,7 @@ def survey_cmd():
               help="A system's audio folder (files named by segment id). Repeat per system.")
 @click.option("--videos", type=click.Path(path_type=Path), default=None,
               help="Dance videos named by segment id (needed for the coherence aspect).")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Survey folder to create.")
+@out_dir("Survey folder to create.", path_type=Path)
 @click.option("--raters", "n_raters", type=click.IntRange(min=1), default=20, show_default=True,
               help="Number of raters (one link each).")
 @click.option("--items-per-rater", "per_rater", type=click.IntRange(min=1), default=None,

@@ -3,6 +3,8 @@ import json
 
 import click
 
+from .grammar import out_dir
+
 TRUST_HELP = ("Allow the VQ-VAE file to hold pickled Python objects besides tensors (e.g. a Jukebox vqvae.pth.tar "
               "that stores its hparams object); they load as inert stubs and never run. D2M-GAN vqvae_*.pt and "
               "d2m-bench files never need it. Only for files you trust.")
@@ -10,8 +12,7 @@ TRUST_HELP = ("Allow the VQ-VAE file to hold pickled Python objects besides tens
 _COMMON = [
     click.option("--data", "data", required=True, type=click.Path(file_okay=False, path_type=str),
                  help="Built dataset folder (dataset.json + manifest.csv)."),
-    click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=str),
-                 help="Run folder: config.json, losses.csv, checkpoint.pt, samples/."),
+    out_dir("Run folder: config.json, losses.csv, checkpoint.pt, samples/.", path_type=str),
     click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=str),
                  help="TOML or JSON file with any settings (see docs/train.md)."),
     click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.pt."),

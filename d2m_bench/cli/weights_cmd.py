@@ -43,7 +43,7 @@ def list_cmd(vggish_weights, explicit):
 
 
 @weights_cmd.command("download")
-@click.argument("name", type=click.Choice(_NAMES + ["all"]))
+@click.argument("name", metavar="NAME")
 @click.option("--dir", "dest_dir", type=click.Path(file_okay=False), default=None,
               help="Destination folder (default: the torch hub cache, $TORCH_HOME/hub/checkpoints; for Hugging "
                    "Face entries, the Hugging Face cache root).")
@@ -57,9 +57,16 @@ def list_cmd(vggish_weights, explicit):
 @click.option("--force", is_flag=True, help="Download even if the file is already there.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def download_cmd(name, dest_dir, url, expect_sha256, revision, force, quiet):
-    """Fetch NAME (or all) once, for machines with internet access; verified by SHA-256."""
+    """Fetch NAME (or all) once, for machines with internet access; verified by SHA-256.
+
+    NAME is one of `d2m-bench weights list`'s names (vggish, vggish-pca, panns-cnn14, ...) or all.
+    """
     from ..embedders.weights import download
     from ..errors import UserError
+    from ..names import unknown
+
+    if name not in _NAMES + ["all"]:
+        raise UserError(unknown("weights", name, _NAMES + ["all"]))
 
     if name == "all" and (url or revision):
         raise UserError("--url and --revision need a single NAME")

@@ -68,7 +68,9 @@ def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weigh
     explicit folders (``--weights NAME=DIR``) of the Hugging Face repositories a backend loads
     besides its weights, found now as ``"hub"`` (laion_clap's tokenizers and roberta-base)."""
     if name not in REGISTRY:
-        raise UserError(f"unknown embedder '{name}' (known: {', '.join(EMBEDDERS)})")
+        from ..names import unknown
+
+        raise UserError(unknown("embedder", name, EMBEDDERS))
     module, _, entry, extra = REGISTRY[name]
     if postprocess and name != "vggish":
         raise UserError(f"genre.postprocess applies to vggish only ({name} has no PCA)")

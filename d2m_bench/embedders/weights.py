@@ -282,7 +282,9 @@ def parse_assignments(items) -> dict:
         if not sep or not name or not path:
             raise UserError(f"--weights takes NAME=PATH, got '{item}'")
         if name not in KNOWN:
-            raise UserError(f"--weights: unknown weights '{name}' (known: {', '.join(KNOWN)})")
+            from ..names import unknown
+
+            raise UserError("--weights: " + unknown("weights", name, KNOWN))
         out[name] = path
     return out
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..io.atomic import write_text
 from ..results import directions
 from ..results.leaderboard import BELOW_FLOOR, OVER_GENERATION, UNNAMED_SET, heading, tables
+from ..results.units import format_value
 from .site import CSS, SORT_JS
 
 EXTRA_CSS = """
@@ -29,7 +30,7 @@ def _esc(v) -> str:
 
 
 def _value(r) -> str:
-    return f"{r['value']:.1f}" if r.get("unit") == "percent" else f"{r['value']:.4g}"
+    return format_value(r["value"], r.get("unit") or "score")  # the one unit rule (results/units.py)
 
 
 def groups(rows) -> dict:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +16,9 @@ from ..io.atomic import write_text
 from ..errors import UserError
 from ..io.outputs import check_output_folder
 from . import specs as sp
+from ..results.units import format_difference, format_interval, format_value
 from .figures import draw_all
+from .paper_figures import png_html as _png, systems_html, systems_specs as _systems_specs, vector_path as _vector
 
 MARKER = ".d2m-bench-report"  # a folder holding this file was written by `report`: it may be rewritten
 
@@ -51,9 +52,7 @@ def esc(v) -> str:
 
 
 def fmt(v, unit="fraction") -> str:
-    if v is None or not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-        return "-"
-    return f"{100 * v:.1f}%" if unit in ("fraction", "ratio") else f"{v:.4g}"  # ratio: Beats Coverage, x100 as papers print
+    return format_value(v, unit)  # the one unit rule (results/units.py)
 
 
 def ci_text(ci, unit, key="percentile") -> str:
@@ -232,8 +231,8 @@ def multi_html(evals) -> str:
     for r in doc["comparisons"]:
         cls = "" if not r["significant"] else ("better" if r["better"] == r["system_b"] else "worse")
         rows.append(f'<tr class="{cls}"><td class="l">{esc(r["metric"])}</td><td class="l">{esc(r["system_a"])}</td>'
-                    f'<td class="l">{esc(r["system_b"])}</td><td>{r["n"]}</td><td data-v="{r["difference"]}">{r["difference"]:+.4f}</td>'
-                    f'<td>[{r["ci_low"]:+.4f}, {r["ci_high"]:+.4f}]</td><td>{r["p"]:.3g}</td>'
+                    f'<td class="l">{esc(r["system_b"])}</td><td>{r["n"]}</td><td data-v="{r["difference"]}">{format_difference(r["difference"], r.get("unit"))}</td>'
+                    f'<td>{format_interval(r["ci_low"], r["ci_high"], r.get("unit"), difference=True)}</td><td>{r["p"]:.3g}</td>'
                     f'<td class="{"sig" if r["significant"] else ""}">{r["p_holm"]:.3g}</td>'
                     f'<td>{r["rank_biserial"]:+.2f}</td><td class="l">{esc(r["better"])}</td></tr>')
     pairing = "".join(f"<li>{esc(p['system_a'])} vs {esc(p['system_b'])}: {p['common']} common clips"
@@ -275,7 +274,7 @@ def _matrix_html(doc, names) -> str:
                     continue
                 d = sign * r["difference"]
                 cls = "" if not r["significant"] else ("better" if r["better"] == b else "worse")
-                text = f"<b>{d:+.4f}</b>" if r["significant"] else f"{d:+.4f}"
+                text = f"<b>{format_difference(d, r.get('unit'))}</b>" if r["significant"] else format_difference(d, r.get("unit"))
                 tds.append(f'<td class="{cls}" data-v="{d}" title="p_holm {r["p_holm"]:.3g}">{text}</td>')
             rows.append(f'<tr><th class="l">{esc(a)}</th>{"".join(tds)}</tr>')
         parts.append(f'<table class="matrix" data-metric="{esc(metric)}"><caption>{esc(metric)}</caption>'
@@ -296,7 +295,7 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
     clip_audio = [r[k] for d in evals for r in d["per_clip"] if isinstance(r, dict)
                   for k in ("gt", "pred") if isinstance(r.get(k), str) and r[k]]
     check_output_folder("--out", out, {"INPUTS": [Path(p) for p in inputs], "clip audio": clip_audio},
-                        claims=("index.html", "img", "audio", MARKER))
+                        claims=("index.html", "report.html", "img", "audio", MARKER))
     prepare_out(out)
     jobs, plan = [], []  # plan: what goes where on the page, filled once the figures are drawn
     for k, doc in enumerate(evals):
@@ -305,17 +304,17 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
         for j, metric in enumerate(doc["aggregate"]):
             spec = sp.distribution_spec(doc, metric, f"{rid}-dist-{j}")
             if spec:
-                jobs.append((spec, None))
+                jobs.append((spec, _vector(out, spec)))
                 entry["dist"].append(spec["id"])
         entry["fad"] = []
         for j, metric in enumerate(m for m in doc["aggregate"] if m.startswith("fad")):
             spec = sp.fad_spec(doc, metric, f"{rid}-fad-{j}")
             if spec:
-                jobs.append((spec, None))
+                jobs.append((spec, _vector(out, spec)))
                 entry["fad"].append(spec["id"])
         g = sp.genre_spec(doc, f"{rid}-genre")
         if g:
-            jobs.append((g, None))
+            jobs.append((g, _vector(out, g)))
             entry["genre"] = g["id"]
         rows = {str(r.get("id")): r for r in doc["per_clip"]}
         missing = [c for c in clips if c not in rows]
@@ -342,7 +341,9 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
     for k, doc in enumerate(mos):
         spec = sp.mos_spec(doc, f"m{k}-mos")
         if spec:
-            jobs.append((spec, None))
+            jobs.append((spec, _vector(out, spec)))
+    systems = _systems_specs(evals) if len(evals) > 1 else []
+    jobs += [(spec, _vector(out, spec)) for spec in systems]
     drawn = {spec["id"]: (spec, svg) for spec, svg in draw_all(jobs, workers=workers)}
     page = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>d2m-bench report</title>"
             f"<style>{CSS}</style></head><body><h1>d2m-bench report</h1>"
@@ -350,6 +351,7 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
             f'inputs: {esc(", ".join(d["_path"] for d in evals + mos))}. How to read each figure: docs/report.md.</p><nav>'
             + "".join(f'<a href="#{e["rid"]}">{esc(label(e["doc"]))}</a>' for e in plan)
             + "".join(f'<a href="#m{k}-mos-sec">MOS {k + 1}</a>' for k in range(len(mos)))
+            + ('<a href="#systems">systems</a>' if systems else "")
             + ('<a href="#side-by-side">side by side</a><a href="#compare">compare</a>' if len(evals) > 1 else "")
             + "</nav>"]
     for e in plan:
@@ -357,6 +359,8 @@ def build_report(inputs, out, *, clips=(), worst=5, best=5, random=5, seed=0, en
     for k, doc in enumerate(mos):
         fid = f"m{k}-mos"
         page.append(mos_html(doc, fid, drawn.get(fid, (None, None))[1]))
+    if systems:
+        page.append(systems_html(systems, drawn))
     if len(evals) > 1:
         page.append(multi_html(evals))
     page.append(f"<script>{SORT_JS}</script></body></html>\n")
@@ -409,7 +413,7 @@ def _result_html(e, drawn, out) -> str:
         for i, (cid, row, bid, aid) in enumerate(e["clips"]):
             spec, _ = drawn[bid]
             note = f" {esc(spec['envelope_note'])}" if spec.get("envelope_note") else ""
-            body = f'<img src="img/{esc(bid)}.png" alt="onsets of {esc(cid)}">' + audio_html(row, out, f"{rid}-{i}")
+            body = _png(bid, f"onsets of {cid}") + audio_html(row, out, f"{rid}-{i}")
             parts.append(figure_html(spec, body, f"{esc(cid)} ({esc(spec['why'])}){note}"))
         aligned = [(cid, aid) for cid, _, _, aid in e["clips"] if aid]
         if aligned:
@@ -418,5 +422,5 @@ def _result_html(e, drawn, out) -> str:
                          "its nearest generated music beat.</p>")
             for cid, aid in aligned:
                 spec, _ = drawn[aid]
-                parts.append(figure_html(spec, f'<img src="img/{esc(aid)}.png" alt="beats of {esc(cid)}">', esc(cid)))
+                parts.append(figure_html(spec, _png(aid, f"beats of {cid}"), esc(cid)))
     return "".join(parts)

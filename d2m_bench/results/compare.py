@@ -26,10 +26,11 @@ from . import intervals as iv
 from ..io.atomic import write_text
 from ..errors import UserError
 from .tables import format_table
+from .units import format_difference, format_interval, format_value, unit_of
 
 CSV_COLUMNS = ["metric", "system_a", "system_b", "n", "mean_a", "mean_b", "difference", "ci_low", "ci_high",
                "ci_bca_low", "ci_bca_high", "wilcoxon_statistic", "p", "p_method", "p_holm", "significant",
-               "rank_biserial", "cohen_dz", "better", "higher_is_better"]
+               "rank_biserial", "cohen_dz", "better", "higher_is_better", "unit"]
 
 
 def load_result(path) -> dict:
@@ -161,13 +162,14 @@ def compare_pair(a: dict, b: dict, metric: str, ci: dict) -> dict | None:
     w = wilcoxon(d)
     sd = float(d.std(ddof=1))
     hib = bool((a["aggregate"][metric] or {}).get("higher_is_better", True))
+    unit = unit_of(a["aggregate"][metric])
     return {"metric": metric, "system_a": label(a), "system_b": label(b), "n": len(ids),
             "mean_a": float(xa.mean()), "mean_b": float(xb.mean()), "difference": float(d.mean()),
             "ci_low": interval["percentile"][0], "ci_high": interval["percentile"][1],
             "ci_bca_low": (interval["bca"] or [None, None])[0], "ci_bca_high": (interval["bca"] or [None, None])[1],
             "wilcoxon_statistic": w["statistic"], "p": w["p"], "p_method": w["method"],
             "rank_biserial": w["rank_biserial"], "cohen_dz": float(d.mean()) / sd if sd > 0 else None,
-            "higher_is_better": hib}
+            "higher_is_better": hib, "unit": unit}
 
 
 def compare(docs, *, level=None, n_resamples=None, seed=None, alpha=0.05) -> dict:
@@ -231,10 +233,10 @@ def write_outputs(doc: dict, out, inputs=()) -> list:
 
 
 def table(doc: dict) -> str:
-    def f(v, pct=False):
-        if v is None:
-            return "-"
-        return f"{v:+.4f}" if not pct else f"{v:.3g}"
+    """The terminal table of `d2m-bench compare`: means and differences in the metric's display
+    unit (a difference of percentages in percentage points, "pp"), p-values to 3 digits."""
+    def p3(v):
+        return "-" if v is None else f"{v:.3g}"
 
     lines = [f"protocol {doc['protocol']['name']} ({str(doc['protocol']['hash'])[:12]})  "
              f"{int(doc['ci']['level'] * 100)}% paired bootstrap CI ({doc['ci']['n_resamples']} resamples, "
@@ -246,14 +248,18 @@ def table(doc: dict) -> str:
         if p["only_b"]:
             line += f"; only in {p['system_b']}: {', '.join(p['only_b'][:10])}" + (" ..." if len(p["only_b"]) > 10 else "")
         lines.append(line)
-    rows = [[r["metric"], r["system_a"], r["system_b"], r["n"], f(r["difference"]),
-             f"[{f(r['ci_low'])}, {f(r['ci_high'])}]", f(r["p"], True), f(r["p_holm"], True),
-             f"{r['rank_biserial']:+.2f}", r["better"]] for r in doc["comparisons"]]
+    rows = []
+    for r in doc["comparisons"]:
+        unit = r.get("unit", "fraction")
+        rows.append([r["metric"], r["system_a"], r["system_b"], r["n"], format_value(r["mean_a"], unit),
+                     format_value(r["mean_b"], unit), format_difference(r["difference"], unit),
+                     format_interval(r["ci_low"], r["ci_high"], unit, difference=True), p3(r["p"]), p3(r["p_holm"]),
+                     f"{r['rank_biserial']:+.2f}", r["better"]])
     if rows:
-        lines.append(format_table(rows, ["metric", "A", "B", "n", "B-A", "CI (percentile)", "p", "p_holm", "r_rb",
-                                         "better"],
-                                  align=["left", "left", "left", "right", "right", "left", "right", "right", "right",
-                                         "left"]))
+        lines.append(format_table(rows, ["metric", "A", "B", "n", "mean A", "mean B", "B-A", "CI (percentile)", "p",
+                                         "p_holm", "r_rb", "better"],
+                                  align=["left", "left", "left", "right", "right", "right", "right", "left", "right",
+                                         "right", "right", "left"]))
     for m, why in doc["not_compared"].items():
         lines.append(f"not compared: {m} ({why})")
     return "\n".join(lines)

@@ -34,6 +34,7 @@ from ..io.atomic import write_text
 from ..resources import shipped_dir
 from . import directions, gtset
 from .flags import run_flags
+from .units import format_value
 
 COLUMNS = ["protocol", "protocol_hash", "comparable_key", "metric", "rank", "system", "kind", "value", "unit",
            "higher_is_better", "n", "source", "provenance", "gt_set", "gt_set_key", "role", "direction", "flags",
@@ -436,7 +437,7 @@ def to_csv(rows) -> str:
 
 
 def _cell(r) -> str:
-    return f"{r['value']:.1f}" if r["unit"] == "percent" else f"{r['value']:.3g}"
+    return format_value(r["value"], r["unit"] or "score")  # the one unit rule (results/units.py)
 
 
 def tables(rows) -> dict:

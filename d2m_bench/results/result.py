@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import __version__
 from ..io.atomic import write_text
 from .tables import format_table
+from .units import format_interval, format_value, unit_of
 from ..versions import package_versions
 
 RESULT_SCHEMA = 1
@@ -25,10 +26,6 @@ def library_versions() -> dict:
     """Installed versions, read from package metadata (nothing is imported)."""
     return {"python": platform.python_version(), **package_versions(_PACKAGES)}
 
-
-# Units shown and ranked x100, as papers print them: "fraction" lies in [0, 1]; "ratio" is a
-# quotient that can exceed 1 (Beats Coverage B_g/B_t).
-PERCENT_UNITS = ("fraction", "ratio")
 
 
 def metric_summary(values, *, pooled=None, unit="fraction", higher_is_better=True, **extra) -> dict:
@@ -186,16 +183,14 @@ class EvalResult:
             lines.append(f"gt set: {title(self.inputs['gt_set'])}")
         rows = []
         for name, m in self.aggregate.items():
-            pct = m.get("unit") in PERCENT_UNITS
+            unit = unit_of(m)
 
             def fmt(v):
-                if v is None or (isinstance(v, float) and math.isnan(v)):
-                    return "-"
-                return f"{100 * v:.1f}%" if pct else f"{v:.4g}"
+                return format_value(v, unit)
 
-            dist = " ".join(f"{d['value']:.4g}:{d['count']}" for d in m.get("distribution", []))
+            dist = " ".join(f"{fmt(d['value'])}:{d['count']}" for d in m.get("distribution", []))
             ci = m.get("ci") if isinstance(m.get("ci"), dict) else {}
-            bounds = f"[{fmt(ci['percentile'][0])}, {fmt(ci['percentile'][1])}]" if ci.get("percentile") else "-"
+            bounds = format_interval(*ci["percentile"], unit) if ci.get("percentile") else "-"
             rows.append([name, fmt(m["value"]), bounds, fmt(m.get("std")), fmt(m.get("pooled")), m.get("n", ""), dist])
         if rows:
             levels = {m["ci"].get("level") for m in self.aggregate.values() if isinstance(m.get("ci"), dict)}
