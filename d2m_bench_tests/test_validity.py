@@ -137,9 +137,9 @@ def test_page_has_one_figure_per_metric(validity_run):
 
 
 def test_cli_bad_input_is_one_line(tmp_path, cli):
-    proc = cli("validity", "--out", tmp_path / "o")
+    proc = cli("validity", "--out-dir", tmp_path / "o")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--gt" in proc.stderr
     (tmp_path / "gt").mkdir()
-    proc = cli("validity", "--gt", tmp_path / "gt", "--out", tmp_path / "o")
+    proc = cli("validity", "--gt", tmp_path / "gt", "--out-dir", tmp_path / "o")
     assert proc.returncode == 2 and "at least two gt clips" in proc.stderr and proc.stderr.count("\n") == 1
     assert not (tmp_path / "o" / "validity.json").exists()

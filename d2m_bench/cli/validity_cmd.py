@@ -1,6 +1,8 @@
 """`d2m-bench validity`: what each metric of a protocol can and cannot see, measured."""
 import click
 
+from .grammar import out_dir, workers
+
 
 @click.command("validity")
 @click.option("--gt", "gt", type=click.Path(file_okay=False), default=None, help="Folder of ground-truth clips.")
@@ -8,11 +10,10 @@ import click
               help="A built dataset instead of --gt: its audio/<split>/ folder is the gt.")
 @click.option("--split", default="test", show_default=True, help="Split of --data.")
 @click.option("--protocol", "-p", default="d2m-aistpp-2s", show_default=True, help="Protocol name or TOML file.")
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="Folder for validity.json, validity.csv, index.html and results/<transformation>.json.")
+@out_dir("Folder for validity.json, validity.csv, index.html and results/<transformation>.json.")
 @click.option("--only", multiple=True, help="Run only these transformations (identity is always run). Repeatable.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise and the shuffle.")
-@click.option("--workers", "-j", type=int, default=None, help="Processes for onset detection (default: all cores, at most 8).")
+@workers("Processes for the worker pass")
 @click.option("--quiet", "-q", is_flag=True, help="No cards; only the paths written.")
 def validity_cmd(gt, data, split, protocol, out, only, seed, workers, quiet):
     """Score a fixed, versioned battery of transformations of the gt (identity, shuffled gt, time
@@ -33,7 +34,7 @@ def validity_cmd(gt, data, split, protocol, out, only, seed, workers, quiet):
         from ..data.dataset import Dataset
 
         gt = str(Dataset(data).root / "audio" / split)
-    check_output_folder("--out", out, {"--gt": [Path(gt)]},
+    check_output_folder("--out-dir", out, {"--gt": [Path(gt)]},
                         claims=("validity.json", "validity.csv", "index.html", "results"))
     doc = run_validity(gt, protocol=protocol, out=out, seed=seed, workers=workers, progress=not quiet,
                        only=list(only) or None)
