@@ -82,7 +82,8 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
     from ..models.generator import D2MGenerator, GeneratorConfig
     from .checkpoint import torch_load
     from .data import ClipDataset
-    from .train_d2m import CKPT_FORMAT, frozen_vqvae, level_index
+    from ..models.vqvae import frozen_vqvae
+    from .checkpoint import CKPT_FORMAT, level_index
     from .runner import setup
 
     state = torch_load(checkpoint, map_location="cpu")
@@ -95,13 +96,14 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
         raise UserError("VQ-VAE recorded in the checkpoint not found; pass --vqvae PATH", vq_path)
     vqvae = frozen_vqvae(vq_path, ctx.device, trust=trust)
     gcfg = GeneratorConfig.from_dict(state["generator_config"])
+    info = Dataset(data_root).info
+    if info.name != state.get("dataset"):
+        raise UserError(f"checkpoint was trained on '{state.get('dataset')}', dataset is '{info.name}'", data_root)
+    level = level_index(cfg["level"])
+    check_fits(gcfg, level, vqvae, info, checkpoint=checkpoint, vq_path=vq_path, data_root=data_root)
     G = D2MGenerator(gcfg).to(ctx.device)
     G.load_state_dict(state["generator"])
-    data_name = Dataset(data_root).info.name
-    if data_name != state.get("dataset"):
-        raise UserError(f"checkpoint was trained on '{state.get('dataset')}', dataset is '{data_name}'", data_root)
     dataset = ClipDataset(data_root, split, augment=False, limit=limit)
-    level = level_index(cfg["level"])
     t0 = time.time()
     ids = write_generations(G, vqvae, dataset, out_dir, level=level, has_genre=gcfg.genre_dim > 0,
                             device=ctx.device, denoise=denoise, progress=progress)
@@ -119,6 +121,24 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
     return provenance
+
+
+def check_fits(gcfg, level: int, vqvae, info, *, checkpoint, vq_path, data_root) -> None:
+    """One line naming both files when the model's inputs or codes do not fit the dataset or the
+    VQ-VAE; called before anything is written (a mismatch would otherwise surface as a torch
+    error after gt and recon files exist)."""
+    frames, dims = (int(v) for v in info.motion_shape)
+    if (gcfg.motion_frames, gcfg.motion_dim, gcfg.visual_dim) != (frames, dims, int(info.visual_dim)):
+        raise UserError(f"{checkpoint} takes ({gcfg.motion_frames}, {gcfg.motion_dim}) motion and {gcfg.visual_dim}-d "
+                        f"visual features; {data_root} has ({frames}, {dims}) motion and {info.visual_dim}-d visual "
+                        "features (build the dataset with the model's extractor)")
+    seg = int(round(info.segment_seconds * info.sample_rate))
+    tokens = seg // vqvae.hop_lengths[level] if vqvae.levels > level else None
+    if tokens is None or (gcfg.emb_width, gcfg.code_len) != (vqvae.config.emb_width, tokens):
+        have = (f"level {level} gives ({vqvae.config.emb_width}, {tokens}) codes per {seg}-sample clip"
+                if tokens is not None else f"has no level {level} ({vqvae.levels} levels)")
+        raise UserError(f"{checkpoint} makes ({gcfg.emb_width}, {gcfg.code_len}) codes at level {level}; "
+                        f"the VQ-VAE {vq_path} {have}")
 
 
 def _version(pkg: str):

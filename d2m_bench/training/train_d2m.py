@@ -22,27 +22,20 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import UserError
 from ..models.discriminator import MultiScaleDiscriminator
 from ..models.generator import D2MGenerator, GeneratorConfig
 from ..models.layers import init_torch_zero_bias
 from ..models.losses import LogMel, feature_matching_loss, hinge_d_loss, hinge_g_loss
-from ..models.vqvae import load_vqvae
 from . import runner
-from .checkpoint import atomic_save, torch_load
+from ..models.vqvae import frozen_vqvae  # noqa: F401 (also imported from here by the benchmarks)
+from .checkpoint import CKPT_FORMAT, LEVELS, atomic_save, level_index, torch_load  # noqa: F401
 from .config import D2MTrainConfig, resolve, save_config
 from .data import ClipDataset, Position, total_steps, training_batches
 
-CKPT_FORMAT = "d2m-bench-d2m/1"
-LEVELS = {"high": 2, "low": 1}
 LOSS_COLUMNS = ["loss_d", "adv", "fm", "code_cont", "code_quant", "wav", "mel", "loss_g", "seconds"]
-
-
-def level_index(level: str) -> int:
-    if level not in LEVELS:
-        raise UserError(f"level must be 'high' or 'low', got '{level}'")
-    return LEVELS[level]
 
 
 def generator_config(cfg: D2MTrainConfig, info, vqvae, *, has_genre: bool) -> GeneratorConfig:
@@ -62,15 +55,6 @@ def generator_config(cfg: D2MTrainConfig, info, vqvae, *, has_genre: bool) -> Ge
 def build_discriminator(cfg: D2MTrainConfig) -> MultiScaleDiscriminator:
     return MultiScaleDiscriminator(num_d=cfg.num_d, ndf=cfg.ndf, n_layers=cfg.n_layers_d,
                                    stride=cfg.downsamp_factor, width=cfg.d_width)
-
-
-def frozen_vqvae(path, device, *, trust=False):
-    if not path:
-        raise UserError("no VQ-VAE given: pass --vqvae PATH (from `d2m-bench train vqvae` or an official file)")
-    vqvae = load_vqvae(path, trust=trust).to(device).eval()
-    for p in vqvae.parameters():
-        p.requires_grad_(False)
-    return vqvae
 
 
 def _batch_to(batch, device, has_genre):
@@ -108,12 +92,21 @@ def train_step(batch, *, G, D, vqvae, mel, optG, optD, cfg: D2MTrainConfig, leve
         gt_quant = vqvae.dequantise(vqvae.bottleneck.level_blocks[level].encode(gt_cont), level)
     if gt_cont.shape != codes.shape:
         raise UserError(f"generator codes {tuple(codes.shape)} do not match the VQ-VAE's {tuple(gt_cont.shape)}")
+    # The code terms are built before the discriminator runs, as released: autograd sums the
+    # gradients that reach `codes` in reverse order of creation, and that order decides the last bits.
+    code_cont = F.l1_loss(codes, gt_cont)
+    code_quant = F.l1_loss(codes, gt_quant)
 
-    # Discriminator: one forward on [fake; real] (identical to two forwards, no batch statistics;
-    # a single forward keeps DDP to one reduction per backward).
-    outs = D(torch.cat([codes.detach(), gt_cont]))
-    fake_d = [[f[:n] for f in scale] for scale in outs]
-    real_d = [[f[n:] for f in scale] for scale in outs]
+    # Discriminator: fake then real in two forwards, as released; that makes the step bit-equal to
+    # upstream's (one forward on [fake; real] rounds differently, and Adam turns the rounding of
+    # near-cancelling bias gradients into ~0.3 lr). A DDP module takes one forward per backward,
+    # so there the two go through as one batch.
+    if isinstance(D, DistributedDataParallel):
+        outs = D(torch.cat([codes.detach(), gt_cont]))
+        fake_d = [[f[:n] for f in scale] for scale in outs]
+        real_d = [[f[n:] for f in scale] for scale in outs]
+    else:
+        fake_d, real_d = D(codes.detach()), D(gt_cont)
     loss_d = hinge_d_loss(real_d, fake_d)
     optD.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -123,8 +116,6 @@ def train_step(batch, *, G, D, vqvae, mel, optG, optD, cfg: D2MTrainConfig, leve
     fake_g = D(codes)
     adv = hinge_g_loss(fake_g)
     fm = feature_matching_loss(real_d, fake_g)
-    code_cont = F.l1_loss(codes, gt_cont)
-    code_quant = F.l1_loss(codes, gt_quant)
     _, wav = decode_codes(vqvae, codes, level, straight_through=cfg.straight_through, grad_scale=cfg.st_grad_scale)
     target = audio[..., :wav.shape[-1]]
     wav_l1 = F.l1_loss(wav, target)
@@ -195,7 +186,7 @@ def train_d2m(data_root, run_dir, *, overrides: dict | None = None, config_file:
 
 
 def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
-    from torch.nn.parallel import DistributedDataParallel as DDP
+    DDP = DistributedDataParallel
     from ..progress import progress_bar
 
     level = level_index(cfg.level)
