@@ -20,7 +20,7 @@ from .metrics import beats as bm
 from .pairing import pair_directories, pair_manifest
 from .parallel import cap_workers
 from .protocol import Protocol, load_protocol
-from .provenance import read_pred_provenance
+from .provenance import model_warnings, read_pred_provenance
 from .results import EvalResult, metric_summary
 
 if TYPE_CHECKING:  # imported when a dataset is given: the plain path needs none of it
@@ -321,6 +321,7 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
     from .sanity import sanity_section  # levels, silence, sameness of the predictions: warnings only
 
     sections["sanity"] = sanity_section(pairing.pairs, progress=progress)
+    sections["sanity"].setdefault("warnings", []).extend(model_warnings(provenance))
     notes += sections["sanity"].get("warnings", [])
     for r in rows:
         r.update(sections["sanity"].get("per_clip", {}).get(r["id"], {}))

@@ -4,7 +4,8 @@ Layout: ``OUT/gt/<id>.wav`` (the clip as the test loader gives it: peak 0.95, cr
 the segment length, never augmented), ``OUT/recon/<id>.wav`` (gt encoded and decoded at the
 model's level: 44032 samples high / 44096 low for 2-s clips), ``OUT/generated/<id>.wav``
 (the model's output, optionally denoised with noisereduce as the released generate script
-did), all mono PCM_16 at the dataset rate, plus ``OUT/provenance.json``. Same stems in every
+did), all mono PCM_16 at the dataset rate, plus ``OUT/provenance.json`` (and a copy in
+``OUT/generated/``, where eval looks for it). Same stems in every
 folder, so ``d2m-bench eval --pred OUT/generated --gt OUT/gt`` pairs them by name.
 """
 from __future__ import annotations
@@ -104,6 +105,7 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
     G = D2MGenerator(gcfg).to(ctx.device)
     G.load_state_dict(state["generator"])
     dataset = ClipDataset(data_root, split, augment=False, limit=limit)
+    motion = _motion_dependence(G, vqvae, dataset, level, gcfg.genre_dim > 0, cfg, state, ctx.device)
     t0 = time.time()
     ids = write_generations(G, vqvae, dataset, out_dir, level=level, has_genre=gcfg.genre_dim > 0,
                             device=ctx.device, denoise=denoise, progress=progress)
@@ -115,12 +117,33 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
         "denoise": {"applied": denoise, "tool": "noisereduce", "version": _version("noisereduce") if denoise else None,
                     "applied_to": "generated" if denoise else None,
                     "call": "noisereduce.reduce_noise(y=y, sr=sr)" if denoise else None},
-        "straight_through_training": cfg["straight_through"], "seconds": round(time.time() - t0, 3),
+        "straight_through_training": cfg["straight_through"], "motion_dependence": motion,
+        "seconds": round(time.time() - t0, 3),
         "segments": ids,
     }
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    (Path(out_dir) / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    text = json.dumps(provenance, indent=2) + "\n"
+    (Path(out_dir) / "provenance.json").write_text(text)
+    # Also beside the clips: `eval --pred OUT/generated` reads the provenance of the folder it scores.
+    (Path(out_dir) / "generated" / "provenance.json").write_text(text)
     return provenance
+
+
+def _motion_dependence(G, vqvae, dataset, level, has_genre, cfg, state, device) -> dict:
+    """The probe figures of training (motion_check) on the first clips of this split, with the
+    training run's last verdict beside them; a warning line when the model ignores the motion."""
+    import sys
+
+    from .motion_check import describe, motion_dependence, probe_batch, verdict
+
+    probe = probe_batch(dataset, clips=max(2, int(cfg.get("probe_clips", 4))), device=device, has_genre=has_genre)
+    threshold = float(cfg.get("min_token_change", 0.01))
+    result = verdict(motion_dependence(G, vqvae, level, *probe), threshold, probe_clips=len(probe[0]),
+                     training=state.get("motion_check"))
+    if result["input_independent"]:
+        print(f"d2m-bench: warning: this model ignores the dance: {describe(result)}; the generated clips will "
+              "not follow the motion (recorded in provenance.json)", file=sys.stderr)
+    return result
 
 
 def check_fits(gcfg, level: int, vqvae, info, *, checkpoint, vq_path, data_root) -> None:
