@@ -81,11 +81,6 @@ def _args(r, out, *extra, vqvae=None):
             "--vqvae", vqvae or r["root"] / "vqvae.pt", "--level", r["level"], "--dataset", "aistpp", "--out", out, *extra)
 
 
-def _all_files(r):
-    f = r["folder"]
-    return ("--netd", f / "netD.pt", "--optg", f / "optG.pt", "--optd", f / "optD.pt")
-
-
 def _named_moments(opt, named):
     """name -> (exp_avg, exp_avg_sq) of an Adam state dict whose i-th parameter is named[i]."""
     sd = opt if isinstance(opt, dict) else opt.state_dict()
@@ -99,14 +94,18 @@ def _upstream_g_names(m):
             + [f"generator.{n}" for n in up.upstream_names(dict(m["netG"].named_parameters()))])
 
 
-def test_resumed_import_takes_the_step_upstream_takes(released, tmp_path, cli, monkeypatch):
+def test_resumed_import_takes_the_step_upstream_takes(released, tmp_path, monkeypatch):
     from d2m_bench.models.generator import D2MGenerator, GeneratorConfig
     from d2m_bench.training import train_d2m as td
 
-    r, run = released, tmp_path / "run"
-    res = cli(*_args(r, run, *_all_files(r)))
-    assert res.returncode == 0, res.stderr  # released code: "optG parameter 2 has shape (1024, 786) ..."
-    assert json.loads(res.stdout.strip().splitlines()[-1])["fresh"] == []
+    from d2m_bench.training.released import import_d2m_gan
+
+    r, run, f = released, tmp_path / "run", released["folder"]
+    # In process (the CLI path: the generate test); released code: "optG parameter 2 has shape (1024, 786) ..."
+    summary = import_d2m_gan(mencoder=f / "mencoder.pt", netg=f / "netG.pt", vqvae=r["root"] / "vqvae.pt",
+                             level=r["level"], dataset="aistpp", out=run, netd=f / "netD.pt", optg=f / "optG.pt",
+                             optd=f / "optD.pt")
+    assert summary["fresh"] == []
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     G = D2MGenerator(GeneratorConfig.from_dict(state["generator_config"]))
     ours = [n for n, _ in G.named_parameters()]
@@ -147,8 +146,9 @@ def test_resumed_import_takes_the_step_upstream_takes(released, tmp_path, cli, m
 
 
 def test_imported_model_generates_upstream_audio_bit_for_bit(released, tmp_path, cli):
-    r, run, out = released, tmp_path / "run", tmp_path / "gen"
-    assert cli(*_args(r, run)).returncode == 0
+    r, run, out, f = released, tmp_path / "run", tmp_path / "gen", released["folder"]
+    res = cli(*_args(r, run, "--netd", f / "netD.pt", "--optg", f / "optG.pt", "--optd", f / "optD.pt"))
+    assert res.returncode == 0, res.stderr
     res = cli("generate", "--checkpoint", run / "checkpoint.pt", "--data", r["data"], "--out", out, "--no-denoise", "-q")
     assert res.returncode == 0, res.stderr
     ds = ClipDataset(r["data"], "test")

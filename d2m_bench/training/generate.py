@@ -81,10 +81,9 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
         require_denoiser()
     from ..dataset import Dataset
     from ..models.generator import D2MGenerator, GeneratorConfig
-    from .checkpoint import torch_load
-    from .data import ClipDataset
     from ..models.vqvae import frozen_vqvae
-    from .checkpoint import CKPT_FORMAT, level_index
+    from .checkpoint import CKPT_FORMAT, level_index, torch_load
+    from .data import ClipDataset
     from .runner import setup
 
     state = torch_load(checkpoint, map_location="cpu")
@@ -129,11 +128,13 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
     return provenance
 
 
-def _motion_dependence(G, vqvae, dataset, level, has_genre, cfg, state, device) -> dict:
+def _motion_dependence(G, vqvae, dataset, level, has_genre, cfg, state, device) -> dict | None:
     """The probe figures of training (motion_check) on the first clips of this split, with the
     training run's last verdict beside them; a warning line when the model ignores the motion."""
     import sys
 
+    if not len(dataset):
+        return None
     from .motion_check import describe, motion_dependence, probe_batch, verdict
 
     probe = probe_batch(dataset, clips=max(2, int(cfg.get("probe_clips", 4))), device=device, has_genre=has_genre)
