@@ -77,12 +77,20 @@ def test_default_tiny_run_warns_once_and_records_it(tiny, tmp_path, cli):
     assert check["tokens_shuffled"] == 0.0 and any("ignores the dance" in n for n in state["notes"])
 
 
-def test_no_verdict_before_the_warm_up(tiny, tmp_path):
-    from d2m_bench.training.train_d2m import train_d2m
+def test_verdict_waits_for_the_warm_up_and_warns_once(capsys):
+    from d2m_bench.training.config import D2MTrainConfig, resolve
+    from d2m_bench.training.train_d2m import _judge_motion
 
-    out = train_d2m(tiny["data"], tmp_path / "a", overrides={
-        "size": "tiny", "level": "high", "vqvae": str(tiny["vqvae"]), "sample_every": 0, "max_steps": 2,
-        "motion_check_after": 3}, progress=False)
-    assert out["motion_check"] is None  # the same model past the warm-up: the test above
-    rows = (tmp_path / "a" / "losses.csv").read_text().splitlines()
-    assert len(rows) == 3 and rows[1].split(",")[-1] == "0"  # the figures are logged all the same
+    cfg = resolve(D2MTrainConfig, {"motion_check_after": 3})
+    motion = torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1).repeat(1, 6, 2)
+    probe = (motion, torch.tensor([3.0, 1.0, 2.0]).view(3, 1, 1), None)
+    check, notes = {}, []
+    for step in (2, 3, 4):
+        _judge_motion(_Picker("visual"), _Codebook(), 2, probe, cfg, step, check, notes)
+        if step == 2:
+            assert check == {} and notes == []
+    assert check["warned_at"] == 3 and check["step"] == 4 and len(notes) == 1
+    assert capsys.readouterr().err.count("ignores the dance") == 1
+    check, notes = {}, []
+    _judge_motion(_Picker("motion"), _Codebook(), 2, probe, cfg, 5, check, notes)
+    assert check["input_independent"] is False and check["warned_at"] is None and notes == []
