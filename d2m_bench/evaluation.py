@@ -103,7 +103,7 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
         data = Dataset(data)
     workers, workers_note = cap_workers(workers)  # -j 1000 would start 1000 processes
     ctx = EvalContext(data=data, split=split, options=dict(options or {}), workers=workers, cache=cache,
-                      progress=progress, pairs=list(pairing.pairs))
+                      progress=progress, pairs=list(pairing.pairs), provenance=provenance)
     enabled = check_sections(proto, ctx)  # e.g. missing VGGish weights: fail before any audio is decoded
     from .features.worker import run_pairs, usable_cache
 

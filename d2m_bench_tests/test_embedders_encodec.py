@@ -90,7 +90,7 @@ def test_genre_retrieval_with_encodec(encodec_weights, tmp_path):
     from d2m_bench.data.dataset import Dataset
     from d2m_bench.evaluation import EvalContext
     from d2m_bench_tests.helpers import score_section
-        from d2m_bench.io.pairing import Pair
+    from d2m_bench.io.pairing import Pair
     from d2m_bench.protocol import load_protocol
     from d2m_bench.synth.synthetic import make_tiny_dataset
 

@@ -210,6 +210,10 @@ def test_generate_cli_then_eval_end_to_end(assets, tmp_path, cli):
     assert r.returncode == 0, r.stderr
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["denoise"]["applied"] and prov["denoise"]["version"]
+    # One step from the released init: the tiny model's tokens do not depend on the motion, and
+    # generate says so on stderr, in provenance.json, and in the copy eval reads beside the clips.
+    assert prov["motion_dependence"]["input_independent"] is True and "ignores the dance" in r.stderr
+    assert json.loads((out / "generated" / "provenance.json").read_text()) == prov
     gt = sorted(p.stem for p in (out / "gt").glob("*.wav"))
     assert gt == sorted(p.stem for p in (out / "generated").glob("*.wav")) and len(gt) == 2
     r = cli("eval", "--pred", out / "generated", "--gt", out / "gt", "--out", tmp_path / "res.json", "-q", "-j", "1")
@@ -217,6 +221,7 @@ def test_generate_cli_then_eval_end_to_end(assets, tmp_path, cli):
     result = json.loads((tmp_path / "res.json").read_text())
     text = json.dumps(result)
     assert all(sid in text for sid in gt)
+    assert [w for w in result["sections"]["sanity"]["warnings"] if "ignores the dance" in w]
     bad = cli("generate", "--checkpoint", assets["vqvae"], "--data", data, "--out-dir", tmp_path / "x")
     assert bad.returncode == 2 and "not a d2m-bench D2M-GAN checkpoint" in bad.stderr
 

@@ -141,10 +141,15 @@ def test_tiny_run_learns_motion_to_music_and_a_motionless_one_does_not(trained, 
     # An input-independent model has spread 0 and equal hits on true and shuffled motion, and
     # under L1 no constant beats zeros on these mostly-silent codes.
     learned = [f["spread"] > 1e-2, f["hit"] > f["hit_shuffled"], f["code_l1"] < 0.8 * f["code_l1_zeros"]]
+    # The trainer's own verdict (judged at the final checkpoint): no warning for the run that
+    # learned, the warning for the one whose motion was cut.
+    check = torch.load(root / "run" / "checkpoint.pt", weights_only=True)["motion_check"]
     if motion == "true":
         assert all(learned), f
+        assert check["input_independent"] is False and check["warned_at"] is None, check
     else:
         assert not any(learned), f
+        assert check["input_independent"] is True and check["warned_at"] == LEARN["max_steps"], check
 
 
 def test_codec_and_set_put_onsets_where_the_motion_peaks(tmp_path):

@@ -13,7 +13,7 @@ from ..errors import UserError
 
 FILENAME = "provenance.json"
 _TOP_KEYS = ("baseline", "version", "kind", "upstream", "seed", "d2m_bench_version", "created",
-             "checkpoint", "step", "level")
+             "checkpoint", "step", "level", "motion_dependence")
 _SYNTH_KEYS = ("synth", "synth_version", "soundfont", "soundfont_sha256")
 
 
@@ -43,6 +43,16 @@ def read_pred_provenance(pred_dir) -> dict | None:
         out["synth"] = {k: synth[k] for k in _SYNTH_KEYS if k in synth}
     out["file"] = str(path)
     return out
+
+
+def model_warnings(prov) -> list[str]:
+    """Sanity lines that only the provenance can give: `generate` found the model input-independent."""
+    motion = (prov or {}).get("motion_dependence")
+    if not isinstance(motion, dict) or not motion.get("input_independent"):
+        return []
+    return [f"the model that generated these clips ignores the dance (provenance.json: shuffling or zeroing the "
+            f"motion changes {motion.get('tokens_shuffled')} / {motion.get('tokens_zeroed')} of its tokens); "
+            "beat metrics can still score such predictions high"]
 
 
 def provenance_label(prov) -> str:

@@ -73,8 +73,13 @@ class BottleneckBlock(nn.Module):
 
     @staticmethod
     def flatten(x):
-        """(N, C, T) -> (N*T, C)."""
-        return x.permute(0, 2, 1).reshape(-1, x.shape[1])
+        """(N, C, T) -> (N*T, C), contiguous.
+
+        For N = 1 a plain reshape of the permuted view is a transposed view, and the distance
+        matmul then takes another BLAS path whose rounding differs from Jukebox's (which copies
+        first); on a near-tie that flips a token, so the copy is part of being equal to upstream.
+        """
+        return x.permute(0, 2, 1).contiguous().view(-1, x.shape[1])
 
     def quantise(self, flat):
         """Nearest codebook rows of (M, C) features: (indices (M,), mean squared distance)."""

@@ -233,3 +233,16 @@ def load_vqvae(path, *, config: VQVAEConfig | None = None, map_location="cpu", t
     else:
         model.restore_codebooks()
     return model
+
+
+def frozen_vqvae(path, device, *, trust: bool = False) -> VQVAE:
+    """:func:`load_vqvae` in eval mode on ``device`` with every parameter frozen (the D2M-GAN codec)."""
+    from ..errors import UserError
+
+    if not path:
+        raise UserError("no VQ-VAE given: pass --vqvae PATH (from `d2m-bench train vqvae` or an official file)")
+    vqvae = load_vqvae(path, trust=trust).to(device).eval()
+    for p in vqvae.parameters():
+        p.requires_grad_(False)
+    return vqvae
+

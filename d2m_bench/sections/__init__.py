@@ -62,6 +62,7 @@ class EvalContext:
     progress: bool = False
     pairs: list = field(default_factory=list)  # d2m_bench.io.pairing.Pair, in scoring order
     pair_data: dict = field(default_factory=dict)  # section name -> [run_pair output per pair]
+    provenance: dict | None = None  # key fields of --pred's provenance.json (d2m_bench.io.provenance)
 
 
 def section(name: str):

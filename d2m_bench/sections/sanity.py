@@ -203,13 +203,20 @@ def run_pair(pair, files, config) -> dict | None:
 
 
 def score(rows, protocol, ctx) -> Section:
-    """Per-clip levels and flags, and warnings, from the worker pass's measurements."""
+    """Per-clip levels and flags, and warnings, from the worker pass's measurements and the
+    predictions' provenance."""
+    from ..io.provenance import model_warnings
+
     per_clip, envelopes = {}, []
     for pair, out in zip(ctx.pairs, ctx.pair_data[NAME]):
         if out is not None:
             per_clip[pair.id] = out["row"]
             envelopes.append(out["envelope"])
-    return summarise(per_clip, envelopes)
+    section = summarise(per_clip, envelopes)
+    recorded = model_warnings(ctx.provenance)  # what the run that generated --pred said of itself
+    if recorded:
+        section.setdefault("warnings", []).extend(recorded)
+    return section
 
 
 def sanity_section(pairs, *, progress=False) -> Section:

@@ -139,3 +139,16 @@ def torch_load(path, *, map_location="cpu", trust: bool = False):
 def _first_line(exc) -> str:
     lines = str(exc).strip().splitlines()
     return (lines[0] if lines else "")[:200]
+
+
+# The D2M-GAN run format and the level names live here, beside the loaders, so that training,
+# generation and import all depend on this module and never on one another.
+CKPT_FORMAT = "d2m-bench-d2m/1"
+LEVELS = {"high": 2, "low": 1}
+
+
+def level_index(level: str) -> int:
+    if level not in LEVELS:
+        raise UserError(f"level must be 'high' or 'low', got '{level}'")
+    return LEVELS[level]
+

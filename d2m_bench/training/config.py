@@ -66,6 +66,14 @@ class D2MTrainConfig:
     save_every: int = 1000
     sample_every: int = 1000
     n_samples: int = 10
+    # Motion dependence (training/motion_check.py), logged every log_every steps on the first
+    # probe_clips train clips. Judged whenever a checkpoint is written from step
+    # motion_check_after on: a model whose tokens change by less than min_token_change (a
+    # fraction) when the motion is shuffled and when it is zeroed gets one warning line and a
+    # record in the run.
+    probe_clips: int = 4
+    motion_check_after: int = 100
+    min_token_change: float = 0.01
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     vqvae: str = ""  # path to the frozen VQ-VAE
     trust_checkpoint: bool = False
@@ -231,6 +239,7 @@ _RANGES = {
         "genre_dim": (0, None, True), "fused_len": (-1, None, True), "res_blocks": (0, None, True),
         "sigma": (0, None, False), "log_every": (1, None, True), "save_every": (0, None, True),
         "sample_every": (0, None, True), "n_samples": (0, None, True),
+        "probe_clips": (0, None, True), "motion_check_after": (0, None, True), "min_token_change": (0, 1, True),
     },
     VQVAETrainConfig: {
         "seed": (0, None, True), "batch_size": (1, None, True), "epochs": (1, None, True),

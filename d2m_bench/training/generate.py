@@ -4,7 +4,8 @@ Layout: ``OUT/gt/<id>.wav`` (the clip as the test loader gives it: peak 0.95, cr
 the segment length, never augmented), ``OUT/recon/<id>.wav`` (gt encoded and decoded at the
 model's level: 44032 samples high / 44096 low for 2-s clips), ``OUT/generated/<id>.wav``
 (the model's output, optionally denoised with noisereduce as the released generate script
-did), all mono PCM_16 at the dataset rate, plus ``OUT/provenance.json``. Same stems in every
+did), all mono PCM_16 at the dataset rate, plus ``OUT/provenance.json`` (and a copy in
+``OUT/generated/``, where eval looks for it). Same stems in every
 folder, so ``d2m-bench eval --pred OUT/generated --gt OUT/gt`` pairs them by name.
 """
 from __future__ import annotations
@@ -80,9 +81,9 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
         require_denoiser()
     from ..data.dataset import Dataset
     from ..models.generator import D2MGenerator, GeneratorConfig
-    from .checkpoint import torch_load
+    from ..models.vqvae import frozen_vqvae
+    from .checkpoint import CKPT_FORMAT, level_index, torch_load
     from .data import ClipDataset
-    from .train_d2m import CKPT_FORMAT, frozen_vqvae, level_index
     from .runner import setup
 
     state = torch_load(checkpoint, map_location="cpu")
@@ -95,13 +96,15 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
         raise UserError("VQ-VAE recorded in the checkpoint not found; pass --vqvae PATH", vq_path)
     vqvae = frozen_vqvae(vq_path, ctx.device, trust=trust)
     gcfg = GeneratorConfig.from_dict(state["generator_config"])
+    info = Dataset(data_root).info
+    if info.name != state.get("dataset"):
+        raise UserError(f"checkpoint was trained on '{state.get('dataset')}', dataset is '{info.name}'", data_root)
+    level = level_index(cfg["level"])
+    check_fits(gcfg, level, vqvae, info, checkpoint=checkpoint, vq_path=vq_path, data_root=data_root)
     G = D2MGenerator(gcfg).to(ctx.device)
     G.load_state_dict(state["generator"])
-    data_name = Dataset(data_root).info.name
-    if data_name != state.get("dataset"):
-        raise UserError(f"checkpoint was trained on '{state.get('dataset')}', dataset is '{data_name}'", data_root)
     dataset = ClipDataset(data_root, split, augment=False, limit=limit)
-    level = level_index(cfg["level"])
+    motion = _motion_dependence(G, vqvae, dataset, level, gcfg.genre_dim > 0, cfg, state, ctx.device)
     t0 = time.time()
     ids = write_generations(G, vqvae, dataset, out_dir, level=level, has_genre=gcfg.genre_dim > 0,
                             device=ctx.device, denoise=denoise, progress=progress)
@@ -113,12 +116,53 @@ def generate(checkpoint, data_root, out_dir, *, split: str = "test", vqvae_path=
         "denoise": {"applied": denoise, "tool": "noisereduce", "version": _version("noisereduce") if denoise else None,
                     "applied_to": "generated" if denoise else None,
                     "call": "noisereduce.reduce_noise(y=y, sr=sr)" if denoise else None},
-        "straight_through_training": cfg["straight_through"], "seconds": round(time.time() - t0, 3),
+        "straight_through_training": cfg["straight_through"], "motion_dependence": motion,
+        "seconds": round(time.time() - t0, 3),
         "segments": ids,
     }
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    (Path(out_dir) / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    text = json.dumps(provenance, indent=2) + "\n"
+    (Path(out_dir) / "provenance.json").write_text(text)
+    # Also beside the clips: `eval --pred OUT/generated` reads the provenance of the folder it scores.
+    (Path(out_dir) / "generated" / "provenance.json").write_text(text)
     return provenance
+
+
+def _motion_dependence(G, vqvae, dataset, level, has_genre, cfg, state, device) -> dict | None:
+    """The probe figures of training (motion_check) on the first clips of this split, with the
+    training run's last verdict beside them; a warning line when the model ignores the motion."""
+    import sys
+
+    if not len(dataset):
+        return None
+    from .motion_check import describe, motion_dependence, probe_batch, verdict
+
+    probe = probe_batch(dataset, clips=max(2, int(cfg.get("probe_clips", 4))), device=device, has_genre=has_genre)
+    threshold = float(cfg.get("min_token_change", 0.01))
+    result = verdict(motion_dependence(G, vqvae, level, *probe), threshold, probe_clips=len(probe[0]),
+                     training=state.get("motion_check"))
+    if result["input_independent"]:
+        print(f"d2m-bench: warning: this model ignores the dance: {describe(result)}; the generated clips will "
+              "not follow the motion (recorded in provenance.json)", file=sys.stderr)
+    return result
+
+
+def check_fits(gcfg, level: int, vqvae, info, *, checkpoint, vq_path, data_root) -> None:
+    """One line naming both files when the model's inputs or codes do not fit the dataset or the
+    VQ-VAE; called before anything is written (a mismatch would otherwise surface as a torch
+    error after gt and recon files exist)."""
+    frames, dims = (int(v) for v in info.motion_shape)
+    if (gcfg.motion_frames, gcfg.motion_dim, gcfg.visual_dim) != (frames, dims, int(info.visual_dim)):
+        raise UserError(f"{checkpoint} takes ({gcfg.motion_frames}, {gcfg.motion_dim}) motion and {gcfg.visual_dim}-d "
+                        f"visual features; {data_root} has ({frames}, {dims}) motion and {info.visual_dim}-d visual "
+                        "features (build the dataset with the model's extractor)")
+    seg = int(round(info.segment_seconds * info.sample_rate))
+    tokens = seg // vqvae.hop_lengths[level] if vqvae.levels > level else None
+    if tokens is None or (gcfg.emb_width, gcfg.code_len) != (vqvae.config.emb_width, tokens):
+        have = (f"level {level} gives ({vqvae.config.emb_width}, {tokens}) codes per {seg}-sample clip"
+                if tokens is not None else f"has no level {level} ({vqvae.levels} levels)")
+        raise UserError(f"{checkpoint} makes ({gcfg.emb_width}, {gcfg.code_len}) codes at level {level}; "
+                        f"the VQ-VAE {vq_path} {have}")
 
 
 def _version(pkg: str):

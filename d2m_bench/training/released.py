@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import UserError
+from .checkpoint import level_index
 
 # torch.nn.utils.parametrizations.weight_norm keeps g as original0 and v as original1.
 _OLD_WN = re.compile(r"^(.*)\.weight_(g|v)$")
@@ -110,6 +111,24 @@ def discriminator_settings(state: dict, path) -> dict:
             "downsamp_factor": (strided[2] - 1) // 10, "d_width": first[0] / 32}
 
 
+def check_generator_fits(g_state: dict, netg, *, level: str, vq, vqvae, code_len: int) -> None:
+    """One-line errors naming both files when netG is of the other level, or its codes do not fit
+    the VQ-VAE (codebook width, tokens per clip); before any model is built."""
+    # The low generator opens with a reflection pad (model.0 has no weights), the high one with a conv.
+    found = "low" if "model.0.weight" not in g_state and "model.1.weight" in g_state else "high"
+    if found != level:
+        raise UserError(f"{netg} is a {found}-level generator (its first layer), but --level is {level}")
+    convs = [int(m.group(1)) for k in g_state for m in [re.match(r"^model\.(\d+)\.weight$", k)] if m]
+    if convs:
+        emb = int(g_state[f"model.{max(convs)}.weight"].shape[0])
+        if emb != vq.config.emb_width:
+            raise UserError(f"{netg} makes {emb}-channel codes, {vqvae} has a {vq.config.emb_width}-wide codebook "
+                            f"(codes (B, {emb}, T) vs codebook ({vq.config.l_bins}, {vq.config.emb_width}))")
+    if "fc.weight" in g_state and int(g_state["fc.weight"].shape[0]) != code_len:
+        raise UserError(f"{netg} makes codes of length {int(g_state['fc.weight'].shape[0])}, {vqvae} level "
+                        f"{level_index(level)} has {code_len} tokens per clip")
+
+
 def _load(module, state, path, what):
     try:
         module.load_state_dict(state, strict=True)
@@ -118,22 +137,54 @@ def _load(module, state, path, what):
         raise UserError(f"{what} weights do not fit the D2M-GAN layout ({' '.join(lines)[:300]})", path) from None
 
 
-def _optimizer_state(path, params, what):
-    """An upstream Adam state dict, checked against our parameter list (same order as released)."""
+# Upstream's modules register their children in another order than d2m-bench's (d2m_modules.py:
+# motion_encoder lin1, lin2, model; vqEncoder_low lin, fc, genre_embed, model), and an optimiser
+# state is keyed by parameter position. Names absent from a model (TikTok has no genre_embed,
+# TikTok-low no lin) are skipped; d2m-bench's extra high-level fc (non-paper sizes only) goes last.
+UPSTREAM_CHILD_ORDER = {"mencoder": ("lin1", "lin2", "model"),
+                        "high": ("lin", "genre_embed", "model", "fc"),
+                        "low": ("lin", "fc", "genre_embed", "model")}
+
+
+def upstream_parameter_order(G) -> list:
+    """G's parameters in the order of upstream's ``list(mencoder.parameters()) + list(encoder.parameters())``."""
+    out = []
+    for module, order in ((G.mencoder, UPSTREAM_CHILD_ORDER["mencoder"]),
+                          (G.generator, UPSTREAM_CHILD_ORDER[G.config.level])):
+        children = dict(module.named_children())
+        if set(children) - set(order):
+            raise AssertionError(f"no upstream order for {sorted(set(children) - set(order))}")
+        for name in order:
+            if children.get(name) is not None:
+                out.extend(children[name].parameters())
+    return out
+
+
+def _optimizer_state(path, upstream_params, params, what):
+    """An upstream Adam state dict re-keyed to ``params``' order; ``upstream_params`` are the same
+    parameters in the order upstream's optimiser listed them. Every moment's shape is checked."""
     from .checkpoint import torch_load
 
     state = torch_load(path, map_location="cpu")
     if not isinstance(state, dict) or "state" not in state or "param_groups" not in state:
         raise UserError(f"not an optimiser state dict ({what})", path)
-    ids = [i for g in state["param_groups"] for i in g["params"]]
+    if len(state["param_groups"]) != 1:
+        raise UserError(f"{what} has {len(state['param_groups'])} parameter groups; the released script used one", path)
+    ids = list(state["param_groups"][0]["params"])
     if len(ids) != len(params):
         raise UserError(f"{what} holds {len(ids)} parameters, the model has {len(params)}", path)
-    for i, p in zip(ids, params):
+    position = {id(p): i for i, p in enumerate(params)}
+    moments = {}
+    for i, p in zip(ids, upstream_params):
         s = state["state"].get(i, {})
-        if "exp_avg" in s and tuple(s["exp_avg"].shape) != tuple(p.shape):
-            raise UserError(f"{what} parameter {i} has shape {tuple(s['exp_avg'].shape)}, the model's is "
-                            f"{tuple(p.shape)}", path)
-    return state
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in s and tuple(s[key].shape) != tuple(p.shape):
+                raise UserError(f"{what} parameter {i} has shape {tuple(s[key].shape)}, the model's is "
+                                f"{tuple(p.shape)}", path)
+        if s:
+            moments[position[id(p)]] = s
+    group = {**state["param_groups"][0], "params": list(range(len(params)))}
+    return {"state": moments, "param_groups": [group]}
 
 
 def import_vqvae(src, out, *, trust: bool = False) -> dict:
@@ -160,7 +211,8 @@ def import_d2m_gan(*, mencoder, netg, vqvae, out, level: str, dataset: str, netd
     from ..models.generator import D2MGenerator
     from .checkpoint import atomic_save
     from .config import D2MTrainConfig, resolve, save_config
-    from .train_d2m import CKPT_FORMAT, build_discriminator, level_index
+    from .checkpoint import CKPT_FORMAT
+    from .train_d2m import build_discriminator
     from ..models.vqvae import load_vqvae
 
     lvl = level_index(level)
@@ -170,8 +222,11 @@ def import_d2m_gan(*, mencoder, netg, vqvae, out, level: str, dataset: str, netd
     if (out / "checkpoint.pt").exists():
         raise UserError("already holds a checkpoint.pt; choose a new folder", out)
     vq = load_vqvae(vqvae, trust=trust)
+    if vq.levels <= lvl:
+        raise UserError(f"{vqvae} has {vq.levels} level(s); a {level}-level model decodes with level {lvl}")
     code_len = segment_samples // vq.hop_lengths[lvl]
     m_state, g_state = _state_dict(mencoder, "motion encoder"), _state_dict(netg, "generator")
+    check_generator_fits(g_state, netg, level=level, vq=vq, vqvae=vqvae, code_len=code_len)
     gcfg = generator_config_from_state(m_state, g_state, level=level, dataset=dataset, code_len=code_len,
                                        emb_width=vq.config.emb_width, sources=(mencoder, netg))
     expected = PAPER_SHAPES[dataset]
@@ -182,6 +237,9 @@ def import_d2m_gan(*, mencoder, netg, vqvae, out, level: str, dataset: str, netd
         G = D2MGenerator(gcfg)
     except ValueError as exc:
         raise UserError(f"generator sizes do not add up ({exc})", netg) from None
+    if G.generator.fc is not None and "fc.weight" not in g_state:
+        raise UserError(f"{netg} makes codes of length {G.generator.fc.in_features}, {vqvae} level {lvl} has "
+                        f"{code_len} tokens per {segment_samples}-sample clip")
     _load(G.mencoder, m_state, mencoder, "motion encoder")
     _load(G.generator, g_state, netg, f"{level}-level generator")
 
@@ -196,8 +254,9 @@ def import_d2m_gan(*, mencoder, netg, vqvae, out, level: str, dataset: str, netd
     D = build_discriminator(cfg)
     if netd:
         _load(D, _state_dict(netd, "discriminator"), netd, "discriminator")
-    opt_g = _optimizer_state(optg, list(G.parameters()), "optG") if optg else None
-    opt_d = _optimizer_state(optd, list(D.parameters()), "optD") if optd else None
+    opt_g = _optimizer_state(optg, upstream_parameter_order(G), list(G.parameters()), "optG") if optg else None
+    # The discriminator registers alike in both codes.
+    opt_d = _optimizer_state(optd, list(D.parameters()), list(D.parameters()), "optD") if optd else None
 
     files = {"mencoder": mencoder, "netG": netg, "netD": netd, "optG": optg, "optD": optd, "vqvae": vqvae}
     imported = {k: ({"path": str(Path(v).resolve()), "sha256": sha256(v)} if v else None) for k, v in files.items()}

@@ -22,27 +22,21 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import UserError
 from ..models.discriminator import MultiScaleDiscriminator
 from ..models.generator import D2MGenerator, GeneratorConfig
 from ..models.layers import init_torch_zero_bias
 from ..models.losses import LogMel, feature_matching_loss, hinge_d_loss, hinge_g_loss
-from ..models.vqvae import load_vqvae
-from . import runner
-from .checkpoint import atomic_save, torch_load
+from ..models.vqvae import frozen_vqvae  # noqa: F401 (also imported from here by the benchmarks)
+from . import motion_check, runner
+from .checkpoint import CKPT_FORMAT, LEVELS, atomic_save, level_index, torch_load  # noqa: F401
 from .config import D2MTrainConfig, resolve, save_config
 from .data import ClipDataset, Position, total_steps, training_batches
 
-CKPT_FORMAT = "d2m-bench-d2m/1"
-LEVELS = {"high": 2, "low": 1}
-LOSS_COLUMNS = ["loss_d", "adv", "fm", "code_cont", "code_quant", "wav", "mel", "loss_g", "seconds"]
-
-
-def level_index(level: str) -> int:
-    if level not in LEVELS:
-        raise UserError(f"level must be 'high' or 'low', got '{level}'")
-    return LEVELS[level]
+LOSS_COLUMNS = ["loss_d", "adv", "fm", "code_cont", "code_quant", "wav", "mel", "loss_g", "seconds",
+                *motion_check.COLUMNS]
 
 
 def generator_config(cfg: D2MTrainConfig, info, vqvae, *, has_genre: bool) -> GeneratorConfig:
@@ -62,15 +56,6 @@ def generator_config(cfg: D2MTrainConfig, info, vqvae, *, has_genre: bool) -> Ge
 def build_discriminator(cfg: D2MTrainConfig) -> MultiScaleDiscriminator:
     return MultiScaleDiscriminator(num_d=cfg.num_d, ndf=cfg.ndf, n_layers=cfg.n_layers_d,
                                    stride=cfg.downsamp_factor, width=cfg.d_width)
-
-
-def frozen_vqvae(path, device, *, trust=False):
-    if not path:
-        raise UserError("no VQ-VAE given: pass --vqvae PATH (from `d2m-bench train vqvae` or an official file)")
-    vqvae = load_vqvae(path, trust=trust).to(device).eval()
-    for p in vqvae.parameters():
-        p.requires_grad_(False)
-    return vqvae
 
 
 def _batch_to(batch, device, has_genre):
@@ -108,12 +93,21 @@ def train_step(batch, *, G, D, vqvae, mel, optG, optD, cfg: D2MTrainConfig, leve
         gt_quant = vqvae.dequantise(vqvae.bottleneck.level_blocks[level].encode(gt_cont), level)
     if gt_cont.shape != codes.shape:
         raise UserError(f"generator codes {tuple(codes.shape)} do not match the VQ-VAE's {tuple(gt_cont.shape)}")
+    # The code terms are built before the discriminator runs, as released: autograd sums the
+    # gradients that reach `codes` in reverse order of creation, and that order decides the last bits.
+    code_cont = F.l1_loss(codes, gt_cont)
+    code_quant = F.l1_loss(codes, gt_quant)
 
-    # Discriminator: one forward on [fake; real] (identical to two forwards, no batch statistics;
-    # a single forward keeps DDP to one reduction per backward).
-    outs = D(torch.cat([codes.detach(), gt_cont]))
-    fake_d = [[f[:n] for f in scale] for scale in outs]
-    real_d = [[f[n:] for f in scale] for scale in outs]
+    # Discriminator: fake then real in two forwards, as released; that makes the step bit-equal to
+    # upstream's (one forward on [fake; real] rounds differently, and Adam turns the rounding of
+    # near-cancelling bias gradients into ~0.3 lr). A DDP module takes one forward per backward,
+    # so there the two go through as one batch.
+    if isinstance(D, DistributedDataParallel):
+        outs = D(torch.cat([codes.detach(), gt_cont]))
+        fake_d = [[f[:n] for f in scale] for scale in outs]
+        real_d = [[f[n:] for f in scale] for scale in outs]
+    else:
+        fake_d, real_d = D(codes.detach()), D(gt_cont)
     loss_d = hinge_d_loss(real_d, fake_d)
     optD.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -123,8 +117,6 @@ def train_step(batch, *, G, D, vqvae, mel, optG, optD, cfg: D2MTrainConfig, leve
     fake_g = D(codes)
     adv = hinge_g_loss(fake_g)
     fm = feature_matching_loss(real_d, fake_g)
-    code_cont = F.l1_loss(codes, gt_cont)
-    code_quant = F.l1_loss(codes, gt_quant)
     _, wav = decode_codes(vqvae, codes, level, straight_through=cfg.straight_through, grad_scale=cfg.st_grad_scale)
     target = audio[..., :wav.shape[-1]]
     wav_l1 = F.l1_loss(wav, target)
@@ -195,7 +187,7 @@ def train_d2m(data_root, run_dir, *, overrides: dict | None = None, config_file:
 
 
 def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
-    from torch.nn.parallel import DistributedDataParallel as DDP
+    DDP = DistributedDataParallel
     from ..progress import progress_bar
 
     level = level_index(cfg.level)
@@ -255,17 +247,24 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
     else:
         G_train, D_train = G, D
 
+    # A fixed probe: the first train clips as loaded for testing (never augmented).
+    probe = (motion_check.probe_batch(ClipDataset(data_root, "train", augment=False, limit=cfg.probe_clips),
+                                      clips=cfg.probe_clips, device=ctx.device, has_genre=has_genre)
+             if ctx.main and cfg.probe_clips else None)
+    check = dict(state.get("motion_check") or {}) if state is not None else {}
     log = runner.StepLog(run_dir, LOSS_COLUMNS, resume_step=pos.step if resume else None, enabled=ctx.main)
     bar = progress_bar(total=total, initial=min(pos.step, total), disable=not (progress and ctx.main),
                        unit="step", desc=f"d2m-{cfg.level}")
 
     def save():
         if ctx.main:
+            _judge_motion(G, vqvae, level, probe, cfg, pos.step, check, notes)
             atomic_save({"format": CKPT_FORMAT, **pos.to_state(),
                          "config": asdict(cfg), "generator_config": gcfg.to_dict(), "dataset": train_set.info.name,
                          "vqvae": cfg.vqvae, "generator": G.state_dict(), "discriminator": D.state_dict(),
                          "optG": optG.state_dict(), "optD": optD.state_dict(), "rng": runner.rng_state(),
-                         "notes": notes, **({"imported": state["imported"]} if state and "imported" in state else {})},
+                         "notes": notes, "motion_check": check or None,
+                         **({"imported": state["imported"]} if state and "imported" in state else {})},
                         ckpt_path)
 
     last = {}
@@ -273,6 +272,8 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
         for batch in training_batches(train_set, cfg, ctx, pos, total):
             last = _step(batch, G_train, D_train, vqvae, mel, optG, optD, cfg, level, has_genre, ctx, pos)
             if pos.step % cfg.log_every == 0:
+                if probe is not None:
+                    last.update(_motion_figures(G, vqvae, level, probe))
                 log.log(pos.step, pos.epoch, last)
             bar.update(1)
             bar.set_postfix(d=f"{last['loss_d']:.3f}", g=f"{last['loss_g']:.3f}")
@@ -286,7 +287,34 @@ def _train(data_root, run_dir, cfg, ctx, *, resume, progress):
     bar.close()
     log.close()
     return {"step": pos.step, "epoch": pos.epoch, "run_dir": str(run_dir), "last": last,
-            "checkpoint": str(ckpt_path)}
+            "checkpoint": str(ckpt_path), "motion_check": check or None}
+
+
+def _motion_figures(G, vqvae, level, probe) -> dict:
+    """The probe figures for a log row (NaN where a figure needs two clips)."""
+    figures = motion_check.motion_dependence(G, vqvae, level, *probe)
+    return {k: float("nan") if v is None else v for k, v in figures.items()}
+
+
+def _judge_motion(G, vqvae, level, probe, cfg, step, check, notes) -> None:
+    """At each checkpoint and at the end, once past motion_check_after: record the verdict in
+    ``check`` (saved in the checkpoint) and, the first time the motion changes less than
+    min_token_change of the tokens, print one warning line and add it to the run's notes.
+
+    Judged when a checkpoint is written rather than at every log row: models that do learn the
+    motion often pass through an input-independent plateau first (docs/train.md)."""
+    if probe is None or step < cfg.motion_check_after:
+        return
+    figures = motion_check.motion_dependence(G, vqvae, level, *probe)
+    warned_at = check.get("warned_at")
+    check.update(motion_check.verdict(figures, cfg.min_token_change, step=step, probe_clips=len(probe[0])))
+    check["warned_at"] = warned_at
+    if check["input_independent"] and warned_at is None:
+        check["warned_at"] = step
+        text = (f"at step {step} the model ignores the dance: {motion_check.describe(check)}; its audio will not "
+                "follow the motion (docs/train.md, Motion dependence)")
+        notes.append(text)
+        print(f"d2m-bench: warning: {text}", file=sys.stderr)
 
 
 def _step(batch, G_train, D_train, vqvae, mel, optG, optD, cfg, level, has_genre, ctx, pos):
