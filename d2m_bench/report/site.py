@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from .. import __version__
 from ..io.atomic import write_text
 from ..errors import UserError
+from ..io.nofollow import write_own_file
 from ..io.outputs import check_output_folder
 from . import specs as sp
 from .figures import draw_all
@@ -98,12 +100,17 @@ def prepare_out(out: Path) -> None:
         raise UserError("--out must be a folder", out)
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise UserError("folder exists and was not written by `d2m-bench report`; give an empty or new folder", out)
+    for sub in ("img", "audio", MARKER):
+        if (out / sub).is_symlink():  # planted: rmtree and writes would reach what it points to
+            raise UserError(f"refusing a link in the report folder ({sub} -> {os.readlink(out / sub)!r:.120}); "
+                            "remove it", out)
     for sub in ("img", "audio"):  # our own figures and copies from an earlier report
         if (out / sub).is_dir():
             shutil.rmtree(out / sub)
     (out / "img").mkdir(parents=True, exist_ok=True)
     (out / "audio").mkdir(exist_ok=True)
-    (out / MARKER).write_text("written by d2m-bench report; the folder may be rewritten by it\n")
+    write_own_file(out / MARKER, "written by d2m-bench report; the folder may be rewritten by it\n",
+                   what="report marker")
 
 
 def label(doc) -> str:
