@@ -40,14 +40,15 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     from pathlib import Path
 
     from ..errors import UserError
-    from ..embedders.weights import parse_assignments
+    from ..embedders.weights import parse_assignments, weights_inputs
     from ..evaluation import evaluate
     from ..io.outputs import check_outputs
     from ..parallel import cap_workers
 
-    check_outputs({"--out": out, "--csv": csv_out}, _inputs(pred, gt, manifest, protocol, data, genre_db, labels,
-                                                             motion, vggish_weights))
     weights = parse_assignments(weights)
+    check_outputs({"--out": out, "--csv": csv_out},
+                  {**_inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish_weights, prompts),
+                   **weights_inputs(weights, vggish_weights)})
     workers, capped = cap_workers(workers)
     if capped:
         click.echo(f"d2m-bench: warning: {capped}", err=True)
@@ -79,7 +80,7 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
             click.echo(f"d2m-bench: warning: {w}", err=True)
 
 
-def _inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish_weights) -> dict:
+def _inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish_weights, prompts) -> dict:
     """Every file eval reads, by option, for the output-path check (folders count as all their files)."""
     from pathlib import Path
 
@@ -87,10 +88,11 @@ def _inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish
 
     found = {"--protocol": protocol if Path(protocol).is_file() else None, "--manifest": manifest,
              "--data": data, "--genre-db": genre_db, "--labels": labels, "--motion": motion,
-             "--vggish-weights": vggish_weights}
+             "--vggish-weights": vggish_weights, "--prompts": prompts}
     for option, folder in (("--pred", pred), ("--gt", gt)):
         if folder and Path(folder).is_dir():
             found[option] = [p for p in Path(folder).iterdir() if is_media(p)]
+            found[f"{option} provenance.json"] = Path(folder) / "provenance.json"
     if manifest and Path(manifest).is_file():
         found["a file the manifest lists"] = _manifest_paths(Path(manifest))
     return found

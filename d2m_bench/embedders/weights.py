@@ -268,6 +268,28 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
             "existing": False}
 
 
+def weights_inputs(assignments: dict | None = None, vggish_weights=None) -> dict:
+    """label -> path of every weights file or folder a command could read, wherever it is found
+    (option, environment variable, torch hub or Hugging Face cache, library default, the PCA
+    file beside VGGish), for the output check: ``eval --out`` onto the VGGish file in the hub
+    cache must be refused like ``--out`` onto ``--vggish-weights``."""
+    assignments = dict(assignments or {})
+    if vggish_weights:
+        assignments["vggish"] = vggish_weights
+    out = {}
+    for name in KNOWN:
+        try:
+            found = candidates(name, assignments.get(name))
+        except (OSError, RuntimeError, ImportError):
+            continue
+        for origin, path in found:
+            if path.exists():
+                out[f"{name} weights ({origin})"] = path
+                if name == "vggish" and path.is_file():
+                    out["vggish-pca weights (beside VGGish)"] = path.parent / KNOWN["vggish-pca"]["filename"]
+    return out
+
+
 def parse_assignments(items) -> dict:
     """``["panns-cnn14=/p/x.pth", ...]`` (the --weights option) -> {name: path}; names checked."""
     out = {}
