@@ -28,7 +28,7 @@ EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment", "ci", "fd", "k
 # Tables that change no point value (confidence-interval level, replicates, seed): echoed in
 # the result but left out of the hash, so changing them never moves a result to another group.
 UNHASHED_TABLES = ("ci",)
-AUDIO_KEYS = ("sample_rate", "mono", "resample", "length_policy", "expected_seconds")
+AUDIO_KEYS = ("sample_rate", "mono", "resample", "length_policy", "expected_seconds", "max_seconds")
 LENGTH_POLICIES = ("pred_to_gt", "strict", "min", "none")
 RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq", "fft", "scipy", "polyphase",
               "kaiser_best", "kaiser_fast")  # kaiser_*: resampy (librosa 0.7.2's default), extra paper-era
@@ -208,6 +208,8 @@ class _EvalCheck:
         self.choice("audio.length_policy", audio["length_policy"], LENGTH_POLICIES)
         if "expected_seconds" in audio:
             self.number("audio.expected_seconds", audio["expected_seconds"], strict=False, maximum=MAX_CLIP_SECONDS)
+        if "max_seconds" in audio:
+            self.number("audio.max_seconds", audio["max_seconds"], strict=True, maximum=MAX_CLIP_SECONDS)
         pairing = self.table("pairing", required=False)
         self.keys("pairing", pairing, ("rule",))
         if "rule" in pairing:

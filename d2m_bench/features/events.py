@@ -8,11 +8,12 @@ either, the versions of the code that computed them and the entry layout (`CACHE
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
 
-from ..io.audio import AudioInfo, media_digest, read_audio
+from ..io.audio import AudioInfo, admit_audio, read_audio
 from ..io.cache import FileCache
 from ..metrics.beats import N_FFT, beat_times, onset_times
 from ..versions import package_versions
@@ -106,15 +107,17 @@ def file_events(path, *, audio: dict, detector: dict, target_len: int | None = N
     config = {"sr": sr, "resample": audio.get("resample", "soxr_hq"), "mono": audio.get("mono", "mean"),
               "target_len": target_len, "detector": detector, "n_fft": N_FFT,
               "schema": CACHE_SCHEMA, "versions": code_versions()}
+    digest = admit_audio(path, audio)  # declared length checked before any decode; the hash is recorded
     key = None
     if cache is not None and cache.enabled:
-        key = cache.key(media_digest(path), config)
+        key = cache.key(digest, config)
         hit = cache.get(key, ndim=1)
         if hit is not None and _plausible(hit, sr, target_len):
             n, loaded, native, native_sr, channels = (int(v) for v in hit[:_HEAD])
-            info = AudioInfo(native_sr, channels, native, native_sr != sr, channels > 1)
+            info = AudioInfo(native_sr, channels, native, native_sr != sr, channels > 1, digest)
             return n, loaded, hit[_HEAD:], length_action(loaded, n), True, info
     y, _, info = read_audio(path, sr, mix=config["mono"], res_type=config["resample"])
+    info = replace(info, sha256=digest)
     loaded = len(y)
     y = fit_length(y, target_len)
     times = detect(y, sr, detector)

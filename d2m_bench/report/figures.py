@@ -20,7 +20,9 @@ def _mpl():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "d2m-bench", "font.size": 9,
+    # text.parse_math off: labels, genre names and clip ids come from result files, and a
+    # "$\frac{1}{$" there made mathtext raise after img/ was written. No figure uses mathtext.
+    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "d2m-bench", "font.size": 9, "text.parse_math": False,
                          "axes.spines.top": False, "axes.spines.right": False})
     return plt
 
