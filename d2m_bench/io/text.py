@@ -27,3 +27,8 @@ def plain(text) -> str:
 def md_cell(text) -> str:
     """A Markdown table cell: no line breaks or controls, pipes escaped, HTML escaped."""
     return html.escape(plain(text), quote=False).replace("|", "\\|")
+
+
+def plain_fields(row: dict) -> dict:
+    """``row`` with every text value passed through ``plain`` (CSV cells: no ESC, no line breaks)."""
+    return {k: plain(v) if isinstance(v, str) else v for k, v in row.items()}

@@ -25,6 +25,7 @@ from ..errors import UserError
 from ..protocol import available_protocols
 from ..io.provenance import provenance_label
 from ..io.atomic import write_text
+from ..io.text import md_cell, plain_fields
 from ..resources import shipped_dir
 
 COLUMNS = ["protocol", "protocol_hash", "comparable_key", "metric", "rank", "system", "kind", "value", "unit",
@@ -259,7 +260,7 @@ def to_csv(rows) -> str:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow(dict(r, value=f"{r['value']:.4g}" if r["unit"] != "percent" else f"{r['value']:.2f}"))
+        writer.writerow(dict(plain_fields(r), value=f"{r['value']:.4g}" if r["unit"] != "percent" else f"{r['value']:.2f}"))
     return buf.getvalue()
 
 
@@ -277,16 +278,17 @@ def to_markdown(rows) -> str:
         systems = list(dict.fromkeys((r["system"], r["kind"]) for r in rs))
         cell = {(r["system"], r["kind"], r["metric"]): r for r in rs}
         # a paper: pseudo-protocol is its own hash: print it once, in full
-        heading = (f"## {name}" if h == name else f"## {name} (`{h[:12]}`)") + (f" · `{ckey}`" if ckey else "")
+        heading = (f"## {md_cell(name)}" if h == name else f"## {md_cell(name)} (`{md_cell(h[:12])}`)") \
+            + (f" · `{md_cell(ckey)}`" if ckey else "")
         parts += [heading, "",
-                  "| system | kind | " + " | ".join(metrics) + " |",
+                  "| system | kind | " + " | ".join(map(md_cell, metrics)) + " |",
                   "|---|---|" + "---:|" * len(metrics)]
         for sysname, kind in systems:
             vals = []
             for m in metrics:
                 r = cell.get((sysname, kind, m))
                 vals.append("" if r is None else f"{r['value']:.1f}" if r["unit"] == "percent" else f"{r['value']:.3g}")
-            parts.append(f"| {sysname} | {kind} | " + " | ".join(vals) + " |")
+            parts.append(f"| {md_cell(sysname)} | {md_cell(kind)} | " + " | ".join(vals) + " |")
         parts.append("")
     return "\n".join(parts)
 
