@@ -42,6 +42,7 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     from ..errors import UserError
     from ..embedders.weights import parse_assignments, weights_inputs
     from ..evaluation import evaluate
+    from ..io.cache import CacheWarning
     from ..io.outputs import check_outputs
     from ..parallel import cap_workers
 
@@ -61,6 +62,9 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exclusions are listed in the table and the JSON
+        # ... but a cache entry that was not used (tampered, damaged) is said, in one line.
+        warnings.simplefilter("always", CacheWarning)
+        warnings.showwarning = _one_line_warning
         result = evaluate(pred, gt, protocol=protocol, manifest=manifest, allow_missing=allow_missing,
                           workers=workers, cache=not no_cache, progress=not quiet, system=system,
                           data=data, split=split, overrides={"genre.embedder": embedder},
@@ -78,6 +82,14 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     else:
         for w in result.warnings:
             click.echo(f"d2m-bench: warning: {w}", err=True)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    import sys
+
+    from ..io.text import one_line
+
+    sys.stderr.write(f"d2m-bench: warning: {one_line(message)}\n")
 
 
 def _inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish_weights, prompts) -> dict:
