@@ -55,12 +55,12 @@ def _stub(module: str, name: str):
 
 
 def torch_load(path, *, map_location="cpu", trust: bool = False):
-    """Load a checkpoint with ``weights_only=True`` (tensors, containers, numbers) unless ``trust``.
+    """Load a checkpoint through d2m_bench.io.safe_pickle: tensors, plain numeric numpy arrays,
+    containers and numbers, memory bounded by the file's size; anything else is refused by name.
 
-    With ``trust`` (``--trust-checkpoint``) the file is unpickled by a restricted unpickler:
-    torch's tensor reconstruction, numpy arrays and plain containers are built for real; every
-    other global (a missing ``jukebox.*`` class, an installed ``os.system``) loads as an inert
-    ``MissingClass`` stub, so a file can carry foreign objects but never run them.
+    With ``trust`` (``--trust-checkpoint``) every other global (a missing ``jukebox.*`` class, an
+    installed ``os.system``) loads as an inert ``MissingClass`` stub instead, so a file can carry
+    foreign objects but never run them.
     """
     import pickle
 
