@@ -100,6 +100,16 @@ def _kill(proc):
     proc.stderr.close()
 
 
+def _interrupt(proc) -> str:
+    """Stop a server with SIGINT (its clean shutdown, killed after 20 s); its stderr."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=20)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[1]
+
+
 def _rate(base, rater, token, score=3, index=0):
     status, body = _req(base, "GET", f"/api/session?rater={rater}&token={token}")
     assert status == 200, body
@@ -288,12 +298,7 @@ def test_verbose_log_never_holds_a_token(tmp_path):
             s.recv(4096)
         _rate(base, "r001", token)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
+        err = _interrupt(proc)
     assert "/api/session" in err and "<redacted>" in err  # it did log the requests
     assert token not in err
 
@@ -411,10 +416,5 @@ def test_smuggling_headers_refused_and_encoded_token_redacted(tmp_path):
         assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
         assert _req(base, "GET", f"/api/session?rater=r001&%74oken={tokens['r001']}")[0] == 200
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
+        err = _interrupt(proc)
     assert "/api/session" in err and tokens["r001"] not in err
