@@ -41,6 +41,7 @@ _MAX_INT = 1_000_000
 _MAX_NUM = 1e6
 MAX_SAMPLE_RATE = 384_000  # the highest rate audio hardware and codecs use
 MAX_CLIP_SECONDS = 86_400.0
+MAX_RESAMPLES = 100_000  # bootstrap resamples (d2m_bench.results.schema uses the same bound)
 TEMPO_PRIORS = ("aistpp_music_id", "none")
 ALIGN_AGGREGATES = ("mean", "median")
 
@@ -282,7 +283,9 @@ class _EvalCheck:
                 self.fail(f"ci.level = {ci['level']!r} must be below 1")
         for key in ("n_resamples", "fad_resamples", "fad_inf_steps"):
             if key in ci:
-                self.number(f"ci.{key}", ci[key], integer=True, minimum=1)
+                # resamples x clips indices are drawn at once: bounded as results/schema bounds them
+                self.number(f"ci.{key}", ci[key], integer=True, minimum=1,
+                            maximum=MAX_RESAMPLES if key == "n_resamples" else None)
         if "seed" in ci:
             self.number("ci.seed", ci["seed"], integer=True, strict=False)
         if "fad_inf_min_fraction" in ci:

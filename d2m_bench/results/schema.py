@@ -13,12 +13,11 @@ import math
 
 from ..errors import UserError
 from ..io.text import one_line
+from ..protocol import MAX_CLIP_SECONDS, MAX_RESAMPLES, MAX_SAMPLE_RATE
 
-MAX_RESAMPLES = 100_000          # bootstrap resamples (results, protocols' [ci], compare --resamples)
 MAX_RESAMPLE_CELLS = 10 ** 8     # resamples x clips drawn at once (int64 indices: 800 MB)
 MAX_CLIPS = 1_000_000
-MAX_SECONDS = 86_400             # one clip, as the protocol check bounds audio.expected_seconds
-MAX_SAMPLE_RATE = 384_000
+MAX_SECONDS = int(MAX_CLIP_SECONDS)  # one clip, as the protocol check bounds audio.expected_seconds
 MAX_NAME = 200                   # system names, metric names, clip ids
 MAX_EVENTS = 1_000_000           # event times listed for one clip
 
