@@ -27,11 +27,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	# the reference of d2m-bench's mel-bank port (the test skips, saying so, when the wheel is absent)
 	$(BIN)/pip download -q --no-deps --only-binary=:all: torchaudio==2.11.1 -d $(VENV)/reference \
 	  || echo "torchaudio wheel not downloaded: the PaSST mel-bank reference test will skip"
+	$(BIN)/python -m d2m_bench.features.kernels
 	touch $(STAMP)
 
 # The demo (default protocol, no dataset) needs neither torch nor any extra but `report` (matplotlib).
+# librosa's numba kernels are compiled here, once per install, not in the first eval.
 $(CORE): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[report]'
+	$(BIN)/python -m d2m_bench.features.kernels
 	touch $(CORE)
 
 # System tools for the MIDI rendering, survey (browser, spoken traps) and video tests; the tests

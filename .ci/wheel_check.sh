@@ -44,6 +44,8 @@ step "built $(basename "$WHEEL") ($((SECONDS - START)) s)"
   || { cat "$WORK/install.log" >&2; fail "installing the wheel"; }
 step "installed into a fresh venv ($((SECONDS - START)) s)"
 BIN=$WORK/venv/bin
+# What docs/install.md tells a pip user to run once: librosa's kernels into numba's cache.
+step "$("$BIN/python" -m d2m_bench.features.kernels)"
 
 cd "$WORK/run"
 unset PYTHONPATH D2M_BENCH_PROTOCOLS
@@ -66,12 +68,14 @@ step "protocols: $expected listed"
 [ "$(ls demo/gt/*.wav | wc -l)" -eq 12 ] && [ "$(ls demo/generated/*.wav | wc -l)" -eq 12 ] \
   || fail "demo make did not write 12 gt and 12 generated clips"
 
+t0=$EPOCHREALTIME
 "$BIN/d2m-bench" eval --pred demo/generated --gt demo/gt --out cli.json --quiet 2> eval.err \
   || { cat eval.err >&2; fail "d2m-bench eval with the default protocol"; }
-step "eval: demo set scored ($((SECONDS - START)) s)"
+step "eval: demo set scored, first eval of this install in $(awk "BEGIN {printf \"%.1f\", $EPOCHREALTIME - $t0}") s"
 
+t0=$EPOCHREALTIME
 "$BIN/d2m-bench" selftest -q > selftest.txt 2>&1 || { cat selftest.txt >&2; fail "d2m-bench selftest (shipped cases and expected numbers)"; }
-step "$(tail -n 1 selftest.txt)"
+step "$(tail -n 1 selftest.txt) (command: $(awk "BEGIN {printf \"%.1f\", $EPOCHREALTIME - $t0}") s)"
 
 "$BIN/d2m-bench" leaderboard > leaderboard.txt || fail "d2m-bench leaderboard"
 step "leaderboard: $(cat leaderboard.txt)"

@@ -17,6 +17,7 @@ from pathlib import Path
 from .io.cache import config_digest
 from .errors import UserError
 from .resources import shipped_dir
+from . import sections
 
 # ``command`` says which sub-command reads the file (eval or mos); it changes no number.
 NON_PARAMETER_KEYS = ("name", "description", "citation", "command")
@@ -24,7 +25,8 @@ COMMANDS = ("eval", "mos")
 
 # What an eval protocol may hold. Every key is used: a key the code ignores would make two
 # protocols with different hashes give the same numbers (or a typo silently do nothing).
-EVAL_TABLES = ("audio", "pairing", "beats", "genre", "alignment", "ci", "fd", "kl", "inception", "clap")
+# Besides these, each metric family's table (d2m_bench.sections.REGISTRY; sanity has none).
+BASE_TABLES = ("audio", "pairing", "ci")
 # Tables that change no point value (confidence-interval level, replicates, seed): echoed in
 # the result but left out of the hash, so changing them never moves a result to another group.
 UNHASHED_TABLES = ("ci",)
@@ -33,8 +35,6 @@ LENGTH_POLICIES = ("pred_to_gt", "strict", "min", "none")
 RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq", "fft", "scipy", "polyphase",
               "kaiser_best", "kaiser_fast")  # kaiser_*: resampy (librosa 0.7.2's default), extra paper-era
 PAIRING_RULES = ("auto", "stem", "generation")
-VARIANTS = ("d2m", "loris", "tolerance")
-DETECTORS = ("onset", "beat")
 # Upper bounds of eval values: far above any sensible setting, low enough that no value can
 # make eval allocate absurd arrays (sample_rate = 1e10) or run for days before failing.
 _MAX_INT = 1_000_000
@@ -44,6 +44,11 @@ MAX_CLIP_SECONDS = 86_400.0
 MAX_RESAMPLES = 100_000  # bootstrap resamples (d2m_bench.results.schema uses the same bound)
 TEMPO_PRIORS = ("aistpp_music_id", "none")
 ALIGN_AGGREGATES = ("mean", "median")
+
+
+def eval_tables() -> tuple:
+    """The tables an eval protocol may hold: the base tables and one per registered section."""
+    return BASE_TABLES[:2] + tuple(n for n in sections.REGISTRY if n not in sections.TABLELESS) + BASE_TABLES[2:]
 
 
 def protocol_dirs() -> list[Path]:
@@ -133,11 +138,11 @@ class Protocol:
         return self
 
 
-def _is_int(v) -> bool:
+def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v) -> bool:
+def is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -172,7 +177,7 @@ class _EvalCheck:
 
     def number(self, dotted, value, *, integer=False, minimum=0, strict=True, maximum=None):
         # NaN passes every comparison and inf every lower bound: finiteness is checked first.
-        ok = (_is_int(value) if integer else _is_num(value)) and math.isfinite(value)
+        ok = (is_int(value) if integer else is_num(value)) and math.isfinite(value)
         if maximum is None:
             maximum = _MAX_INT if integer else _MAX_NUM
         if not ok or (value <= minimum if strict else value < minimum) or value > maximum:
@@ -191,9 +196,10 @@ class _EvalCheck:
         if p.command != "eval":
             raise UserError(f"protocol '{p.name}' is a {p.command} protocol (for `d2m-bench {p.command}`), "
                             f"not one `d2m-bench eval` can use", p.source or None)
-        unknown = sorted(set(p.params) - set(EVAL_TABLES))
+        allowed = eval_tables()
+        unknown = sorted(set(p.params) - set(allowed))
         if unknown:
-            self.fail(f"unknown table(s) {', '.join(unknown)} for an eval protocol (allowed: {', '.join(EVAL_TABLES)})")
+            self.fail(f"unknown table(s) {', '.join(unknown)} for an eval protocol (allowed: {', '.join(allowed)})")
         audio = self.table("audio")
         self.keys("audio", audio, AUDIO_KEYS, required=("sample_rate", "mono", "resample", "length_policy"))
         self.number("audio.sample_rate", audio["sample_rate"], integer=True, minimum=1000, strict=False,
@@ -215,62 +221,10 @@ class _EvalCheck:
         self.keys("pairing", pairing, ("rule",))
         if "rule" in pairing:
             self.choice("pairing.rule", pairing["rule"], PAIRING_RULES)
-        self.beats()
         self.ci()
-        self.genre()
-        self.alignment()
-        from .sections.embedding import TABLES, check_table
-
-        for name in TABLES:  # FD per embedder, KL, Inception Score (protocol v2m-audio)
-            check_table(self, name, self.table(name, required=False))
-
-    def genre(self):
-        from .sections.genre import DEFAULTS
-
-        genre = self.table("genre", required=False)
-        self.keys("genre", genre, ("enabled", *DEFAULTS))
-        for key in ("enabled", "postprocess", "fad"):
-            if key in genre:
-                self.boolean(f"genre.{key}", genre[key])
-        if "k" in genre:
-            self.number("genre.k", genre["k"], integer=True, minimum=1, strict=False)
-        for key, value in genre.items():  # the choices are checked by the section, before any audio
-            if key not in ("enabled", "postprocess", "fad", "k") and not isinstance(value, str):
-                self.fail(f"genre.{key} = {value!r} must be text")
-
-    def alignment(self):
-        from .sections.alignment import DEFAULTS
-
-        table = self.table("alignment", required=False)
-        flat = [k for k, v in DEFAULTS.items() if not isinstance(v, dict)]
-        subs = [k for k, v in DEFAULTS.items() if isinstance(v, dict)]
-        self.keys("alignment", table, ("enabled", "sample_rate", *flat, *subs))
-        if "enabled" in table:
-            self.boolean("alignment.enabled", table["enabled"])
-        fps = table.get("fps", DEFAULTS["fps"])
-        hop = table.get("hop_length", DEFAULTS["hop_length"])
-        self.number("alignment.fps", fps, maximum=1000)
-        self.number("alignment.hop_length", hop, integer=True, maximum=65536)
-        if fps * hop > MAX_SAMPLE_RATE:
-            self.fail(f"alignment.fps x hop_length = {fps * hop:g} Hz is above {MAX_SAMPLE_RATE} Hz")
-        if "sample_rate" in table:
-            self.number("alignment.sample_rate", table["sample_rate"], integer=True, maximum=MAX_SAMPLE_RATE)
-        self.choice("alignment.tempo_prior", table.get("tempo_prior", DEFAULTS["tempo_prior"]), TEMPO_PRIORS)
-        for name in subs:
-            sub = self.table(f"alignment.{name}", required=False)
-            self.keys(f"alignment.{name}", sub, tuple(DEFAULTS[name]))
-            for key, value in sub.items():
-                dotted = f"alignment.{name}.{key}"
-                if key in ("percussive", "use_tempo_prior"):
-                    self.boolean(dotted, value)
-                elif key == "aggregate":
-                    self.choice(dotted, value, ALIGN_AGGREGATES)
-                elif key == "order":
-                    self.number(dotted, value, integer=True, maximum=10_000)
-                elif key == "smoothing_sigma":
-                    self.number(dotted, value, strict=False, maximum=10_000)
-                else:  # sigma, tightness
-                    self.number(dotted, value)
+        for name in sections.REGISTRY:  # each family validates its own table (an absent table: its defaults)
+            if name not in sections.TABLELESS:
+                sections.section(name).validate(self, self.table(name, required=name == "beats"))
 
     def ci(self):
         from .results.intervals import CI_KEYS
@@ -292,52 +246,6 @@ class _EvalCheck:
             self.number("ci.fad_inf_min_fraction", ci["fad_inf_min_fraction"])
             if ci["fad_inf_min_fraction"] > 1:
                 self.fail("ci.fad_inf_min_fraction must be at most 1")
-
-    def beats(self):
-        from .features.events import BEAT_KEYS, ONSET_KEYS, OPTIONAL_ONSET_KEYS
-        from .metrics.beats import PAD_MODES
-
-        beats = self.table("beats")
-        self.keys("beats", beats, ("variant", "bin_seconds", "window", "events", "onset", "beat_track"),
-                  required=("variant",))
-        variant = beats["variant"]
-        self.choice("beats.variant", variant, VARIANTS)
-        if variant == "tolerance":
-            self.number("beats.window", beats.get("window", 0.07), maximum=60)
-            self.choice("beats.events", beats.get("events", "onset"), DETECTORS)
-            if "bin_seconds" in beats:
-                self.fail("beats.bin_seconds applies to variants d2m and loris, not tolerance")
-        else:
-            hop, sr = self.p.get("beats.onset.hop_length"), self.p.get("audio.sample_rate")
-            # A bin shorter than one onset frame holds nothing more, and 1e-300 s would ask for 1e300 bins.
-            frame = hop / sr if _is_int(hop) and _is_int(sr) and hop > 0 and sr > 0 else 0
-            self.number("beats.bin_seconds", beats.get("bin_seconds", 1.0), maximum=MAX_CLIP_SECONDS)
-            if beats.get("bin_seconds", 1.0) < frame:
-                self.fail(f"beats.bin_seconds = {beats.get('bin_seconds', 1.0)!r} is shorter than one onset frame "
-                          f"(hop_length / sample_rate = {frame:.4g} s)")
-            for key in ("window", "events"):
-                if key in beats:
-                    self.fail(f"beats.{key} applies to variant tolerance only, not {variant}")
-        detector = beats.get("events", "onset") if variant == "tolerance" else "onset"
-        if detector == "onset":
-            onset = self.table("beats.onset")
-            self.keys("beats.onset", onset, ONSET_KEYS + OPTIONAL_ONSET_KEYS, required=ONSET_KEYS)
-            if "pad_mode" in onset:
-                self.choice("beats.onset.pad_mode", onset["pad_mode"], PAD_MODES)
-            self.number("beats.onset.hop_length", onset["hop_length"], integer=True, maximum=65536)
-            for key in ("pre_max", "pre_avg", "wait"):
-                self.number(f"beats.onset.{key}", onset[key], integer=True, strict=False)
-            for key in ("post_max", "post_avg"):
-                self.number(f"beats.onset.{key}", onset[key], integer=True)
-            self.number("beats.onset.delta", onset["delta"], strict=False)
-            for key in ("backtrack", "normalize"):
-                self.boolean(f"beats.onset.{key}", onset[key])
-        else:
-            track = self.table("beats.beat_track")
-            self.keys("beats.beat_track", track, BEAT_KEYS, required=BEAT_KEYS)
-            self.number("beats.beat_track.hop_length", track["hop_length"], integer=True, maximum=65536)
-            self.number("beats.beat_track.tightness", track["tightness"])
-            self.boolean("beats.beat_track.trim", track["trim"])
 
 
 def _parse(path: Path) -> Protocol:

@@ -933,3 +933,12 @@ def run_python(code: str, *args, timeout=120, limit_bytes=None):
 
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, preexec_fn=limit if limit_bytes else None)
+
+
+def score_section(name, pairs, protocol, ctx):
+    """Score one section (d2m_bench.sections) on ``pairs`` outside eval's worker pass: for the
+    sections that need no per-pair step (genre, fd, kl, inception, clap)."""
+    from d2m_bench.sections import section
+
+    ctx.pairs = list(pairs)
+    return section(name).score([], protocol, ctx)

@@ -41,8 +41,8 @@ def test_beat_at_frame_t_is_dropped():
 
 
 def test_section_cuts_music_beats_to_the_motion(tmp_path, monkeypatch):
-    from d2m_bench.sections import alignment as section
     from d2m_bench.io.audio import write_audio
+    from d2m_bench.metrics import alignment as al
     from d2m_bench.evaluation import evaluate
 
     sid = "gPO_sBM_c01_d11_mPO1_ch02_seg1"
@@ -51,7 +51,7 @@ def test_section_cuts_music_beats_to_the_motion(tmp_path, monkeypatch):
     np.save(tmp_path / "motion" / f"{sid}.npy", joints)
     for d in ("gt", "pred"):
         write_audio(tmp_path / d / f"{sid}.wav", click_track([0.5, 1.0, 1.5], sr=22050), 22050)
-    monkeypatch.setattr(section.al, "music_beats", lambda *a, **k: np.array(MUSIC))
+    monkeypatch.setattr(al, "music_beats", lambda *a, **k: np.array(MUSIC))
     res = evaluate(tmp_path / "pred", tmp_path / "gt", protocol="tolerance", workers=1,
                    options={"motion": str(tmp_path / "motion")}, cache=False)
     row = res.sections["alignment"]["per_clip"][sid]

@@ -133,7 +133,7 @@ def test_corrupt_or_forged_entries_are_recomputed_not_scored(tmp_path, kind):
     truth = [r["beats_coverage"] for r in clean.per_clip]
     assert truth == [0.5] * 4  # one click of two bins, by construction
     entries = _entries()
-    assert len(entries) == 8
+    assert len(entries) == 16  # onset events and sanity levels of 4 gt + 4 pred files
     for path in entries:
         data, check = _load(path)
         _rewrite(path, _forge(kind, data), check)

@@ -79,7 +79,7 @@ def test_workers_are_capped_at_the_cores(clips, monkeypatch, capsys):
     the cap is said on stderr."""
     import json
 
-    import d2m_bench.evaluation as ev
+    import d2m_bench.features.worker as ev
     from d2m_bench.cli import main
     from d2m_bench.parallel import usable_cores
 

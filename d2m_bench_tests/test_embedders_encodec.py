@@ -89,8 +89,8 @@ def test_genre_retrieval_with_encodec(encodec_weights, tmp_path):
 
     from d2m_bench.data.dataset import Dataset
     from d2m_bench.evaluation import EvalContext
-    from d2m_bench.sections.genre import genre_section
-    from d2m_bench.io.pairing import Pair
+    from d2m_bench_tests.helpers import score_section
+        from d2m_bench.io.pairing import Pair
     from d2m_bench.protocol import load_protocol
     from d2m_bench.synth.synthetic import make_tiny_dataset
 
@@ -106,7 +106,7 @@ def test_genre_retrieval_with_encodec(encodec_weights, tmp_path):
         shutil.copy(train["gBR"] if s is test[-1] else train[s.genre], pred)
         pairs.append(Pair(id=s.segment_id, gt=root / s.audio, pred=pred))
     proto = load_protocol("d2m-aistpp-2s").with_overrides({"genre.embedder": "encodec-24k"})
-    res = genre_section(pairs, proto, EvalContext(data=data, options={"weights": {"encodec-24k": str(encodec_weights)}}))
+    res = score_section("genre", pairs, proto, EvalContext(data=data, options={"weights": {"encodec-24k": str(encodec_weights)}}))
     agg = res["aggregate"]
     assert agg["genre_accuracy_encodec_24k"]["value"] == 0.75
     assert agg["genre_accuracy_gt_ceiling_encodec_24k"]["value"] == 1.0

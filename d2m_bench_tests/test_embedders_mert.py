@@ -253,7 +253,7 @@ def test_eval_fd_with_folder_code_digest_and_trust_option(tmp_path, cli, modules
 
     import soundfile as sf
 
-    from d2m_bench.sections.embedding import check_ready
+    from d2m_bench.evaluation import EvalContext, check_sections
     from d2m_bench.protocol import load_protocol
 
     from .helpers import fadtk_score
@@ -266,7 +266,7 @@ def test_eval_fd_with_folder_code_digest_and_trust_option(tmp_path, cli, modules
     protocol = tmp_path / "mert.toml"
     protocol.write_text(PROTOCOL)
     with pytest.raises(UserError, match="'panns-cnn14' is not an embedder whose weights folder can hold model code"):
-        check_ready(load_protocol(protocol), {"trust_remote_code": ["panns-cnn14"]})
+        check_sections(load_protocol(protocol), EvalContext(options={"trust_remote_code": ["panns-cnn14"]}))
     # without the option the run stops before scoring anything (the API; the CLI passes it through)
     from d2m_bench import evaluate
 

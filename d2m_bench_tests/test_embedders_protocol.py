@@ -3,7 +3,7 @@ the protocol and key), d2m-aistpp-2s is unchanged by them, and a missing backend
 reported before the beat metrics run."""
 import pytest
 
-from d2m_bench.sections.embedding import check_ready
+from d2m_bench.evaluation import EvalContext, check_sections
 from d2m_bench.errors import UserError
 from d2m_bench.protocol import load_protocol
 
@@ -44,7 +44,7 @@ def test_layer_that_an_embedder_lacks_is_refused_before_work(monkeypatch, tmp_pa
                                                        "kl.enabled": False, "inception.enabled": False,
                                                        "clap.enabled": False})
     with pytest.raises(UserError, match="fd.layers.mfcc-chroma = 'relu' is not an output of mfcc-chroma"):
-        check_ready(proto.validate_eval(), {})
+        check_sections(proto.validate_eval(), EvalContext())
 
 
 def test_missing_backend_library_names_the_extra(monkeypatch):
@@ -52,8 +52,8 @@ def test_missing_backend_library_names_the_extra(monkeypatch):
 
     monkeypatch.setitem(base._EXTRA_MODULES, "panns", ("d2m_bench_no_such_module",))
     with pytest.raises(UserError) as info:
-        check_ready(load_protocol("v2m-audio").with_overrides({"fd.embedders": ["panns-cnn14-16k"], "fd.layers": {},
-                                                               "clap.enabled": False}), {})
+        check_sections(load_protocol("v2m-audio").with_overrides({"fd.embedders": ["panns-cnn14-16k"], "fd.layers": {},
+                                                                  "clap.enabled": False}), EvalContext())
     text = str(info.value)
     assert "panns-cnn14-16k embedder needs d2m_bench_no_such_module" in text
     assert "pip install 'd2m-bench[panns]'" in text and "\n" not in text

@@ -19,12 +19,11 @@ import torch
 from d2m_bench.io.audio import load_audio, write_audio
 from d2m_bench.errors import UserError
 from d2m_bench.evaluation import EvalContext
-from d2m_bench.sections.genre import genre_section
 from d2m_bench.metrics.fad import frechet_audio_distance
 from d2m_bench.io.pairing import Pair
 from d2m_bench.protocol import load_protocol
 from d2m_bench.results.result import EvalResult
-from d2m_bench_tests.helpers import fadtk_score, gudgud_score
+from d2m_bench_tests.helpers import score_section, fadtk_score, gudgud_score
 
 tv_input = pytest.importorskip("torchvggish.vggish_input")
 tv_model = pytest.importorskip("torchvggish.torchvggish")
@@ -100,7 +99,7 @@ def _run(clips, overrides=None):
     proto = load_protocol("d2m-aistpp-2s").with_overrides(overrides or {})
     pairs = [Pair(s, tmp / "gt" / f"{s}.wav", tmp / "pred" / f"{s}.wav") for s in IDS]
     ctx = EvalContext(options={"genre_db": str(tmp / "gt"), "vggish_weights": str(weights)}, cache=True)
-    return genre_section(pairs, proto, ctx), proto
+    return score_section("genre", pairs, proto, ctx), proto
 
 
 def test_default_fad_is_the_tools_fad_on_pre_relu_embeddings(clips):

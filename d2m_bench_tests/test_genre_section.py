@@ -15,10 +15,10 @@ import torch
 from d2m_bench.data.dataset import GENRES, Dataset
 from d2m_bench.errors import UserError
 from d2m_bench.evaluation import EvalContext
-from d2m_bench.sections.genre import genre_section
 from d2m_bench.io.pairing import Pair
 from d2m_bench.protocol import load_protocol
 from d2m_bench.synth.synthetic import make_tiny_dataset
+from d2m_bench_tests.helpers import score_section
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_pred_equal_gt_gives_zero_fad_and_k3_majority(known):
     proto = load_protocol("d2m-aistpp-2s").with_overrides({"genre.embedder": "mfcc-chroma", "genre.k": 3})
     gt = known["root"] / "audio/test"
     ids = [s.segment_id for s in known["test"]]
-    res = genre_section(_pairs(gt, gt, ids), proto, EvalContext(data=Dataset(known["root"])))
+    res = score_section("genre", _pairs(gt, gt, ids), proto, EvalContext(data=Dataset(known["root"])))
     assert res["aggregate"]["fad_mfcc_chroma"]["value"] == pytest.approx(0.0, abs=1e-9)
     assert res["meta"]["k"] == 3 and res["meta"]["vote"] == "majority"
     # One genre per train clip: the 3 nearest all differ, so the vote falls back to the nearest.
@@ -118,7 +118,7 @@ def test_genre_db_folder_labels_csv_and_self_exclusion(known, tmp_path):
         csv.writer(fh).writerows(labels)
     proto = load_protocol("d2m-aistpp-2s").with_overrides({"genre.embedder": "mfcc-chroma"})
     ctx = EvalContext(options={"genre_db": str(db), "labels": str(tmp_path / "labels.csv")})
-    res = genre_section(_pairs(known["pred"], known["root"] / "audio/test", [s.segment_id for s in test]), proto, ctx)
+    res = score_section("genre", _pairs(known["pred"], known["root"] / "audio/test", [s.segment_id for s in test]), proto, ctx)
     assert res["status"] == "ok" and res["meta"]["database_size"] == 14
     # Each query's own gt entry is left out, so the twin train copy is retrieved: same answer.
     assert res["meta"]["self_matches_excluded"] == 4
@@ -130,19 +130,19 @@ def test_skips_and_errors(known, tmp_path):
     proto = load_protocol("d2m-aistpp-2s")
     gt = known["root"] / "audio/test"
     pairs = _pairs(gt, gt, [s.segment_id for s in known["test"]])
-    res = genre_section(pairs, proto, EvalContext())
+    res = score_section("genre", pairs, proto, EvalContext())
     assert res["status"] == "skipped" and "no genre database" in res["reason"]
     # Ids that carry no genre anywhere are excluded, not guessed.
     plain = [Pair(f"clip{i}", p.gt, p.pred) for i, p in enumerate(pairs)]
-    res = genre_section(plain, proto.with_overrides({"genre.embedder": "mfcc-chroma"}),
+    res = score_section("genre", plain, proto.with_overrides({"genre.embedder": "mfcc-chroma"}),
                         EvalContext(data=Dataset(known["root"])))
     assert res["status"] == "skipped" and len(res["excluded"]) == 4
     tiktok = make_tiny_dataset(tmp_path / "tt", kind="tiktok", n_train=2, n_test=1)
-    res = genre_section(pairs, proto, EvalContext(data=Dataset(tiktok)))
+    res = score_section("genre", pairs, proto, EvalContext(data=Dataset(tiktok)))
     assert res["status"] == "skipped" and "no genre labels" in res["reason"]
     with pytest.raises(UserError, match="genre.distance"):
-        genre_section(pairs, proto.with_overrides({"genre.distance": "manhattan"}), EvalContext())
+        score_section("genre", pairs, proto.with_overrides({"genre.distance": "manhattan"}), EvalContext())
     bad = tmp_path / "bad.csv"
     bad.write_text("name,label\na,gBR\n")
     with pytest.raises(UserError, match="id,genre"):
-        genre_section(pairs, proto, EvalContext(options={"labels": str(bad)}))
+        score_section("genre", pairs, proto, EvalContext(options={"labels": str(bad)}))

@@ -158,17 +158,17 @@ def _failed(only):
 
 
 def test_a_decoder_that_keeps_codec_padding_fails_the_compressed_cases(monkeypatch):
-    import d2m_bench.features.events as events
+    from d2m_bench.features.worker import FileSource
 
-    real = events.read_audio
+    real = FileSource.prepared
 
-    def keeps_padding(path, sr=22050, **kw):  # the old AAC/mp3 decoding: a frame of padding at the end
-        y, rate, info = real(path, sr, **kw)
-        if str(path).endswith((".mp4", ".m4a", ".mp3")):
+    def keeps_padding(self, sr, **kw):  # the old AAC/mp3 decoding: a frame of padding at the end
+        y, rate, info = real(self, sr, **kw)
+        if str(self.path).endswith((".mp4", ".m4a", ".mp3")):
             y = np.concatenate([y, np.zeros(rate * 1024 // 22050, y.dtype)])
         return y, rate, info
 
-    monkeypatch.setattr(events, "read_audio", keeps_padding)
+    monkeypatch.setattr(FileSource, "prepared", keeps_padding)
     compressed = {"aac-mp4-22k", "aac-m4a-48k-stereo-loris", "mp3-44k"}
     failed = _failed(compressed | {"wav-22k-pcm16"})
     assert set(failed) == compressed
@@ -176,10 +176,10 @@ def test_a_decoder_that_keeps_codec_padding_fails_the_compressed_cases(monkeypat
 
 
 def test_the_old_length_rule_fails_the_unequal_length_case(monkeypatch):
-    import d2m_bench.evaluation as evaluation
+    import d2m_bench.io.lengths as lengths
 
     # before issue 12: the policy trimmed or padded the prediction whenever the lengths differed
-    monkeypatch.setattr(evaluation, "policy_reason", lambda variant, gt_n, pred_n, sr, width:
+    monkeypatch.setattr(lengths, "policy_reason", lambda variant, gt_n, pred_n, sr, width:
                         "lengths differ" if gt_n != pred_n else None)
     failed = _failed({"unequal-lengths"})
     assert {f.split(":")[0] for f in failed["unequal-lengths"]} >= {"c1 beats_coverage", "c2 beats_coverage"}

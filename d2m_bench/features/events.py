@@ -94,20 +94,26 @@ def _plausible(hit, sr: int, target_len) -> bool:
     return bool(((times >= 0) & (times <= n / sr + 1.0)).all() and (np.diff(times) >= 0).all())
 
 
+def _config(audio: dict, detector: dict, target_len) -> dict:
+    return {"sr": audio["sample_rate"], "resample": audio.get("resample", "soxr_hq"), "mono": audio.get("mono", "mean"),
+            "target_len": target_len, "detector": detector, "n_fft": N_FFT,
+            "schema": CACHE_SCHEMA, "versions": code_versions()}
+
+
 def file_events(path, *, audio: dict, detector: dict, target_len: int | None = None,
-                cache: FileCache | None = None):
+                cache: FileCache | None = None, source=None):
     """(n_samples, loaded_samples, event_times, length_action, cached, AudioInfo) for one file.
 
     ``audio`` is the protocol's [audio] table (sample_rate, resample, mono); ``target_len``
     applies the trim/pad length policy before detection; ``loaded_samples`` is the length
     after resampling and before the policy. A cache that cannot be written is switched off
-    for the rest of this process (the caller checks writability once, up front).
+    for the rest of this process (the caller checks writability once, up front). ``source``
+    (a `d2m_bench.features.worker.FileSource` of ``path``) shares one decode and one content
+    hash with the other sections of eval's worker pass.
     """
     sr = audio["sample_rate"]
-    config = {"sr": sr, "resample": audio.get("resample", "soxr_hq"), "mono": audio.get("mono", "mean"),
-              "target_len": target_len, "detector": detector, "n_fft": N_FFT,
-              "schema": CACHE_SCHEMA, "versions": code_versions()}
-    digest = admit_audio(path, audio)  # declared length checked before any decode; the hash is recorded
+    config = _config(audio, detector, target_len)
+    digest = admit_audio(path, audio, source)  # declared length checked before any decode; the hash is recorded
     key = None
     if cache is not None and cache.enabled:
         key = cache.key(digest, config)
@@ -116,7 +122,10 @@ def file_events(path, *, audio: dict, detector: dict, target_len: int | None = N
             n, loaded, native, native_sr, channels = (int(v) for v in hit[:_HEAD])
             info = AudioInfo(native_sr, channels, native, native_sr != sr, channels > 1, digest)
             return n, loaded, hit[_HEAD:], length_action(loaded, n), True, info
-    y, _, info = read_audio(path, sr, mix=config["mono"], res_type=config["resample"])
+    if source is not None:
+        y, _, info = source.prepared(sr, mix=config["mono"], res_type=config["resample"])
+    else:
+        y, _, info = read_audio(path, sr, mix=config["mono"], res_type=config["resample"])
     info = replace(info, sha256=digest)
     loaded = len(y)
     y = fit_length(y, target_len)

@@ -90,10 +90,11 @@ def check_duration(path, max_seconds=None) -> None:
                          f"{limit:g} s); cut it or raise audio.max_seconds", path)
 
 
-def admit_audio(path, audio: dict) -> str:
-    """Check a file's declared length against the protocol's [audio] table; its SHA-256."""
+def admit_audio(path, audio: dict, source=None) -> str:
+    """Check a file's declared length against the protocol's [audio] table; its SHA-256
+    (``source``, a worker pass's FileSource of ``path``, hashes it once for every section)."""
     check_duration(path, audio.get("max_seconds"))
-    return media_digest(path)
+    return source.digest() if source is not None else media_digest(path)
 
 
 def _cannot_read(exc: OSError, path) -> AudioError:
@@ -253,16 +254,11 @@ def _decode(path: Path):
         raise AudioError(f"unreadable audio ({exc})", path) from None
 
 
-def read_audio(path, sr: int | None = 22050, *, mix: str | None = "mean", res_type: str = "soxr_hq"):
-    """Load ``path`` as float32 at ``sr`` (None keeps the native rate).
-
-    ``mix`` reduces channels to one: "mean" (librosa.to_mono) or "first"; None keeps them,
-    as (channels, samples). Returns ``(y, sr, AudioInfo)``. Raises AudioError (naming the
-    file) for unreadable, truncated, empty or non-finite audio.
-    """
+def decode_audio(path):
+    """``(samples (channels, frames) float32, native rate)`` of a media file, as `read_audio`
+    decodes it before mixing and resampling: decode once, then `prepare_audio` as often as the
+    sections need (eval's worker pass). Raises AudioError as `read_audio` does."""
     path = Path(path)
-    if mix not in (None, *MIX_MODES):
-        raise ValueError(f"unknown channel mix '{mix}' ({', '.join(MIX_MODES)})")
     try:
         y, native = _decode(path)
     except OSError as exc:  # permission denied, a directory, an I/O error
@@ -271,6 +267,13 @@ def read_audio(path, sr: int | None = 22050, *, mix: str | None = "mean", res_ty
         raise AudioError("zero-length audio", path)
     if not np.isfinite(y).all():
         raise AudioError("contains NaN or inf samples", path)
+    return y, native
+
+
+def prepare_audio(y, native: int, sr: int | None = 22050, *, mix: str | None = "mean", res_type: str = "soxr_hq"):
+    """Mix and resample decoded samples (`decode_audio`) as `read_audio` does: ``(y, sr, AudioInfo)``."""
+    if mix not in (None, *MIX_MODES):
+        raise ValueError(f"unknown channel mix '{mix}' ({', '.join(MIX_MODES)})")
     channels, frames = y.shape
     if mix == "mean":
         y = np.mean(y, axis=0)  # librosa.to_mono: plain channel mean
@@ -285,6 +288,19 @@ def read_audio(path, sr: int | None = 22050, *, mix: str | None = "mean", res_ty
         sr = native
     info = AudioInfo(int(native), int(channels), int(frames), bool(resampled), bool(mix and channels > 1))
     return np.ascontiguousarray(y, dtype=np.float32), int(sr), info
+
+
+def read_audio(path, sr: int | None = 22050, *, mix: str | None = "mean", res_type: str = "soxr_hq"):
+    """Load ``path`` as float32 at ``sr`` (None keeps the native rate).
+
+    ``mix`` reduces channels to one: "mean" (librosa.to_mono) or "first"; None keeps them,
+    as (channels, samples). Returns ``(y, sr, AudioInfo)``. Raises AudioError (naming the
+    file) for unreadable, truncated, empty or non-finite audio.
+    """
+    if mix not in (None, *MIX_MODES):
+        raise ValueError(f"unknown channel mix '{mix}' ({', '.join(MIX_MODES)})")
+    y, native = decode_audio(path)
+    return prepare_audio(y, native, sr, mix=mix, res_type=res_type)
 
 
 def load_audio(path, sr: int | None = 22050, *, mono: bool = True, res_type: str = "soxr_hq"):

@@ -1,4 +1,4 @@
-"""`alignment_section(pairs, protocol, ctx)`: beat alignment between the input dance and the music.
+"""The ``[alignment]`` section: beat alignment between the input dance and the music.
 
 Music = the predicted audio; the ground-truth audio is scored the same way as a reference.
 Motion = 3-D joints (frames, joints, 3) at the protocol's fps, from ``ctx.options["motion"]``
@@ -12,18 +12,57 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.audio import load_audio
-from ..io.cache import FileCache, file_digest
-from ..data.segments import parse_aist_name
 from ..errors import UserError
-from ..metrics import alignment as al
-from ..results.result import metric_summary
+from . import Section, table_enabled
 
+NAME = "alignment"
+TEMPO_PRIORS = ("aistpp_music_id", "none")
+AGGREGATES = ("mean", "median")
 DEFAULTS = {"fps": 60.0, "hop_length": 512, "tempo_prior": "aistpp_music_id",
             "fact": {"order": 10, "sigma": 3.0, "tightness": 100.0, "percussive": False,
                      "aggregate": "mean", "use_tempo_prior": True},
             "bailando": {"smoothing_sigma": 5.0, "order": 1, "sigma": 3.0, "tightness": 100.0,
                          "percussive": True, "aggregate": "median", "use_tempo_prior": False}}
+
+
+def enabled(protocol) -> bool:
+    return table_enabled(protocol, NAME)
+
+
+def validate(check, table) -> None:
+    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+        return
+    from ..protocol import MAX_SAMPLE_RATE
+
+    flat = [k for k, v in DEFAULTS.items() if not isinstance(v, dict)]
+    subs = [k for k, v in DEFAULTS.items() if isinstance(v, dict)]
+    check.keys("alignment", table, ("enabled", "sample_rate", *flat, *subs))
+    if "enabled" in table:
+        check.boolean("alignment.enabled", table["enabled"])
+    fps = table.get("fps", DEFAULTS["fps"])
+    hop = table.get("hop_length", DEFAULTS["hop_length"])
+    check.number("alignment.fps", fps, maximum=1000)
+    check.number("alignment.hop_length", hop, integer=True, maximum=65536)
+    if fps * hop > MAX_SAMPLE_RATE:
+        check.fail(f"alignment.fps x hop_length = {fps * hop:g} Hz is above {MAX_SAMPLE_RATE} Hz")
+    if "sample_rate" in table:
+        check.number("alignment.sample_rate", table["sample_rate"], integer=True, maximum=MAX_SAMPLE_RATE)
+    check.choice("alignment.tempo_prior", table.get("tempo_prior", DEFAULTS["tempo_prior"]), TEMPO_PRIORS)
+    for name in subs:
+        sub = check.table(f"alignment.{name}", required=False)
+        check.keys(f"alignment.{name}", sub, tuple(DEFAULTS[name]))
+        for key, value in sub.items():
+            dotted = f"alignment.{name}.{key}"
+            if key in ("percussive", "use_tempo_prior"):
+                check.boolean(dotted, value)
+            elif key == "aggregate":
+                check.choice(dotted, value, AGGREGATES)
+            elif key == "order":
+                check.number(dotted, value, integer=True, maximum=10_000)
+            elif key == "smoothing_sigma":
+                check.number(dotted, value, strict=False, maximum=10_000)
+            else:  # sigma, tightness
+                check.number(dotted, value)
 
 
 def _params(protocol) -> dict:
@@ -66,6 +105,10 @@ def _load_joints(path):
 
 
 def _beats(path, p, variant, tempo, cache):
+    from ..io.audio import load_audio
+    from ..io.cache import file_digest
+    from ..metrics import alignment as al
+
     cfg = p[variant]
     bpm = tempo if cfg["use_tempo_prior"] and p["tempo_prior"] == "aistpp_music_id" else None
     config = {"sr": p["sr"], "hop": p["hop_length"], "bpm": bpm, "tightness": cfg["tightness"],
@@ -82,7 +125,18 @@ def _beats(path, p, variant, tempo, cache):
     return beats
 
 
-def alignment_section(pairs, protocol, ctx) -> dict:
+def check(protocol, ctx) -> None:
+    _params(protocol)  # alignment.sample_rate must equal fps x hop_length
+
+
+def score(rows, protocol, ctx) -> Section:
+    """FACT BeatAlign and Bailando BAS of the predictions (and of the gt, as the reference)."""
+    from ..data.segments import parse_aist_name
+    from ..io.cache import FileCache
+    from ..metrics import alignment as al
+    from ..results.result import metric_summary
+
+    pairs = ctx.pairs
     p = _params(protocol)
     sources, origin = _motion_sources(ctx, p["fps"])
     if not sources:

@@ -27,11 +27,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import UserError
-from ..results.result import embedder_key, metric_summary
+from . import Section, params, table_enabled
+from .embedding import resolve
 
+NAME = "clap"
+DEFAULTS = {"embedder": "clap-laion-music", "prompts": "genre", "template": "{genre} dance music", "scale": 1.0,
+            "gt_reference": True}
 PROMPT_SOURCES = ("genre", "csv")
 # AIST++ genre codes -> the dance genre names of the AIST Dance Video Database
 GENRE_NAMES = {"gBR": "break", "gPO": "pop", "gLO": "lock", "gMH": "middle hip-hop", "gLH": "LA style hip-hop",
@@ -39,9 +41,20 @@ GENRE_NAMES = {"gBR": "break", "gPO": "pop", "gLO": "lock", "gMH": "middle hip-h
 MAX_PROMPT_CHARS = 10_000
 
 
-def check_clap_table(check, p: dict, embedders) -> None:
-    """Protocol validation of ``[clap]`` (``check``: protocol._EvalCheck; ``p``: table over defaults)."""
-    check.choice("clap.embedder", p["embedder"], [e for e in embedders if e.startswith("clap-")])
+def enabled(protocol) -> bool:
+    return table_enabled(protocol, NAME)
+
+
+def validate(check, table) -> None:
+    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+        return
+    from ..embedders.base import EMBEDDERS
+
+    check.keys(NAME, table, ("enabled", *DEFAULTS))
+    if "enabled" in table:
+        check.boolean("clap.enabled", table["enabled"])
+    p = {**DEFAULTS, **table}
+    check.choice("clap.embedder", p["embedder"], [e for e in EMBEDDERS if e.startswith("clap-")])
     check.choice("clap.prompts", p["prompts"], PROMPT_SOURCES)
     template = p["template"]
     if not isinstance(template, str) or "{genre}" not in template:
@@ -54,12 +67,17 @@ def check_clap_table(check, p: dict, embedders) -> None:
     check.boolean("clap.gt_reference", p["gt_reference"])
 
 
-def check_prompts(p: dict, options: dict, where) -> None:
-    """Before any audio work: ``prompts = "csv"`` needs a readable ``--prompts`` CSV."""
+def check(protocol, ctx) -> None:
+    """Before any audio work: ``prompts = "csv"`` needs a readable ``--prompts`` CSV; the CLAP
+    checkpoint and its Hugging Face folders are found."""
+    p = params(protocol, NAME, DEFAULTS)
+    options = ctx.options or {}
+    where = protocol.source or protocol.name
     if p["prompts"] == "csv":
         if not options.get("prompts"):
             raise UserError('[clap] prompts = "csv" needs eval --prompts CSV (columns id,text)', where)
         read_prompts(options["prompts"])
+    resolve([p["embedder"]], options)
 
 
 def read_prompts(path) -> dict:
@@ -119,29 +137,33 @@ def _prompts(pairs, p, ctx) -> tuple[dict, dict, str]:
 def _clip_embedder(name, options):
     """The embedder's ``clip`` output: on the network an [fd] entry of this run already loaded
     from the same files when there is one (``for_layer``), else a newly built one."""
-    from . import embedding as audio_sections
     from ..embedders.base import resolve_embedder
     from ..embedders.clap import ClapEmbedder
+    from . import embedding
 
     files = resolve_embedder(name, weights=(options.get("weights") or {}).get(name), hub_weights=options.get("weights"))
-    for emb in audio_sections._EMBEDDERS.values():
+    for emb in embedding._EMBEDDERS.values():
         if (isinstance(emb, ClapEmbedder) and emb.name == name and emb.weights_path == str(files["weights"])
                 and emb.hub_folders == files["hub"]):
             return emb.for_layer("clip")
-    audio_sections._EMBEDDERS.clear()  # one network at a time, as the other sections keep it
+    embedding._EMBEDDERS.clear()  # one network at a time, as the other sections keep it
     emb = ClapEmbedder(files["weights"], name=name, layer="clip", hub_folders=files["hub"])
-    audio_sections._EMBEDDERS[("clap-section", name, str(files["weights"]))] = emb
+    embedding._EMBEDDERS[("clap-section", name, str(files["weights"]))] = emb
     return emb
 
 
-def clap_section(pairs, protocol, ctx) -> dict:
-    from .embedding import _params, _scored, _slug
-    from ..io.cache import FileCache
-    from ..embedders import embed_files
-    from ..metrics.distributions import cosine_per_clip
+def score(rows, protocol, ctx) -> Section:
+    """CLAP score of the generated clips (and of the gt clips, the reference) against their prompts."""
+    import numpy as np
 
-    p = _params(protocol, "clap")
-    pairs, excluded = _scored(pairs)
+    from ..embedders import embed_files
+    from ..io.cache import FileCache
+    from ..metrics.distributions import cosine_per_clip
+    from ..results.result import embedder_key, metric_summary
+    from .embedding import scored, slug
+
+    p = params(protocol, NAME, DEFAULTS)
+    pairs, excluded = scored(ctx.pairs)
     prompts, source, missing = _prompts(pairs, p, ctx)
     excluded += [{"id": q.id, "reason": missing} for q in pairs if q.id not in prompts]
     pairs = [q for q in pairs if q.id in prompts]
@@ -150,7 +172,7 @@ def clap_section(pairs, protocol, ctx) -> dict:
     emb = _clip_embedder(p["embedder"], ctx.options or {})
     sides = [("pred", "generated")] + ([("gt", "ground-truth (reference)")] if p["gt_reference"] else [])
     paths = [getattr(q, side) for side, _ in sides for q in pairs]
-    rows = embed_files(paths, emb, cache=FileCache(emb.name, enabled=ctx.cache), progress=ctx.progress)
+    vectors = embed_files(paths, emb, cache=FileCache(emb.name, enabled=ctx.cache), progress=ctx.progress)
     texts = list(dict.fromkeys(prompts[q.id] for q in pairs))
     by_text = dict(zip(texts, emb.embed_texts(texts)))
     text_vectors = np.stack([by_text[prompts[q.id]] for q in pairs])
@@ -160,9 +182,9 @@ def clap_section(pairs, protocol, ctx) -> dict:
         f":prompts-{source['prompts_sha256'][:12]}" if "prompts_sha256" in source else "")
     aggregate, per_clip, keys = {}, {q.id: {} for q in pairs}, {}
     for side, what in sides:
-        audio = np.concatenate([emb.select(rows[str(getattr(q, side))], "clip") for q in pairs])
+        audio = np.concatenate([emb.select(vectors[str(getattr(q, side))], "clip") for q in pairs])
         values = cosine_per_clip(audio, text_vectors) * p["scale"]
-        metric = f"clap_score{'' if side == 'pred' else '_gt'}_{_slug(emb.name)}"
+        metric = f"clap_score{'' if side == 'pred' else '_gt'}_{slug(emb.name)}"
         for q, v in zip(pairs, values):
             per_clip[q.id][metric] = float(v)
         aggregate[metric] = metric_summary(

@@ -1,4 +1,4 @@
-"""`genre_section(pairs, protocol, ctx)`: retrieval genre accuracy and FAD (spec section 2).
+"""The ``[genre]`` section: retrieval genre accuracy and FAD (spec section 2).
 
 Database: gt segments of ``genre.database_split`` (default train) of the built dataset
 ``ctx.data``, or the audio files of ``ctx.options["genre_db"]``; labels from the manifest's
@@ -18,20 +18,33 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
-
-from ..io.cache import FileCache
-from ..data.segments import parse_aist_name
-from ..data.dataset import GENRES
 from ..errors import UserError
-from ..metrics import fad as fadm
-from ..metrics import retrieval as rt
-from ..results.result import metric_summary
+from . import Section, table_enabled
 
+NAME = "genre"
 DEFAULTS = {"embedder": "vggish", "postprocess": False, "pooling": "mean", "database_split": "train",
             "k": 1, "distance": "euclidean", "ties": "lowest_index", "vote": "majority", "fad": True,
             "layer": "relu", "fad_layer": "pre_relu"}
 LAYERS = ("relu", "pre_relu")  # VGGish outputs; an embedder with one output ignores them
+
+
+def enabled(protocol) -> bool:
+    return table_enabled(protocol, NAME)
+
+
+def validate(check, table) -> None:
+    """Types only: the choices are checked by `check` (through ``_params``), before any audio."""
+    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+        return
+    check.keys("genre", table, ("enabled", *DEFAULTS))
+    for key in ("enabled", "postprocess", "fad"):
+        if key in table:
+            check.boolean(f"genre.{key}", table[key])
+    if "k" in table:
+        check.number("genre.k", table["k"], integer=True, minimum=1, strict=False)
+    for key, value in table.items():
+        if key not in ("enabled", "postprocess", "fad", "k") and not isinstance(value, str):
+            check.fail(f"genre.{key} = {value!r} must be text")
 
 
 def _params(protocol) -> dict:
@@ -52,6 +65,8 @@ def _params(protocol) -> dict:
 
 
 def _normalise_label(value: str) -> str:
+    from ..data.dataset import GENRES
+
     value = value.strip()
     return f"g{value}" if f"g{value}" in GENRES else value
 
@@ -76,6 +91,9 @@ def read_labels(path) -> dict:
 
 def name_genre(clip_id: str) -> str | None:
     """AIST++ genre code of a sequence/segment name (first three characters), if it is one."""
+    from ..data.dataset import GENRES
+    from ..data.segments import parse_aist_name
+
     name = parse_aist_name(clip_id)
     if name is not None:
         return name.genre
@@ -109,6 +127,8 @@ def _query_genre(clip_id, labels, data_genres):
 
 
 def _retrieve(queries, db_vecs, db_labels, exclude, p):
+    from ..metrics import retrieval as rt
+
     idx, dist = rt.nearest_neighbours(queries, db_vecs, k=p["k"], exclude=exclude)
     predicted = rt.vote(db_labels[idx], k=p["k"])
     return idx, dist, predicted
@@ -138,7 +158,7 @@ def _plan(pairs, p, data, options):
     return None, (entries, origin, unlabelled, queries, excluded)
 
 
-def check_ready(pairs, protocol, *, data=None, options=None) -> None:
+def check(protocol, ctx) -> None:
     """Raise now the UserError the section would raise later (bad [genre] keys, unreadable
     labels, missing embedder weights), so that eval fails before the beat metrics run.
     Nothing is raised when the section would be skipped (no database, no labels): then
@@ -146,17 +166,26 @@ def check_ready(pairs, protocol, *, data=None, options=None) -> None:
     from ..embedders.base import resolve_embedder
 
     p = _params(protocol)
-    options = options or {}
-    skipped, _ = _plan(pairs, p, data, options)
+    options = ctx.options or {}
+    skipped, _ = _plan(ctx.pairs, p, ctx.data, options)
     if skipped is None:
         resolve_embedder(p["embedder"], vggish_weights=options.get("vggish_weights"), postprocess=p["postprocess"],
                          weights=(options.get("weights") or {}).get(p["embedder"]))
 
 
-def genre_section(pairs, protocol, ctx) -> dict:
+def score(rows, protocol, ctx) -> Section:
+    """Genre accuracy of the predictions (and of the gt: the ceiling) by retrieval, and FAD."""
+    import numpy as np
+
+    from ..data.dataset import GENRES
+    from ..io.cache import FileCache
+    from ..metrics import fad as fadm
+    from ..metrics import retrieval as rt
+    from ..results.result import metric_summary
+
     p = _params(protocol)
     options = ctx.options or {}
-    skipped, plan = _plan(pairs, p, ctx.data, options)
+    skipped, plan = _plan(ctx.pairs, p, ctx.data, options)
     if skipped is not None:
         return skipped
     entries, origin, unlabelled, queries, excluded = plan

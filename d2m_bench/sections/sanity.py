@@ -1,4 +1,4 @@
-"""Sanity checks on the predictions: level against the ground truth, silence, sameness.
+"""The sanity section: level of the predictions against the ground truth, silence, sameness.
 
 The beat metrics normalise the onset envelope, so a near-silent prediction (a diverged model
 writing mean |y| 0.001 against a gt at 0.0075) can score Beats Coverage/Hit 100 % / 100 %.
@@ -16,12 +16,19 @@ and warns. Per clip, at each file's own rate (channel mean, no resampling):
   ``QUIET_DB`` below the gt), ``gt_silent``.
 Across clips: predictions whose 50-ms RMS envelopes (first 10 s) are all within
 ``SAME_SPREAD`` of their mean are flagged as the same output for every input.
+
+The levels are computed in eval's worker pass from the same decode as the onsets (``run_pair``)
+and cached by content, so a second run decodes nothing.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from . import Section
+
+NAME = "sanity"
 
 SILENT_DBFS = -60.0  # RMS below this: near-silent (16-bit dither sits near -101 dBFS)
 QUIET_DB = -15.0  # prediction this many dB below its gt: far quieter than the music it imitates
@@ -88,8 +95,13 @@ def levels(y, sr: int) -> dict:
     y = np.asarray(y, dtype=np.float64)
     ms = float(np.mean(y * y)) if len(y) else 0.0
     ac = float(np.var(y)) if len(y) else 0.0
-    return {"rms_dbfs": _db(ms), "ac_rms_dbfs": _db(ac), "mean_abs": float(np.mean(np.abs(y))) if len(y) else 0.0,
-            "peak": float(np.max(np.abs(y))) if len(y) else 0.0, "lufs": integrated_loudness(y, sr), "_ms": ms}
+    return _levels_from(ms, ac, float(np.mean(np.abs(y))) if len(y) else 0.0,
+                        float(np.max(np.abs(y))) if len(y) else 0.0, integrated_loudness(y, sr))
+
+
+def _levels_from(ms, var, mean_abs, peak, lufs) -> dict:
+    return {"rms_dbfs": _db(float(ms)), "ac_rms_dbfs": _db(float(var)), "mean_abs": float(mean_abs),
+            "peak": float(peak), "lufs": lufs, "_ms": float(ms), "_var": float(var)}
 
 
 def envelope(y, sr: int) -> np.ndarray:
@@ -132,21 +144,93 @@ def _listed(ids, limit=5) -> str:
     return ", ".join(ids[:limit]) + (" ..." if len(ids) > limit else "")
 
 
-def sanity_section(pairs, *, progress=False) -> dict:
-    """``{"status", "meta", "summary", "per_clip", "warnings"}`` for the pairs with a prediction."""
+# Bump when the cached entry's layout or the meaning of a stored number changes.
+LEVELS_SCHEMA = 1
+_STORED = 6  # mean square, variance, mean |y|, peak, has loudness (0/1), loudness
+
+
+def enabled(protocol) -> bool:
+    return True
+
+
+def check(protocol, ctx) -> None:
+    """Nothing to fetch."""
+
+
+def pair_step(protocol, ctx) -> dict:
+    from ..io.cache import default_root
+
+    return {"cache": ctx.cache, "cache_root": str(default_root())}
+
+
+def _file_levels(source, cache) -> tuple[dict, np.ndarray]:
+    """``(levels, envelope)`` of one file at its own rate (channel mean), from the cache when the
+    same bytes were measured before. Stored: mean square, variance, mean |y|, peak, whether the
+    loudness is defined and its value (the cache holds finite numbers only), then the envelope;
+    the dB figures are recomputed from them, so a cached run gives the same numbers to the bit."""
+    from ..features.events import code_versions
+
+    key = None
+    if cache is not None and cache.enabled:
+        key = cache.key(source.digest(), {"levels": LEVELS_SCHEMA, "mix": "mean", "thresholds": THRESHOLDS,
+                                          "versions": code_versions()})
+        hit = cache.get(key, ndim=1)
+        if hit is not None and len(hit) >= _STORED and (hit[:4] >= 0).all() and hit[4] in (0.0, 1.0):
+            lufs = float(hit[5]) if hit[4] else None
+            return _levels_from(*hit[:4], lufs), np.asarray(hit[_STORED:])
+    y, sr, _ = source.prepared(None, mix="mean")
+    lv, env = levels(y, sr), envelope(y, sr)
+    if key is not None:
+        defined = lv["lufs"] is not None
+        stored = [lv["_ms"], lv["_var"], lv["mean_abs"], lv["peak"], float(defined), lv["lufs"] if defined else 0.0]
+        try:
+            cache.put(key, np.concatenate([stored, env]))
+        except OSError:
+            cache.enabled = False  # full disk or a directory gone read-only mid-run: go on uncached
+    return lv, env
+
+
+def run_pair(pair, files, config) -> dict | None:
+    """Levels of the prediction and its gt, and the prediction's envelope."""
+    from ..features.worker import cache_for
+
+    if pair.pred is None:
+        return None
+    cache = cache_for("levels", config["cache_root"], config["cache"])
+    pred, env = _file_levels(files["pred"], cache)
+    gt, _ = _file_levels(files["gt"], cache)
+    return {"row": clip_row(pred, gt), "envelope": env}
+
+
+def score(rows, protocol, ctx) -> Section:
+    """Per-clip levels and flags, and warnings, from the worker pass's measurements."""
+    per_clip, envelopes = {}, []
+    for pair, out in zip(ctx.pairs, ctx.pair_data[NAME]):
+        if out is not None:
+            per_clip[pair.id] = out["row"]
+            envelopes.append(out["envelope"])
+    return summarise(per_clip, envelopes)
+
+
+def sanity_section(pairs, *, progress=False) -> Section:
+    """The section for ``pairs`` computed here, one file after another, without the cache
+    (eval computes the same in its worker pass)."""
+    from ..features.worker import FileSource
     from ..progress import progress_bar
 
-    from ..io.audio import read_audio
-
-    per_clip, envelopes, ids = {}, [], []
+    per_clip, envelopes = {}, []
     for pair in progress_bar(pairs, desc="sanity", unit="pair", disable=not progress, leave=False):
         if pair.pred is None:
             continue
-        y, sr, _ = read_audio(pair.pred, None, mix="mean")
-        g, gsr, _ = read_audio(pair.gt, None, mix="mean")
-        per_clip[pair.id] = clip_row(levels(y, sr), levels(g, gsr))
-        envelopes.append(envelope(y, sr))
-        ids.append(pair.id)
+        pred, env = _file_levels(FileSource(pair.pred), None)
+        gt, _ = _file_levels(FileSource(pair.gt), None)
+        per_clip[pair.id] = clip_row(pred, gt)
+        envelopes.append(env)
+    return summarise(per_clip, envelopes)
+
+
+def summarise(per_clip: dict, envelopes: list) -> Section:
+    """``{"status", "meta", "summary", "per_clip", "warnings"}`` from the clips' rows and envelopes."""
     if not per_clip:
         return {"status": "skipped", "reason": "no prediction to check"}
     rows = list(per_clip.values())

@@ -1,0 +1,66 @@
+"""The ``[inception]`` section: Inception Score of the generated clips' label distributions (and
+of the ground-truth clips, as the reference), ``splits`` / ``shuffle`` / ``seed`` as audioldm_eval.
+"""
+from __future__ import annotations
+
+from . import Section, params, table_enabled
+from .embedding import check_classifiers, classifier_names, embed, resolve, scored, slug, validate_classifiers
+
+NAME = "inception"
+DEFAULTS = {"classifier": "panns-cnn14", "splits": 10, "shuffle": True, "seed": 2020, "gt_reference": True}
+
+
+def enabled(protocol) -> bool:
+    return table_enabled(protocol, NAME)
+
+
+def validate(check, table) -> None:
+    if not table:  # absent: the defaults, valid by construction (and no embedder module imported)
+        return
+    check.keys(NAME, table, ("enabled", *DEFAULTS))
+    if "enabled" in table:
+        check.boolean("inception.enabled", table["enabled"])
+    p = {**DEFAULTS, **table}
+    validate_classifiers(check, NAME, p)
+    check.number("inception.splits", p["splits"], integer=True, minimum=1, strict=False, maximum=10_000)
+    check.boolean("inception.shuffle", p["shuffle"])
+    check.boolean("inception.gt_reference", p["gt_reference"])
+    check.number("inception.seed", p["seed"], integer=True, strict=False, maximum=2 ** 32 - 1)
+
+
+def check(protocol, ctx) -> None:
+    names = classifier_names(params(protocol, NAME, DEFAULTS))
+    resolve(names, ctx.options or {})
+    check_classifiers(NAME, names, protocol.source or protocol.name)
+
+
+def score(rows, protocol, ctx) -> Section:
+    """Inception Score of the generated clips (and of the gt clips, the reference)."""
+    import numpy as np
+
+    from ..metrics import distributions as dm
+    from ..results.result import embedder_key
+
+    p = params(protocol, NAME, DEFAULTS)
+    pairs, excluded = scored(ctx.pairs)
+    if len(pairs) < p["splits"]:
+        return {"status": "skipped", "reason": f"{len(pairs)} clip(s), fewer than inception.splits = {p['splits']}",
+                "excluded": excluded}
+    aggregate, keys, metas = {}, {}, {}
+    sides = [("pred", "generated")] + ([("gt", "ground-truth (reference)")] if p["gt_reference"] else [])
+    for name in classifier_names(p):
+        emb, vectors = embed(name, pairs, ctx)
+        metas[name] = emb.meta()
+        for side, what in sides:
+            logits = np.concatenate([emb.select(vectors[str(getattr(q, side))], "logits") for q in pairs])
+            mean, std = dm.inception_score(logits, splits=p["splits"], shuffle=p["shuffle"], seed=p["seed"])
+            metric = f"inception_score{'' if side == 'pred' else '_gt'}_{slug(emb.name)}"
+            aggregate[metric] = {
+                "value": mean, "std_over_splits": std, "n": len(pairs), "unit": "score", "higher_is_better": True,
+                "embedder": emb.name, "layer": "logits", "weights_sha256": emb.weights_sha256,
+                "splits": p["splits"], "shuffle": p["shuffle"], "seed": p["seed"],
+                "definition": f"Inception Score of the {what} clips' {emb.name} softmax label distributions: "
+                              "mean over splits of exp(mean KL(p(y|x) || p(y))) (audioldm_eval calculate_isc)"}
+            keys[metric] = embedder_key(emb.meta(), "logits")
+    return {"status": "ok", "meta": {"classifiers": metas, "clips": len(pairs)}, "aggregate": aggregate,
+            "per_clip": {}, "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}
