@@ -30,7 +30,7 @@ BASE_TABLES = ("audio", "pairing", "ci", "ranking")  # ranking: optional, d2m_be
 # Tables that change no point value (confidence-interval level, replicates, seed): echoed in
 # the result but left out of the hash, so changing them never moves a result to another group.
 UNHASHED_TABLES = ("ci",)
-AUDIO_KEYS = ("sample_rate", "mono", "resample", "length_policy", "expected_seconds")
+AUDIO_KEYS = ("sample_rate", "mono", "resample", "length_policy", "expected_seconds", "max_seconds")
 LENGTH_POLICIES = ("pred_to_gt", "strict", "min", "none")
 RESAMPLERS = ("soxr_vhq", "soxr_hq", "soxr_mq", "soxr_lq", "soxr_qq", "fft", "scipy", "polyphase",
               "kaiser_best", "kaiser_fast")  # kaiser_*: resampy (librosa 0.7.2's default), extra paper-era
@@ -41,6 +41,7 @@ _MAX_INT = 1_000_000
 _MAX_NUM = 1e6
 MAX_SAMPLE_RATE = 384_000  # the highest rate audio hardware and codecs use
 MAX_CLIP_SECONDS = 86_400.0
+MAX_RESAMPLES = 100_000  # bootstrap resamples (d2m_bench.results.schema uses the same bound)
 TEMPO_PRIORS = ("aistpp_music_id", "none")
 ALIGN_AGGREGATES = ("mean", "median")
 
@@ -214,6 +215,8 @@ class _EvalCheck:
         self.choice("audio.length_policy", audio["length_policy"], LENGTH_POLICIES)
         if "expected_seconds" in audio:
             self.number("audio.expected_seconds", audio["expected_seconds"], strict=False, maximum=MAX_CLIP_SECONDS)
+        if "max_seconds" in audio:
+            self.number("audio.max_seconds", audio["max_seconds"], strict=True, maximum=MAX_CLIP_SECONDS)
         pairing = self.table("pairing", required=False)
         self.keys("pairing", pairing, ("rule",))
         if "rule" in pairing:
@@ -245,7 +248,9 @@ class _EvalCheck:
                 self.fail(f"ci.level = {ci['level']!r} must be below 1")
         for key in ("n_resamples", "fad_resamples", "fad_inf_steps"):
             if key in ci:
-                self.number(f"ci.{key}", ci[key], integer=True, minimum=1)
+                # resamples x clips indices are drawn at once: bounded as results/schema bounds them
+                self.number(f"ci.{key}", ci[key], integer=True, minimum=1,
+                            maximum=MAX_RESAMPLES if key == "n_resamples" else None)
         if "seed" in ci:
             self.number("ci.seed", ci["seed"], integer=True, strict=False)
         if "fad_inf_min_fraction" in ci:

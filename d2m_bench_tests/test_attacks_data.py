@@ -247,3 +247,56 @@ def test_fuzz_dataset_manifest_reader(tmp_path, header, rows, tail):
     ids = [s.segment_id for s in segs]
     assert len(ids) == len(set(ids))
     assert all(np.isfinite([s.start_s, s.end_s]).all() for s in segs)
+
+
+# --- issue 24 row 5: paths built from data stay inside their folder ---------------------------------
+@pytest.mark.parametrize("column", ["split", "video_id"])
+def test_tiktok_csv_names_that_climb_out_are_refused(raw_tiktok, tmp_path, column):
+    """A split column ``../../../../DIR`` made `data build tiktok` write DIR/<id>_seg1.wav."""
+    rows = list(csv.DictReader(io.StringIO((raw_tiktok / "annotations.csv").read_text())))
+    victim_dir = tmp_path / "victim"
+    victim_dir.mkdir()
+    rows[0][column] = "../../../../../../../../../.." + str(victim_dir)
+    if column == "split" or "split" in rows[0]:
+        for r in rows:
+            r.setdefault("split", "test")
+    ann = tmp_path / "ann.csv"
+    with open(ann, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    r = _tiktok(raw_tiktok, tmp_path / "ds", annotations=ann)
+    _one_line(r)
+    assert str(ann) in r.stderr and "not a usable name" in r.stderr
+    assert not any(victim_dir.rglob("*")) and not (tmp_path / "ds" / "manifest.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def built_aist(raw_aist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("built") / "ds"
+    assert _aist(raw_aist, out).returncode == 0
+    return out
+
+
+@pytest.mark.parametrize("column,value", [("segment_id", "../../../../DIR/victim"), ("split", ".."),
+                                          ("segment_id", ".hidden"), ("audio", "../../etc/passwd"),
+                                          ("audio", "/etc/passwd")])
+def test_manifest_ids_and_paths_that_climb_out_are_refused(built_aist, tmp_path, column, value):
+    """A manifest segment_id ``../../../../DIR/victim`` passed `data info` and made `generate`
+    write DIR/victim.wav; every reader of a dataset (info, generate, train, baselines) refuses it."""
+    import shutil
+
+    out = tmp_path / "ds"
+    shutil.copytree(built_aist, out)
+    text = (out / "manifest.csv").read_text().splitlines()
+    rows = list(csv.DictReader(io.StringIO("\n".join(text))))
+    rows[0][column] = value
+    with open(out / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    r = run_cli("data", "info", out)
+    _one_line(r)
+    assert "manifest.csv" in r.stderr and "line 2" in r.stderr and column in r.stderr
+    with pytest.raises(UserError, match=column):
+        Dataset(out).segments()

@@ -2,6 +2,7 @@
 is a JSON list, a row with no metric, or a string value gave a traceback."""
 import csv
 import json
+import re
 
 import pytest
 
@@ -79,3 +80,22 @@ def test_reported_csv_rows_must_be_finite(tmp_path, cli):
     rows = list(csv.DictReader(open(tmp_path / "results" / "leaderboard.csv")))
     assert [r["system"] for r in rows] == ["Real"]
     assert sum("paper.csv" in line and "skipped" in line for line in proc.stderr.splitlines()) == 3
+
+
+def test_names_cannot_add_rows_or_markup(tmp_path, cli):
+    """Issue 24 row 12: a system name `evil | 99.9 |\\n| injected row | measured` became an extra
+    leaderboard.md row; raw <img> and ESC bytes passed into .md and .csv."""
+    runs = tmp_path / "results" / "runs"
+    runs.mkdir(parents=True)
+    evil = "evil | 99.9 |\n| injected row | measured <img src=x onerror=alert(1)> \x1b[2J"
+    (runs / "evil.json").write_text(json.dumps(_doc([_row(evil, 0.5), _row("Honest", 0.4)])))
+    proc = cli("leaderboard", "--results", tmp_path / "results", "--no-shipped")
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / "results" / "leaderboard.md").read_text()
+    table = [ln for ln in md.splitlines() if ln.startswith("| ") and "measured" in ln]
+    assert len(table) == 2, md  # Honest and evil, nothing injected
+    evil_line = next(ln for ln in table if "evil" in ln)
+    assert len(re.findall(r"(?<!\\)\|", evil_line)) == 4  # three cells: system, kind, value
+    assert "<img" not in md and "\x1b" not in md
+    text = (tmp_path / "results" / "leaderboard.csv").read_text()
+    assert "\x1b" not in text and len(list(csv.DictReader(text.splitlines()))) == 2

@@ -142,3 +142,42 @@ def test_survey_export_over_the_ratings_database(tmp_path, cli):
     proc = cli("survey", "export", survey, "--out", db)
     _refused(proc, "input SURVEY")
     assert db.read_bytes() == b"SQLite format 3\x00 collected ratings"
+
+
+# --- issue 24 row 6: every file eval reads feeds the output check ----------------------------------
+@pytest.mark.parametrize("case", ["prompts", "weights", "provenance", "hub-vggish", "env-vggish"])
+def test_eval_output_onto_an_input_it_finds_itself(clips, case):
+    """--prompts p.csv --csv p.csv, --weights panns-cnn14=w.pth --out w.pth, --out PRED/provenance.json
+    and --out onto the VGGish file of the torch hub cache (or $D2M_BENCH_VGGISH_WEIGHTS) deleted
+    and replaced the input."""
+    from d2m_bench_tests.conftest import run_cli
+
+    env = {**os.environ, "TORCH_HOME": str(clips / "torchhome")}
+    env.pop("D2M_BENCH_VGGISH_WEIGHTS", None)
+    hub = clips / "torchhome" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / "vggish-10086976.pth").write_bytes(b"weights")
+    (clips / "w.pth").write_bytes(b"panns")
+    (clips / "p.csv").write_text("id,text\nclip000,a\n")
+    (clips / "pred" / "provenance.json").write_text("{}")
+    args = ["eval", "--pred", clips / "pred", "--gt", clips / "gt", "-q"]
+    if case == "prompts":
+        args += ["--prompts", clips / "p.csv", "--csv", clips / "p.csv"]
+        needle = "--prompts"
+    elif case == "weights":
+        args += ["--weights", f"panns-cnn14={clips / 'w.pth'}", "--out", clips / "w.pth"]
+        needle = "panns-cnn14 weights"
+    elif case == "provenance":
+        args += ["--out", clips / "pred" / "provenance.json"]
+        needle = "provenance.json"
+    elif case == "hub-vggish":
+        args += ["--out", hub / "vggish-10086976.pth"]
+        needle = "torch hub cache"
+    else:
+        env["D2M_BENCH_VGGISH_WEIGHTS"] = str(clips / "w.pth")
+        args += ["--out", clips / "w.pth"]
+        needle = "D2M_BENCH_VGGISH_WEIGHTS"
+    before = _snapshot(clips)
+    proc = run_cli(*args, env=env)
+    _refused(proc, needle, "refusing to overwrite")
+    assert _snapshot(clips) == before

@@ -118,18 +118,61 @@ def test_hostile_annotation_pickle_is_refused_naming_the_global(tmp_path, payloa
     assert "\n" not in msg and msg.startswith(f"{path}: ") and f"'{name}'" in msg
 
 
-def test_data_build_with_a_hostile_pickle(tmp_path, cli):
+@pytest.mark.parametrize("attack", ["code", "dtype-swap", "bytearray-bomb"])
+def test_data_build_with_a_hostile_pickle(tmp_path, cli, attack):
+    """Issue 13 (code) and issue 24 rows 1 and 9: a 372-byte pickle using only numpy.dtype,
+    _reconstruct and ndarray turned raw file bytes into a pointer (rc 139); a few bytes naming
+    bytearray(8 GiB) allocated it. Each is now one line, exit 2."""
+    from d2m_bench_tests.helpers import bytearray_bomb_pickle, dtype_swap_pickle
+
     raw = tmp_path / "raw"
     assert cli("data", "synth", "aistpp", raw).returncode == 0
     victim = sorted((raw / "annotations" / "motions").glob("*.pkl"))[0]
     marker = tmp_path / "ran"
-    victim.write_bytes(pickle.dumps({"smpl_poses": _Shell(marker)}))
+    victim.write_bytes({"code": lambda: pickle.dumps({"smpl_poses": _Shell(marker)}),
+                        "dtype-swap": dtype_swap_pickle, "bytearray-bomb": bytearray_bomb_pickle}[attack]())
     proc = cli("data", "build", "aistpp", "--annotations", raw / "annotations", "--music", raw / "music",
                "--videos", raw / "videos", "--out-dir", tmp_path / "ds", "--visual", "none", "--strict")
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert str(victim) in lines[0] and "'posix.system'" in lines[0]
+    assert str(victim) in lines[0]
+    assert {"code": "'posix.system'", "dtype-swap": "only plain numeric and bool dtypes",
+            "bytearray-bomb": "8,589,934,592 bytes"}[attack] in lines[0]
     assert not marker.exists()
+
+
+_LOAD_EVERY_WAY = """
+import sys
+from d2m_bench.errors import UserError
+from d2m_bench.training.checkpoint import torch_load
+from d2m_bench.embedders.weights import load_weights
+from d2m_bench.models.vqvae import load_vqvae
+for name, load in [("weights", load_weights), ("checkpoint", torch_load),
+                   ("trusted", lambda p: torch_load(p, trust=True)),
+                   ("vqvae", lambda p: load_vqvae(p, trust=True))]:
+    try:
+        load(sys.argv[1])
+        print(name, "LOADED")
+    except UserError as exc:
+        print(name, "REFUSED", exc)
+"""
+
+
+@pytest.mark.parametrize("attack", ["dtype-swap", "bytearray-bomb"])
+def test_hostile_torch_files_are_refused_by_every_loader(tmp_path, attack):
+    """Rows 1 and 9 in a torch zip: weights (VGGish, CLAP, PANNs), checkpoints with and without
+    --trust-checkpoint, and the VQ-VAE reader of import/train/generate. Run in a child under a
+    6 GiB address-space limit: before, the dtype swap was SIGSEGV and the bomb a MemoryError."""
+    from d2m_bench_tests.helpers import bytearray_bomb_pickle, dtype_swap_pickle, run_python, torch_file_with_pickle
+
+    path = torch_file_with_pickle(tmp_path / "evil.pt",
+                                  {"dtype-swap": dtype_swap_pickle, "bytearray-bomb": bytearray_bomb_pickle}[attack]())
+    proc = run_python(_LOAD_EVERY_WAY, path, limit_bytes=6 * 2**30)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 4 and all(" REFUSED " in ln and str(path) in ln for ln in lines), proc.stdout
+    want = {"dtype-swap": "only plain numeric and bool dtypes", "bytearray-bomb": "8,589,934,592 bytes"}[attack]
+    assert all(want in ln for ln in lines), proc.stdout
 
 
 # --- --trust-checkpoint: stubs for what is missing AND for what is installed -----------------------

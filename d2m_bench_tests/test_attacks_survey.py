@@ -100,6 +100,16 @@ def _kill(proc):
     proc.stderr.close()
 
 
+def _interrupt(proc) -> str:
+    """Stop a server with SIGINT (its clean shutdown, killed after 20 s); its stderr."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=20)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[1]
+
+
 def _rate(base, rater, token, score=3, index=0):
     status, body = _req(base, "GET", f"/api/session?rater={rater}&token={token}")
     assert status == 200, body
@@ -288,12 +298,7 @@ def test_verbose_log_never_holds_a_token(tmp_path):
             s.recv(4096)
         _rate(base, "r001", token)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
+        err = _interrupt(proc)
     assert "/api/session" in err and "<redacted>" in err  # it did log the requests
     assert token not in err
 
@@ -323,3 +328,93 @@ def test_corrupt_ratings_database_is_one_line_in_serve_and_export(tmp_path, dama
     assert not (tmp_path / "r.csv").exists()
     # A refused serve does not keep the survey locked.
     assert _run(*_build_args(tmp_path, out), "--force").returncode == 0
+
+
+# --- issue 24 --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_lock_file_planted_as_a_link_is_refused_and_its_target_kept(tmp_path, link):
+    """Row 4: SURVEY/.survey.lock -> ~/notes.txt was overwritten by serve, truncated by build --force."""
+    from d2m_bench.survey.lock import SurveyLock
+
+    systems = _systems(tmp_path)
+    out = tmp_path / "s"
+    build_survey(systems, None, out, n_raters=1, per_rater=2, aspects=("quality",), trap_method="beep",
+                 progress=False)
+    victim = tmp_path / "notes.txt"
+    victim.write_text("my notes\n")
+    (out / ".survey.lock").unlink(missing_ok=True)
+    if link == "symlink":
+        (out / ".survey.lock").symlink_to(victim)
+    else:
+        os.link(victim, out / ".survey.lock")
+    with pytest.raises(UserError, match="survey lock file") as err:
+        SurveyLock(out, purpose="survey serve")
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserError, match="survey lock file"):
+        build_survey(systems, None, out, n_raters=1, per_rater=2, aspects=("quality",), trap_method="beep",
+                     progress=False, force=True)
+    _one_line_error(_run("survey", "serve", out, "--port", 0), "survey lock file")
+    assert victim.read_text() == "my notes\n"
+
+
+def test_stimuli_need_the_token_and_are_streamed(tmp_path):
+    """Rows 7 and 10: stimuli were served to anyone (sequential names), each request read the
+    whole file: 20 readers that stop reading held 20 copies of a 16 MB stimulus. Now a token is
+    required and one 64 kB chunk per connection is in memory."""
+    out = tmp_path / "s"
+    assert _run(*_build_args(tmp_path, out)).returncode == 0
+    doc = json.loads((out / "survey.json").read_text())
+    sid = doc["raters"]["r001"]["sequence"][0]
+    big = out / doc["stimuli"][sid]["file"]
+    big.write_bytes(os.urandom(16 * 2**20))
+    proc, base, tokens = _serve(out)
+    u = urlsplit(base)
+    socks = []
+    try:
+        assert _req(base, "GET", "/" + doc["stimuli"][sid]["file"])[0] == 403
+
+        def rss_kb():
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+
+        before = rss_kb()
+        request = f"GET /{doc['stimuli'][sid]['file']}?rater=r001&token={tokens['r001']} HTTP/1.1\r\nHost: x\r\n\r\n"
+        for _ in range(20):
+            s = socket.create_connection((u.hostname, u.port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(request.encode())
+            socks.append(s)
+        first = socks[0].recv(4096)
+        assert first.startswith(b"HTTP/1.1 200"), first[:100]
+        time.sleep(1.5)
+        grown_mb = (rss_kb() - before) / 1024
+        assert grown_mb < 60, f"server grew by {grown_mb:.0f} MB for 20 stalled downloads"
+    finally:
+        for s in socks:
+            s.close()
+        _kill(proc)
+
+
+def test_smuggling_headers_refused_and_encoded_token_redacted(tmp_path):
+    """Row 16: Content-Length with Transfer-Encoding was answered by Content-Length;
+    ?rater=r&%74oken=T was logged unredacted by --verbose."""
+    from d2m_bench.survey.server import redact
+
+    assert "SECRET" not in redact('"GET /api/session?rater=r&%74oken=SECRET HTTP/1.1" 200 -')
+    assert "SECRET" not in redact('"GET /api/session?rater=r&%54%4F%4B%45%4E=SECRET HTTP/1.1"')
+    assert "rater=r" in redact('"GET /api/session?rater=r&token=SECRET HTTP/1.1"')
+    out = tmp_path / "s"
+    assert _run(*_build_args(tmp_path, out)).returncode == 0
+    proc, base, tokens = _serve(out, "--verbose")
+    u = urlsplit(base)
+    try:
+        body = b'{"rater": "r001"}'
+        with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+            s.sendall(b"POST /api/rating HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n%s" % (len(body), body))
+            answer = s.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+        assert _req(base, "GET", f"/api/session?rater=r001&%74oken={tokens['r001']}")[0] == 200
+    finally:
+        err = _interrupt(proc)
+    assert "/api/session" in err and tokens["r001"] not in err

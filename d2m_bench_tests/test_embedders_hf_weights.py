@@ -81,7 +81,7 @@ def test_download_needs_a_pin_and_removes_a_mismatch(hub, monkeypatch):
     info = weights.download("mert-v1-95m", revision="a" * 40)
     assert calls[-1][:2] == ("m-a-p/MERT-v1-95M", "a" * 40) and "*.py" in calls[-1][2]
     assert info["sha256"] == _by_hand(MERT_FILES) and info["revision"] == "a" * 40
-    with pytest.raises(UserError, match="removed, not installed"):
+    with pytest.raises(UserError, match="discarded, not installed"):
         weights.download("mert-v1-95m", revision="b" * 40, expect_sha256="0" * 64)
     assert not (hub / "models--m-a-p--MERT-v1-95M" / "snapshots" / ("b" * 40)).exists()
     ok = weights.download("mert-v1-95m", expect_sha256=_by_hand(MERT_FILES))
@@ -96,3 +96,41 @@ def test_cli_list_and_download_refusal(hub, cli):
     assert "found" in out.stdout.split("roberta-base:")[1].split("\n")[1]
     bad = cli("weights", "download", "roberta-base", "--url", "file:///x")
     assert bad.returncode == 2 and "--url does not apply" in bad.stderr
+
+
+# --- issue 24 rows 7 and 8 ----------------------------------------------------------------------
+def test_digest_covers_the_shards_transformers_would_load(hub, tmp_path):
+    """Same pytorch_model.bin and config, plus model.safetensors.index.json and a shard of other
+    weights: transformers loads the shard, so the recorded identity must differ."""
+    plain = {"config.json": b"{}", "preprocessor_config.json": b"{}", "pytorch_model.bin": b"weights A"}
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    for folder, extra in ((a, {}), (b, {"model.safetensors.index.json": b'{"weight_map": {}}',
+                                        "model-00001-of-00001.safetensors": b"weights B"})):
+        folder.mkdir()
+        for name, data in {**plain, **extra, "README.md": b"docs"}.items():
+            (folder / name).write_bytes(data)
+    assert weights.digest("mert-v1-95m", a) != weights.digest("mert-v1-95m", b)
+    (a / "README.md").write_bytes(b"other docs")
+    assert weights.digest("mert-v1-95m", a) == _by_hand(plain)
+
+
+def test_download_with_a_wrong_digest_keeps_the_users_snapshot(hub, monkeypatch):
+    """weights download --expect-sha256 <wrong> deleted a snapshot it had not fetched."""
+    import huggingface_hub
+
+    snap = write_hf_snapshot(hub, "m-a-p/MERT-v1-95M", MERT_FILES, revision="c" * 40)
+    real = huggingface_hub.snapshot_download
+
+    def offline(repo_id, revision=None, allow_patterns=None, cache_dir=None, force_download=False,
+                local_files_only=False):
+        if not local_files_only:
+            raise AssertionError("no download expected: the snapshot is cached")
+        return real(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=True)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(UserError, match="left as it is") as err:
+        weights.download("mert-v1-95m", expect_sha256="0" * 64)
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in snap.iterdir()) == sorted(MERT_FILES)
+    assert all((snap / n).read_bytes() == d for n, d in MERT_FILES.items())

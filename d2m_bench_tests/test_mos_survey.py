@@ -194,9 +194,16 @@ def test_server_api_safety_resume_and_export(built, tmp_path):
                      "/stimuli/", "/stimuli/%00", "/stimuli//etc/passwd", "/stimuli/nope.mp4"):
             st, body, _ = _req(base, "GET", path)
             assert st == 404 and b"token" not in body, path
-        # Media: whole file and byte ranges (what <video> asks for).
+        # Media: whole file and byte ranges (what <video> asks for), only with the rater's token
+        # (issue 24), as a query or as the cookie /api/session set.
         path = "/" + doc["stimuli"][first["id"]]["file"]
         data = (survey / doc["stimuli"][first["id"]]["file"]).read_bytes()
+        assert _req(base, "GET", path)[0] == 403
+        other = next(s for s in r2["sequence"] if s not in r1["sequence"])
+        assert _req(base, "GET", "/" + doc["stimuli"][other]["file"] + f"?rater=r001&token={r1['token']}")[0] == 404
+        cookie = {"Cookie": f"d2m_rater=r001:{r1['token']}"}
+        assert _req(base, "GET", path, headers=cookie)[1] == data
+        path += f"?rater=r001&token={r1['token']}"
         st, body, hdr = _req(base, "GET", path)
         assert st == 200 and body == data and hdr["Accept-Ranges"] == "bytes"
         st, body, hdr = _req(base, "GET", path, headers={"Range": "bytes=10-99"})

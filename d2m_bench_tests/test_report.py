@@ -13,14 +13,19 @@ pytest.importorskip("matplotlib")
 def _doc(tmp_path, hits, events=None):
     import soundfile as sf
 
+    import hashlib
+
     wav = tmp_path / "a.wav"
     sf.write(wav, np.zeros(44100, "float32"), 22050)
+    digest = hashlib.sha256(wav.read_bytes()).hexdigest()  # what eval records since issue 24
     rows = []
     for i, h in enumerate(hits):
         gt, pred = events[i] if events else ([0.5, 1.5], [0.5])
         rows.append({"id": f"c{i}", "gt": str(wav), "pred": str(wav), "gt_samples": 44100, "pred_samples": 44100,
-                     "gt_events": gt, "pred_events": pred, "beats_hit": h})
+                     "gt_events": gt, "pred_events": pred, "beats_hit": h, "gt_sha256": digest,
+                     "pred_sha256": digest})
     doc = {"tool": "d2m-bench", "complete": True, "system": "s", "per_clip": rows,
+           "inputs": {"pred": str(tmp_path), "gt": str(tmp_path), "manifest": None},
            "aggregate": {"beats_hit": {"value": float(np.mean(hits)), "n": len(hits), "ci_column": "beats_hit"}},
            "protocol": {"name": "p", "hash": "0" * 64, "params": {"audio": {"sample_rate": 22050},
                                                                    "beats": {"variant": "d2m", "bin_seconds": 1.0}}},

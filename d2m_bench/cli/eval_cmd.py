@@ -42,8 +42,9 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     from pathlib import Path
 
     from ..errors import UserError
-    from ..embedders.weights import parse_assignments
+    from ..embedders.weights import parse_assignments, weights_inputs
     from ..evaluation import evaluate
+    from ..io.cache import CacheWarning
     from ..io.lookalike import LookalikeWarning
     from ..io.outputs import check_outputs
 
@@ -51,9 +52,10 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     if out and not system and _under_results(out):
         click.echo(f"d2m-bench: warning: no --system: {out} will be left off the leaderboard (it ranks only "
                    "results with a system name); add --system NAME", err=True)
-    check_outputs({"--out": out, "--csv": csv_out}, _inputs(pred, gt, manifest, protocol, data, genre_db, labels,
-                                                             motion, vggish_weights))
     weights = parse_assignments(weights)
+    check_outputs({"--out": out, "--csv": csv_out},
+                  {**_inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish_weights, prompts),
+                   **weights_inputs(weights, vggish_weights)})
     for stale in (out, csv_out):
         if stale:
             try:
@@ -64,6 +66,8 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exclusions are listed in the table and the JSON
         warnings.simplefilter("always", LookalikeWarning)  # swapped or copied folders: said before the run
+        # ... and a cache entry that was not used (tampered, damaged), in one line.
+        warnings.simplefilter("always", CacheWarning)
         warnings.showwarning = _show_now
         result = evaluate(pred, gt, protocol=protocol, manifest=manifest, allow_missing=allow_missing,
                           workers=workers, cache=not no_cache, progress=not quiet, system=system,
@@ -85,7 +89,7 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
                 click.echo(f"d2m-bench: warning: {w}", err=True)
 
 
-def _inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish_weights) -> dict:
+def _inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish_weights, prompts) -> dict:
     """Every file eval reads, by option, for the output-path check (folders count as all their files)."""
     from pathlib import Path
 
@@ -93,10 +97,11 @@ def _inputs(pred, gt, manifest, protocol, data, genre_db, labels, motion, vggish
 
     found = {"--protocol": protocol if Path(protocol).is_file() else None, "--manifest": manifest,
              "--data": data, "--genre-db": genre_db, "--labels": labels, "--motion": motion,
-             "--vggish-weights": vggish_weights}
+             "--vggish-weights": vggish_weights, "--prompts": prompts}
     for option, folder in (("--pred", pred), ("--gt", gt)):
         if folder and Path(folder).is_dir():
             found[option] = [p for p in Path(folder).iterdir() if is_media(p)]
+            found[f"{option} provenance.json"] = Path(folder) / "provenance.json"
     if manifest and Path(manifest).is_file():
         found["a file the manifest lists"] = _manifest_paths(Path(manifest))
     return found
@@ -121,8 +126,10 @@ _SHOWN: set = set()  # notes said at once, not repeated under -q
 
 
 def _show_now(message, category, *args, **kwargs):
+    from ..io.text import one_line
+
     _SHOWN.add(str(message))
-    click.echo(f"d2m-bench: warning: {message}", err=True)
+    click.echo(f"d2m-bench: warning: {one_line(message)}", err=True)
 
 
 def _check_names(protocol, embedder) -> None:

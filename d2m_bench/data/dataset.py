@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..io.atomic import replacing, write_text
 from ..errors import UserError
+from ..io.names import check_name, check_relative
 
 MANIFEST = "manifest.csv"
 PREVIOUS_MANIFEST = ".manifest.previous.csv"
@@ -124,7 +125,10 @@ def _manifest_rows(reader, path) -> list[Segment]:
     for i, row in enumerate(reader, start=2):
         if None in row or any(row[c] is None for c in COLUMNS):
             raise UserError(f"line {i}: the row has {'more' if None in row else 'fewer'} fields than the header", path)
-        sid = row["segment_id"]
+        sid = check_name(row["segment_id"], f"line {i}: segment_id", path)
+        check_name(row["split"], f"line {i}: split", path)
+        for col in PATH_COLUMNS:
+            check_relative(row[col], f"line {i}: {col}", path)
         if sid in seen:
             raise UserError(f"duplicate segment_id {sid!r} on line {i}", path)
         seen.add(sid)

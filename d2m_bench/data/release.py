@@ -16,6 +16,7 @@ import numpy as np
 from ..io.audio import load_audio
 from .dataset import DatasetInfo, Segment
 from ..errors import UserError
+from ..io.names import name_problem
 from . import shipped_list, store
 from .build import cut_audio, finish, run_jobs, start
 from .segments import parse_aist_name
@@ -45,6 +46,8 @@ def _lists(root: Path, kind: str, split: str):
 def _ingest(job):
     (audio, motion, video), split, kind, out, sr, seconds, stale_before = job
     sid = audio.stem
+    if name_problem(sid):  # the name becomes the segment id and the output file names
+        return [], [{"item": sid[:80], "reason": f"{audio}: file name unusable as a segment id ({name_problem(sid)})"}], {}
     _, _, mshape, _ = KINDS[kind]
     rels = {"audio": f"audio/{split}/{sid}.wav", "motion": f"motion/{split}/{sid}.npy",
             "visual": f"visual/{split}/{sid}.npy"}

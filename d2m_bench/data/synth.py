@@ -21,6 +21,7 @@ import numpy as np
 
 from ..io.audio import write_audio
 from ..io.cache import file_digest
+from ..io.nofollow import write_own_file
 from ..synth.synthetic import click_track, joints_with_beats
 from . import shipped_list
 from .segments import parse_aist_name, video_name
@@ -59,7 +60,8 @@ def claim_folder(out: Path) -> None:
         raise UserError("folder is not empty and was not written by `d2m-bench data synth` (its files could be "
                         "replaced by synthetic ones); give a new or empty folder", out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / SYNTH_MARKER).write_text("written by d2m-bench data synth; the folder may be rewritten by it\n")
+    write_own_file(out / SYNTH_MARKER, "written by d2m-bench data synth; the folder may be rewritten by it\n",
+                   what="synth marker")
 
 
 def synth_aistpp(out, *, n_train=3, n_test=2, segments=(3, 2), remainder=37, sr=44100, seed=0):

@@ -18,6 +18,7 @@ from ..io.audio import load_audio
 from ..io.cache import file_digest
 from .dataset import DatasetInfo, Segment
 from ..errors import UserError
+from ..io.names import check_name
 from . import list_stems, store
 from .build import check_seconds, cut_audio, finish, nonfinite, run_jobs, start, uncovered
 from .visual import extract, get_extractor
@@ -169,12 +170,15 @@ def build_tiktok(videos, annotations, out, *, openpose=None, seconds=2.0, sr=220
         if not vid:
             skips.append({"item": f"line {row['line']}", "reason": f"{annotations}: empty video id"})
             continue
+        check_name(vid, f"line {row['line']}: video_id", annotations)
         if vid in first_line:  # built once, from its first row: a second would repeat every segment id
             skips.append({"item": vid, "reason": f"{annotations}: line {row['line']} repeats the video of line "
                                                  f"{first_line[vid]}"})
             continue
         first_line[vid] = row["line"]
         split = row["split"] or known.get(vid)
+        if split:
+            check_name(split, f"line {row['line']}: split", annotations)
         if split is None:
             skips.append({"item": vid, "reason": "not in the D2M-GAN split lists (add a split column to the CSV)"})
             continue

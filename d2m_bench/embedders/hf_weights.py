@@ -8,8 +8,10 @@ variable, then the local Hugging Face cache (``$HF_HUB_CACHE``, else ``$HF_HOME/
 time; ``d2m-bench weights download NAME`` fetches a snapshot into that cache once.
 
 A folder's identity is ``folder_digest``: the SHA-256 of the sorted lines ``<file sha256>  <name>``
-over the files that matter (the entry's ``hf_files`` patterns: config, preprocessing, code and
-weights), so README files or a second weights format fetched beside them do not change it.
+over every file of the folder that a loader may read: all top-level files except documentation
+(``*.md``, ``LICENSE*``) and hidden ones. transformers picks its weights by what is present
+(a ``model.safetensors.index.json`` and its shards beat ``pytorch_model.bin``), so a digest over
+a fixed list of names once gave two folders with different weights the same identity.
 Downloads need a pin: a commit ``revision`` (40 hex; git object names cover the files' contents,
 large files through their SHA-256 pointers) or the folder digest (``--expect-sha256``). No
 revision of these repositories is pinned in d2m-bench (none could be read offline), so nothing
@@ -17,7 +19,6 @@ fetched here is called "official".
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import re
@@ -37,14 +38,16 @@ def hub_cache() -> Path:
     return Path(home).expanduser() / "hub"
 
 
-def _matches(spec, name: str) -> bool:
-    return any(fnmatch.fnmatch(name, pattern) for pattern in spec["hf_files"])
+def _documentation(name: str) -> bool:
+    return name.lower().endswith(".md") or name.upper().startswith("LICENSE")
 
 
 def folder_files(spec, folder) -> list[Path]:
-    """The files of ``folder`` that make up the entry (top level; links followed, as in HF snapshots)."""
+    """Every file of ``folder`` a loader may read (top level; links followed, as in HF snapshots):
+    all but documentation and hidden files, whatever the entry's download patterns."""
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and _matches(spec, p.name))
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                  and not _documentation(p.name))
 
 
 def folder_digest(spec, folder) -> str:
@@ -72,8 +75,8 @@ def cached_snapshot(spec) -> Path | None:
     except ImportError:
         return None
     try:
-        path = snapshot_download(spec["hf_repo"], revision=spec.get("revision"), cache_dir=str(hub_cache()),
-                                 local_files_only=True)
+        path = snapshot_download(spec["hf_repo"], revision=spec.get("revision"),
+                                 cache_dir=str(spec.get("cache") or hub_cache()), local_files_only=True)
     except Exception:  # noqa: BLE001 - huggingface_hub raises several kinds for "not in the cache"
         return None
     return Path(path)
@@ -124,19 +127,60 @@ def download(name, spec, *, dest_dir=None, revision=None, expect_sha256=None, fo
     except ImportError:
         raise UserError(f"downloading {name} needs huggingface_hub: pip install 'd2m-bench[mert]'") from None
     cache = Path(dest_dir) if dest_dir else hub_cache()
-    existing = None if force else cached_snapshot({**spec, "revision": revision})
-    try:
-        path = Path(snapshot_download(spec["hf_repo"], revision=revision, allow_patterns=list(spec["hf_files"]),
-                                      cache_dir=str(cache), force_download=force))
-    except Exception as exc:  # noqa: BLE001 - network, auth and missing-revision errors all end here
-        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
-        raise UserError(f"could not download {spec['hf_repo']} ({first}); fetch it elsewhere and pass "
-                        f"--weights {name}=DIR") from None
-    digest = folder_digest(spec, path)
-    if expect_sha256 and digest != expect_sha256.lower():
-        shutil.rmtree(path, ignore_errors=True)
-        raise UserError(f"{spec['hf_repo']} snapshot has folder digest {digest[:16]}..., expected {expect_sha256}; "
-                        "removed, not installed")
+    existing = None if force else cached_snapshot({**spec, "cache": cache, "revision": revision})
+    if existing is not None:
+        # The user's snapshot: checked, never deleted (it was not fetched by this command).
+        path = existing
+        digest = folder_digest(spec, path)
+        if expect_sha256 and digest != expect_sha256.lower():
+            raise UserError(f"the cached {spec['hf_repo']} snapshot has folder digest {digest[:16]}..., expected "
+                            f"{expect_sha256}; left as it is (pass --force to fetch a fresh copy)", path)
+    else:
+        path, digest = _fetch_verified(name, spec, cache, revision, expect_sha256, force)
     size = sum(p.stat().st_size for p in folder_files(spec, path))
-    return {"path": str(path), "sha256": digest, "bytes": size, "existing": existing is not None and not force,
+    return {"path": str(path), "sha256": digest, "bytes": size, "existing": existing is not None,
             "verified": bool(expect_sha256) and digest == expect_sha256.lower(), "revision": revision}
+
+
+def _fetch_verified(name, spec, cache: Path, revision, expect_sha256, force) -> tuple[Path, str]:
+    """Download into a fresh cache folder beside ``cache``, check the digest there, and only then
+    move the new blobs, snapshot links and refs into ``cache``: a mismatch deletes only what this
+    download fetched."""
+    import tempfile
+
+    from huggingface_hub import snapshot_download
+
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".d2m-bench-download-", dir=cache))
+    except OSError as exc:
+        raise UserError(f"cannot write the Hugging Face cache ({exc.strerror})", cache) from None
+    try:
+        try:
+            fetched = Path(snapshot_download(spec["hf_repo"], revision=revision, allow_patterns=list(spec["hf_files"]),
+                                             cache_dir=str(tmp), force_download=force))
+        except Exception as exc:  # noqa: BLE001 - network, auth and missing-revision errors all end here
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+            raise UserError(f"could not download {spec['hf_repo']} ({first}); fetch it elsewhere and pass "
+                            f"--weights {name}=DIR") from None
+        digest = folder_digest(spec, fetched)
+        if expect_sha256 and digest != expect_sha256.lower():
+            raise UserError(f"{spec['hf_repo']} snapshot has folder digest {digest[:16]}..., expected {expect_sha256}; "
+                            "the download was discarded, not installed")
+        _move_into(tmp, cache)
+        return cache / fetched.relative_to(tmp), digest
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into(src: Path, dest: Path) -> None:
+    # Blobs are named by their content, so one already there is the same file and is kept;
+    # snapshot links and refs of the fetched revision replace the old ones.
+    for top, dirs, files in os.walk(src):
+        rel = Path(top).relative_to(src)
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+        for fname in files:
+            target = dest / rel / fname
+            if rel.parts[-1:] == ("blobs",) and (target.exists() or target.is_symlink()):
+                continue
+            os.replace(Path(top) / fname, target)

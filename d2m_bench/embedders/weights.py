@@ -11,9 +11,10 @@ results) only when its full SHA-256 equals the pinned one: 32 bits of prefix can
 by brute force in minutes. The PCA file's full hash is not pinned here (only its name's
 prefix is known), so it is never called official; its key is its own hash.
 
-Every weights file is read with ``torch.load(weights_only=True)``, the published ones too,
-so no file runs code however it is named or hashed: tensors, containers and plain numbers,
-plus numpy arrays and dtypes (the PCA file holds pickled numpy arrays).
+Every weights file is read through d2m_bench.io.safe_pickle (never torch's own pickle), the
+published ones too, so no file runs code or exhausts memory however it is named or hashed:
+tensors, containers and plain numbers, plus plain numeric numpy arrays (the PCA file holds
+pickled numpy arrays).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from ..io.atomic import replacing
@@ -97,35 +99,27 @@ def is_official(name: str, sha256) -> bool:
     return bool(pinned) and isinstance(sha256, str) and sha256.lower() == pinned
 
 
-def _numpy_globals() -> list:
-    """What a pickled numpy array needs, and nothing else: the array reconstructor (under
-    its numpy 1 and numpy 2 module names), ndarray, dtype and the concrete dtype classes."""
-    import numpy as np
-
-    rebuild = np._core.multiarray._reconstruct if hasattr(np, "_core") else np.core.multiarray._reconstruct
-    kinds = {type(np.dtype(c)) for c in "?bhilqpBHILQPefdgFDG"}
-    return [rebuild, (rebuild, "numpy.core.multiarray._reconstruct"),
-            (rebuild, "numpy._core.multiarray._reconstruct"), np.ndarray, np.dtype, *kinds]
-
-
 def load_weights(path):
-    """``torch.load(path, weights_only=True)`` admitting numpy arrays; one-line UserError for
-    a file that holds anything else (named by torch's "Unsupported global") or is unreadable."""
+    """A weights file through the restricted, memory-bounded unpickler (tensors, numpy arrays,
+    containers; d2m_bench.io.safe_pickle.load_torch); one-line UserError for a file that holds
+    anything else (naming the object), asks for more memory than it can hold, or is unreadable."""
     import pickle
 
-    import torch
+    from ..io.safe_pickle import Refused, RefusedGlobal, load_torch
 
     try:
-        with torch.serialization.safe_globals(_numpy_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines()
-                 if "global" in ln.lower() and "weights_only" not in ln or "but got <" in ln]
-        if not lines:  # random bytes or a truncated file
-            raise UserError("unreadable weights file (not a torch file)", path) from None
-        raise UserError(f"refusing to unpickle: the file holds objects other than tensors and arrays ({lines[0][:200]})",
+        return load_torch(path, map_location="cpu")
+    except RefusedGlobal as exc:
+        raise UserError(f"refusing to unpickle: the file holds objects other than tensors and arrays ({exc})",
                         path) from None
-    except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, ImportError) as exc:
+    except Refused as exc:
+        raise UserError(f"refusing to unpickle: {str(exc)[:200]}", path) from None
+    except pickle.UnpicklingError:  # random bytes or a truncated file
+        raise UserError("unreadable weights file (not a torch file)", path) from None
+    except MemoryError:
+        raise UserError("unreadable weights file (out of memory)", path) from None
+    except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, ImportError, KeyError,
+            IndexError, zipfile.BadZipFile) as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise UserError(f"unreadable weights file ({exc.__class__.__name__}: {first})", path) from None
 
@@ -272,6 +266,28 @@ def download(name: str, *, dest_dir=None, url=None, expect_sha256=None, force=Fa
         raise UserError(f"could not download {url} ({reason}); fetch it elsewhere and copy it to {dest}") from None
     return {"path": str(dest), "sha256": digest, "bytes": size, "verified": _full_match(digest, expect_sha256),
             "existing": False}
+
+
+def weights_inputs(assignments: dict | None = None, vggish_weights=None) -> dict:
+    """label -> path of every weights file or folder a command could read, wherever it is found
+    (option, environment variable, torch hub or Hugging Face cache, library default, the PCA
+    file beside VGGish), for the output check: ``eval --out`` onto the VGGish file in the hub
+    cache must be refused like ``--out`` onto ``--vggish-weights``."""
+    assignments = dict(assignments or {})
+    if vggish_weights:
+        assignments["vggish"] = vggish_weights
+    out = {}
+    for name in KNOWN:
+        try:
+            found = candidates(name, assignments.get(name))
+        except (OSError, RuntimeError, ImportError):
+            continue
+        for origin, path in found:
+            if path.exists():
+                out[f"{name} weights ({origin})"] = path
+                if name == "vggish" and path.is_file():
+                    out["vggish-pca weights (beside VGGish)"] = path.parent / KNOWN["vggish-pca"]["filename"]
+    return out
 
 
 def parse_assignments(items) -> dict:

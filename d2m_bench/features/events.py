@@ -8,11 +8,12 @@ either, the versions of the code that computed them and the entry layout (`CACHE
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
 
-from ..io.audio import AudioInfo, media_digest, read_audio
+from ..io.audio import AudioInfo, admit_audio, read_audio
 from ..io.cache import FileCache
 from ..metrics.beats import N_FFT, beat_times, onset_times
 from ..versions import package_versions
@@ -120,18 +121,20 @@ def file_events(path, *, audio: dict, detector: dict, target_len: int | None = N
     """
     sr = audio["sample_rate"]
     config = _config(audio, detector, target_len)
+    digest = admit_audio(path, audio, source)  # declared length checked before any decode; the hash is recorded
     key = None
     if cache is not None and cache.enabled:
-        key = cache.key(source.digest() if source is not None else media_digest(path), config)
+        key = cache.key(digest, config)
         hit = cache.get(key, ndim=1)
         if hit is not None and _plausible(hit, sr, target_len):
             n, loaded, native, native_sr, channels = (int(v) for v in hit[:_HEAD])
-            info = AudioInfo(native_sr, channels, native, native_sr != sr, channels > 1)
+            info = AudioInfo(native_sr, channels, native, native_sr != sr, channels > 1, digest)
             return n, loaded, hit[_HEAD:], length_action(loaded, n), True, info
     if source is not None:
         y, _, info = source.prepared(sr, mix=config["mono"], res_type=config["resample"])
     else:
         y, _, info = read_audio(path, sr, mix=config["mono"], res_type=config["resample"])
+    info = replace(info, sha256=digest)
     loaded = len(y)
     y = fit_length(y, target_len)
     times = detect(y, sr, detector)

@@ -41,11 +41,60 @@ class AudioInfo:
     native_samples: int  # frames in the file, before resampling
     resampled: bool
     mixed: bool  # several channels reduced to one
+    # The file's SHA-256, recorded so that `report` copies only the very file that was scored.
+    sha256: str | None = None
 
     def as_row(self, prefix: str) -> dict:
-        return {f"{prefix}_native_sr": self.native_sr, f"{prefix}_channels": self.channels,
-                f"{prefix}_native_samples": self.native_samples, f"{prefix}_resampled": self.resampled,
-                f"{prefix}_mixed": self.mixed}
+        row = {f"{prefix}_native_sr": self.native_sr, f"{prefix}_channels": self.channels,
+               f"{prefix}_native_samples": self.native_samples, f"{prefix}_resampled": self.resampled,
+               f"{prefix}_mixed": self.mixed}
+        if self.sha256 is not None:
+            row[f"{prefix}_sha256"] = self.sha256
+        return row
+
+
+# audio.max_seconds of a protocol: optional, so that protocols without it keep their hash.
+DEFAULT_MAX_SECONDS = 600.0
+
+
+def declared_seconds(path) -> float | None:
+    """The duration a file's header or container declares, read without decoding any audio
+    (libsndfile's frame count, else the container's or the longest audio stream's duration);
+    None when nothing is declared."""
+    try:
+        info = sf.info(str(path))
+        if info.samplerate > 0 and info.frames >= 0:
+            return info.frames / info.samplerate
+    except (RuntimeError, sf.LibsndfileError, OSError, ValueError):
+        pass
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            seconds = [float(s.duration * s.time_base) for s in container.streams.audio
+                       if s.duration is not None and s.time_base is not None]
+            if container.duration is not None:
+                seconds.append(container.duration / 1_000_000)
+            return max(seconds) if seconds else None
+    except Exception:  # noqa: BLE001 - PyAV raises many kinds for a file it cannot open; decoding says why
+        return None
+
+
+def check_duration(path, max_seconds=None) -> None:
+    """AudioError (one line) for a file declaring more than ``max_seconds`` (default 10 min),
+    before anything is decoded: a 2-hour wav took 5.7 GB to decode."""
+    limit = DEFAULT_MAX_SECONDS if max_seconds is None else float(max_seconds)
+    seconds = declared_seconds(path)
+    if seconds is not None and seconds > limit:
+        raise AudioError(f"declares {seconds:.1f} s of audio, more than the protocol allows (audio.max_seconds = "
+                         f"{limit:g} s); cut it or raise audio.max_seconds", path)
+
+
+def admit_audio(path, audio: dict, source=None) -> str:
+    """Check a file's declared length against the protocol's [audio] table; its SHA-256
+    (``source``, a worker pass's FileSource of ``path``, hashes it once for every section)."""
+    check_duration(path, audio.get("max_seconds"))
+    return source.digest() if source is not None else media_digest(path)
 
 
 def _cannot_read(exc: OSError, path) -> AudioError:

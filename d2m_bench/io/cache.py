@@ -131,7 +131,7 @@ class FileCache:
     def _reject(self, path, why: str) -> None:
         self.rejected += 1
         if self.rejected == 1:  # once per cache object: a tampered folder must not flood stderr
-            warnings.warn(f"{path}: cache entry not used ({why}); recomputing", stacklevel=3)
+            warnings.warn(f"{path}: cache entry not used ({why}); recomputing", CacheWarning, stacklevel=3)
 
     def get(self, key: str, *, ndim: int | None = None):
         """The stored array, or None on a miss.
@@ -170,6 +170,10 @@ class FileCache:
         with replacing(self._path(key), suffix=".npz") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, data=array, check=np.frombuffer(entry_check(key, array), np.uint8))
+
+
+class CacheWarning(UserWarning):
+    """A cache entry was not used (damaged or tampered): shown even where other warnings are not."""
 
 
 def _entries(ns: Path):

@@ -20,6 +20,7 @@ import csv
 import io
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +92,8 @@ def _match(gt: dict, pred: dict, rule: str, allow_missing: bool, where) -> Pairi
     if missing and not allow_missing:
         problems.append(f"missing predictions for gt ids: {_ids_summary(missing)} (use --allow-missing to score the rest)")
     if problems:
-        raise UserError("; ".join(problems), where)
+        hint = _lookalike_hint(missing, extra)
+        raise UserError("; ".join(problems) + hint, where)
     ids = sorted(set(gt) & set(pred), key=_natural_key)
     if not ids:
         raise UserError("no gt id has a prediction", where)
@@ -100,6 +102,23 @@ def _match(gt: dict, pred: dict, rule: str, allow_missing: bool, where) -> Pairi
         raise UserError(f"gt and pred are the same file for ids {_ids_summary(same)}: each clip would be "
                         f"scored against itself (give different folders, or name them original_N/generated_N)", where)
     return Pairing([Pair(i, gt[i], pred[i]) for i in ids], sorted(missing, key=_natural_key), rule)
+
+
+def _lookalike_hint(missing, extra) -> str:
+    """Ids that print the same but differ in Unicode normalisation (NFC vs NFD, as macOS file
+    names come) or in case: 2,500 "extra" and 2,500 "missing" ids with no clue why."""
+    def fold(i):
+        return unicodedata.normalize("NFC", i).casefold()
+
+    by_fold = {fold(i): i for i in extra}
+    pairs = [(m, by_fold[fold(m)]) for m in sorted(missing, key=_natural_key) if fold(m) in by_fold]
+    if not pairs:
+        return ""
+    kinds = {"case" if unicodedata.normalize("NFC", a) != unicodedata.normalize("NFC", b) else "Unicode normalisation"
+             for a, b in pairs}
+    gt, pred = pairs[0]
+    return (f"; hint: {len(pairs)} of them differ only by {' or '.join(sorted(kinds))} (e.g. gt {ascii(gt)} vs "
+            f"pred {ascii(pred)}): rename the files so that the names match exactly")
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -29,10 +29,13 @@ def _mpl():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # text.parse_math off: labels, genre names and clip ids come from result files, and a
+    # "$\frac{1}{$" there made mathtext raise after img/ was written. No figure uses mathtext.
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "d2m-bench", "font.size": FONT_PT,
                          "axes.titlesize": FONT_PT + 1, "axes.labelsize": FONT_PT, "xtick.labelsize": FONT_PT,
                          "ytick.labelsize": FONT_PT, "legend.fontsize": FONT_PT, "figure.titlesize": FONT_PT + 1,
-                         "pdf.fonttype": 42, "axes.spines.top": False, "axes.spines.right": False})
+                         "pdf.fonttype": 42, "text.parse_math": False, "axes.spines.top": False,
+                         "axes.spines.right": False})
     return plt
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import specs as sp
+from .templates import figure_html, render, trusted_svg
 
 
 def vector_path(out: Path, spec) -> str:
@@ -14,34 +15,33 @@ def vector_path(out: Path, spec) -> str:
     return str(Path(out) / "img" / f"{spec['id']}.svg")
 
 
-def png_html(fid, alt) -> str:
+_PNG = ('<img src="img/{{ fid }}.png" alt="{{ alt }}" width="{{ width }}"><div class="note">'
+        '<a href="img/{{ fid }}.svg" download>vector copy (SVG)</a></div>')
+
+
+def png_html(fid, alt):
     """A per-clip figure shown at its print size (96 CSS px per inch: text at >= 9 pt), with its
     vector copy linked."""
     from .figures import WIDTH_IN
-    from .site import esc
 
-    return (f'<img src="img/{esc(fid)}.png" alt="{esc(alt)}" width="{int(WIDTH_IN * 96)}">'
-            f'<div class="note"><a href="img/{esc(fid)}.svg" download>vector copy (SVG)</a></div>')
+    return render(_PNG, fid=fid, alt=alt, width=int(WIDTH_IN * 96))
 
 
 def systems_specs(evals) -> list:
     """One cross-system spec per metric that two or more results hold (in one unit)."""
-    from .site import label
-
-    names = [label(d) for d in evals]
+    names = [d.get("system") or Path(d["_path"]).stem for d in evals]  # site.label
     metrics = list(dict.fromkeys(m for d in evals for m in d["aggregate"]))
     specs = [sp.systems_spec(evals, names, m, f"sys-{j}") for j, m in enumerate(metrics)]
     return [s for s in specs if s]
 
 
-def systems_html(specs, drawn) -> str:
-    from .site import esc, figure_html
+_SYSTEMS = ('<h2 id="systems">Systems per metric</h2><p class="note">Each system\'s mean (dot) and its percentile '
+            'bootstrap CI over clips (bar), in the metric\'s display unit; vector copies: img/sys-*.svg and .pdf.</p>'
+            '{% for f in figures %}{{ f }}{% endfor %}')
+_CAPTION = '{{ metric }} per system: mean and CI (<a href="img/{{ id }}.pdf" download>PDF</a>)'
 
-    parts = ['<h2 id="systems">Systems per metric</h2><p class="note">Each system\'s mean (dot) and its '
-             'percentile bootstrap CI over clips (bar), in the metric\'s display unit; vector copies: '
-             'img/sys-*.svg and .pdf.</p>']
-    for spec in specs:
-        _, svg = drawn[spec["id"]]
-        parts.append(figure_html(spec, svg, f"{esc(spec['metric'])} per system: mean and CI "
-                                            f'(<a href="img/{esc(spec["id"])}.pdf" download>PDF</a>)'))
-    return "".join(parts)
+
+def systems_html(specs, drawn):
+    figures = [figure_html(spec, trusted_svg(drawn[spec["id"]][1]), render(_CAPTION, metric=spec["metric"], id=spec["id"]))
+               for spec in specs]
+    return render(_SYSTEMS, figures=figures)

@@ -25,6 +25,8 @@ import numpy as np
 from . import intervals as iv
 from ..io.atomic import write_text
 from ..errors import UserError
+from ..io.text import plain
+from .schema import MAX_RESAMPLE_CELLS, MAX_RESAMPLES, check_result
 from .tables import format_table
 from .units import format_difference, format_interval, format_value, unit_of
 
@@ -42,17 +44,16 @@ def load_result(path) -> dict:
         raise UserError("no such result file", path) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"not a readable JSON result ({exc.__class__.__name__}: {exc})", path) from None
-    if not isinstance(doc, dict) or doc.get("tool") != "d2m-bench" or not isinstance(doc.get("aggregate"), dict) \
-            or not isinstance(doc.get("per_clip"), list) or not isinstance(doc.get("protocol"), dict):
+    if not isinstance(doc, dict) or doc.get("tool") != "d2m-bench" or "aggregate" not in doc:
         raise UserError("not a d2m-bench eval result (needs protocol, aggregate and per_clip)", path)
-    if doc.get("complete") is not True:
-        raise UserError("result is marked incomplete", path)
+    check_result(doc, path)  # every field compare reads, named when malformed
     doc["_path"] = str(path)
     return doc
 
 
 def label(doc: dict) -> str:
-    return doc.get("_label") or doc.get("system") or Path(doc.get("_path", "result")).stem
+    # Printed in tables and one-line messages: a name from the file must not break lines.
+    return plain(doc.get("_label") or doc.get("system") or Path(doc.get("_path", "result")).stem)
 
 
 def _unique_labels(docs) -> None:
@@ -180,6 +181,11 @@ def compare(docs, *, level=None, n_resamples=None, seed=None, alpha=0.05) -> dic
     check_comparable(docs)
     ci = iv.settings((docs[0]["protocol"].get("params") or {}).get("ci"))
     ci.update({k: v for k, v in (("level", level), ("n_resamples", n_resamples), ("seed", seed)) if v is not None})
+    # The bootstrap draws resamples x clips indices at once: bounded before any is drawn.
+    n_clips = max(len(d["per_clip"]) for d in docs)
+    if not 1 <= ci["n_resamples"] <= MAX_RESAMPLES or ci["n_resamples"] * n_clips > MAX_RESAMPLE_CELLS:
+        raise UserError(f"{ci['n_resamples']:,} bootstrap resamples of {n_clips:,} clips is more than d2m-bench draws "
+                        f"(at most {MAX_RESAMPLES:,} resamples and {MAX_RESAMPLE_CELLS:,} resamples x clips)")
     metrics = [m for m in docs[0]["aggregate"] if all(m in d["aggregate"] for d in docs)]
     rows, pairing, skipped = [], [], []
     for a, b in combinations(docs, 2):
@@ -238,15 +244,15 @@ def table(doc: dict) -> str:
     def p3(v):
         return "-" if v is None else f"{v:.3g}"
 
-    lines = [f"protocol {doc['protocol']['name']} ({str(doc['protocol']['hash'])[:12]})  "
+    lines = [f"protocol {plain(doc['protocol']['name'])} ({str(doc['protocol']['hash'])[:12]})  "
              f"{int(doc['ci']['level'] * 100)}% paired bootstrap CI ({doc['ci']['n_resamples']} resamples, "
              f"seed {doc['ci']['seed']}); Wilcoxon, Holm over {len(doc['comparisons'])} tests"]
     for p in doc["pairing"]:
         line = f"{p['system_a']} vs {p['system_b']}: {p['common']} common clips"
         if p["only_a"]:
-            line += f"; only in {p['system_a']}: {', '.join(p['only_a'][:10])}" + (" ..." if len(p["only_a"]) > 10 else "")
+            line += f"; only in {p['system_a']}: {', '.join(map(plain, p['only_a'][:10]))}" + (" ..." if len(p["only_a"]) > 10 else "")
         if p["only_b"]:
-            line += f"; only in {p['system_b']}: {', '.join(p['only_b'][:10])}" + (" ..." if len(p["only_b"]) > 10 else "")
+            line += f"; only in {p['system_b']}: {', '.join(map(plain, p['only_b'][:10]))}" + (" ..." if len(p["only_b"]) > 10 else "")
         lines.append(line)
     rows = []
     for r in doc["comparisons"]:

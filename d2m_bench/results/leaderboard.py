@@ -31,6 +31,7 @@ from ..errors import UserError
 from ..protocol import available_protocols
 from ..io.provenance import provenance_label
 from ..io.atomic import write_text
+from ..io.text import md_cell, plain_fields
 from ..resources import shipped_dir
 from . import directions, gtset
 from .flags import run_flags
@@ -432,7 +433,7 @@ def to_csv(rows) -> str:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow(dict(r, value=f"{r['value']:.4g}" if r["unit"] != "percent" else f"{r['value']:.2f}"))
+        writer.writerow(dict(plain_fields(r), value=f"{r['value']:.4g}" if r["unit"] != "percent" else f"{r['value']:.2f}"))
     return buf.getvalue()
 
 
@@ -469,11 +470,12 @@ def to_markdown(rows) -> str:
         systems = list(dict.fromkeys((r["system"], r["kind"]) for r in rs))
         cell = {(r["system"], r["kind"], r["metric"]): r for r in rs}
         title = rs[0].get("gt_set") or ("" if not set_key else set_key)
-        parts += [f"## {heading(name, h, ckey, title)}", ""]
+        # names come from run files: escaped for Markdown (a pipe or a line break would add a row)
+        parts += [f"## {heading(md_cell(name), md_cell(h), md_cell(ckey), md_cell(title))}", ""]
         if not set_key:
             parts += [f"gt set: {UNNAMED_SET}", ""]
         flagged = any(r.get("flags") for r in rs)
-        parts += ["| system | kind | " + " | ".join(metrics) + (" | flags |" if flagged else " |"),
+        parts += ["| system | kind | " + " | ".join(map(md_cell, metrics)) + (" | flags |" if flagged else " |"),
                   "|---|---|" + "---:|" * len(metrics) + ("---|" if flagged else "")]
         for sysname, kind in systems:
             vals, flags = [], ""
@@ -486,7 +488,8 @@ def to_markdown(rows) -> str:
                 vals.append(_cell(r) + (" †" if BELOW_FLOOR in marks else "") + (" ‡" if OVER_GENERATION in marks else ""))
                 flags = flags or r.get("flags") or ""
             label = kind if kind != "reference" else f"reference ({next(r['role'] for r in rs if r['system'] == sysname)})"
-            parts.append(f"| {sysname} | {label} | " + " | ".join(vals) + (f" | {flags} |" if flagged else " |"))
+            parts.append(f"| {md_cell(sysname)} | {md_cell(label)} | " + " | ".join(vals)
+                         + (f" | {md_cell(flags)} |" if flagged else " |"))
         parts.append("")
     return "\n".join(parts)
 

@@ -44,13 +44,50 @@ def load_expected(path=None) -> dict:
     from ..errors import UserError
 
     path = Path(path) if path else EXPECTED
+
+    def no_constant(name):  # NaN, Infinity: not a number any case can be compared with
+        raise ValueError(f"{name} is not an expected value")
+
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"unreadable expected-values file ({exc})", path) from None
+        doc = json.loads(path.read_text(), parse_constant=no_constant)
+    except (OSError, ValueError, RecursionError) as exc:
+        raise UserError(f"unreadable expected-values file ({str(exc)[:200]})", path) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("cases"), dict):
         raise UserError("expected-values file has no 'cases' table", path)
+    for name, case in doc["cases"].items():
+        problem = _case_problem(case)
+        if problem:
+            raise UserError(f"corrupt expected-values file: cases.{name}{problem}", path)
     return doc
+
+
+def _case_problem(case) -> str | None:
+    """Where a case of expected.json is not {per_clip: {id: {metric: number|null}}, aggregate:
+    {metric: number|null}, excluded: [id]}, or None."""
+    def value_ok(v):
+        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+    if not isinstance(case, dict):
+        return ": not an object"
+    per_clip = case.get("per_clip", {})
+    if not isinstance(per_clip, dict):
+        return ".per_clip: not an object"
+    for cid, metrics in per_clip.items():
+        if not isinstance(metrics, dict):
+            return f".per_clip.{cid}: not an object"
+        bad = next((m for m, v in metrics.items() if not value_ok(v)), None)
+        if bad is not None:
+            return f".per_clip.{cid}.{bad}: not a number"
+    aggregate = case.get("aggregate", {})
+    if not isinstance(aggregate, dict):
+        return ".aggregate: not an object"
+    bad = next((m for m, v in aggregate.items() if not value_ok(v)), None)
+    if bad is not None:
+        return f".aggregate.{bad}: not a number"
+    excluded = case.get("excluded", [])
+    if not isinstance(excluded, list) or not all(isinstance(i, str) for i in excluded):
+        return ".excluded: not a list of ids"
+    return None
 
 
 def _compare(res: CaseResult, where: str, got, want, tol: float, relative: bool = False) -> None:

@@ -28,6 +28,7 @@ from ..progress import progress_bar
 from .. import __version__
 from ..io.audio import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, load_audio
 from ..errors import UserError
+from ..io.names import name_problem
 from ..io.atomic import write_text
 from . import media
 from .assign import balance_report, balanced_assignment, insert_checks
@@ -64,15 +65,16 @@ def _files_by_stem(folder: Path, extensions, what: str) -> dict:
 
 
 def parse_systems(specs) -> list:
-    """``NAME=DIR`` strings to ``[(name, Path)]``; names unique, made of [A-Za-z0-9_.-]."""
+    """``NAME=DIR`` strings to ``[(name, Path)]``; names unique plain names (d2m_bench.io.names)."""
     out, seen = [], set()
     for spec in specs:
         name, sep, folder = spec.partition("=")
         name = name.strip()
         if not sep or not name or not folder:
             raise UserError(f"--systems wants NAME=DIR, got '{spec}'")
-        if not all(c.isalnum() or c in "_.-" for c in name) or name == "trap":
-            raise UserError(f"system name '{name}' must be letters, digits, '_', '.', '-' (and not 'trap')")
+        if name_problem(name) or name == "trap":
+            raise UserError(f"system name '{name}' must be letters, digits, '_', '.', '+', '-' (not starting with "
+                            "a dot, no '..', and not 'trap')")
         if name in seen:
             raise UserError(f"system '{name}' given twice")
         seen.add(name)

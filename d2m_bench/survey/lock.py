@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
+from ..io.nofollow import open_own_file
 
 LOCK_NAME = ".survey.lock"
 
@@ -22,10 +23,7 @@ class SurveyLock:
 
     def __init__(self, folder, *, purpose: str):
         self.path = Path(folder) / LOCK_NAME
-        try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise UserError(f"cannot create the survey lock file ({exc.strerror})", self.path) from None
+        self._fd = open_own_file(self.path, os.O_RDWR | os.O_CREAT, what="survey lock file")
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

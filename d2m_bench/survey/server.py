@@ -4,7 +4,9 @@ Routes::
 
     GET  /                      the page (static/index.html); the rater comes in on ?rater=ID&token=T
     GET  /static/NAME           app.js, style.css
-    GET  /stimuli/NAME          a stimulus file (Range requests served, for media seeking)
+    GET  /stimuli/NAME          a stimulus file of the rater's list (Range requests served, for media
+                                seeking); the rater and token come as ?rater=&token= or as the
+                                cookie /api/session sets, and the file is streamed in chunks
     GET  /api/session?rater=&token=   the rater's items (opaque ids, media type, url) and what is done
     POST /api/rating            {rater, token, stimulus, aspect, score, listen_seconds, played_fraction,
                                  playback_complete, response_seconds}: 201 stored, 409 duplicate,
@@ -40,7 +42,10 @@ IDLE_TIMEOUT = 20.0  # seconds a connection may wait for a request, or stall wit
 MAX_CONNECTIONS = 512  # open connections (= handler threads) at once; see SurveyServer
 FD_RESERVE = 64  # descriptors kept free of connections: listening socket, SQLite, stimulus files
 SEND_CHUNK = 64 * 1024
-_TOKEN = re.compile(r"(token=)[^&\s\"']*", re.IGNORECASE)
+# A query parameter whose name, once percent-decoded, is "token" (``%74oken=`` too).
+_PARAM = re.compile(r"(?<=[?&;\s])([^=&;\s\"']+)=([^&;\s\"']*)")
+COOKIE = "d2m_rater"
+
 # playback_complete true claims the clip played to its end; a played fraction below this
 # contradicts the claim (the page reports 1.0 once the media fired "ended").
 COMPLETE_FRACTION = 0.99
@@ -127,6 +132,15 @@ class Survey:
             raise BadRequest(HTTPStatus.CONFLICT, "this stimulus was already rated by this rater") from None
         return {"ok": True, "done": len(self.store.done(rater)), "total": len(self.assigned[rater])}
 
+    def stimulus_for(self, rater, token, name: str) -> Path:
+        """The stimulus file ``name`` when it is on the list of the rater whose token is given."""
+        path = self.file_under(self.stimuli_dir, name)
+        self.check_rater(rater, token)
+        sid = path.stem
+        if sid not in self.assigned[rater] or self.doc["stimuli"][sid]["file"] != f"stimuli/{path.name}":
+            raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
+        return path
+
     def file_under(self, base: Path, name: str) -> Path:
         """The file ``name`` inside ``base``, or NOT_FOUND (no traversal, no folders, no links out)."""
         name = unquote(name)
@@ -143,8 +157,13 @@ class Survey:
 
 
 def redact(text: str) -> str:
-    """``text`` with every rater token replaced (log lines quote request lines, which carry them)."""
-    return _TOKEN.sub(r"\1<redacted>", text)
+    """``text`` with every rater token replaced (log lines quote request lines, which carry them).
+    The parameter name is compared after percent-decoding: ``%74oken=T`` is the token too."""
+    def one(m):
+        name = unquote(m.group(1).replace("+", " ")).strip().lower()
+        return f"{m.group(1)}=<redacted>" if name in ("token", COOKIE) else m.group(0)
+
+    return _PARAM.sub(one, text)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -204,13 +223,31 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", "text/plain",
                                   {"Content-Range": f"bytes */{data_len}"})
             status = HTTPStatus.PARTIAL_CONTENT
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            body = fh.read(end - start + 1)
         extra = {"Accept-Ranges": "bytes"}
         if status == HTTPStatus.PARTIAL_CONTENT:
             extra["Content-Range"] = f"bytes {start}-{end}/{data_len}"
-        self._send(status, body, ctype, extra)
+        self._stream(status, path, start, end - start + 1, ctype, extra)
+
+    def _stream(self, status, path: Path, start: int, length: int, ctype: str, extra: dict):
+        # One chunk in memory per connection, however large the file and however slow the
+        # reader: 30 slow downloads of a 17 MB stimulus once held 30 copies of it.
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            self._answered = True
+            self.send_response(status)
+            for k, v in {"Content-Type": ctype, "Content-Length": str(length), "Cache-Control": "no-store",
+                         "X-Content-Type-Options": "nosniff", **extra}.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            while length > 0:
+                chunk = fh.read(min(SEND_CHUNK, length))
+                if not chunk:  # the file shrank under us: the connection cannot be trusted further
+                    self.close_connection = True
+                    return
+                self.wfile.write(chunk)
+                length -= len(chunk)
 
     def _route_get(self):
         url = urlsplit(self.path)
@@ -223,14 +260,37 @@ class Handler(BaseHTTPRequestHandler):
                 raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
             return self._file(s.file_under(s.static_dir, name))
         if url.path.startswith("/stimuli/"):
-            return self._file(s.file_under(s.stimuli_dir, url.path[len("/stimuli/"):]))
+            name = url.path[len("/stimuli/"):]
+            s.file_under(s.stimuli_dir, name)  # not a stimulus: 404 before any token question
+            return self._file(s.stimulus_for(*self._credentials(url), name))
         if url.path == "/api/session":
             q = parse_qs(url.query)
-            return self._json(HTTPStatus.OK, s.session(q.get("rater", [None])[0], q.get("token", [None])[0]))
+            rater, token = q.get("rater", [None])[0], q.get("token", [None])[0]
+            doc = s.session(rater, token)
+            # The media elements of the page cannot add a query; the cookie carries the token.
+            cookie = f"{COOKIE}={rater}:{token}; Path=/stimuli/; HttpOnly; SameSite=Strict"
+            return self._send(HTTPStatus.OK, json.dumps(doc).encode(), "application/json", {"Set-Cookie": cookie})
         raise BadRequest(HTTPStatus.NOT_FOUND, "not found")
+
+    def _credentials(self, url):
+        q = parse_qs(url.query)
+        if "token" in q:
+            return q.get("rater", [None])[0], q["token"][0]
+        for part in (self.headers.get("Cookie") or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE and ":" in value:
+                return tuple(value.split(":", 1))
+        raise BadRequest(HTTPStatus.FORBIDDEN, "stimuli need the rater's token")
 
     def _handle(self, route):
         self._answered = False
+        if self.headers.get("Transfer-Encoding") is not None:
+            # With Content-Length beside it, a proxy and this server may disagree on where the
+            # body ends (request smuggling); chunked bodies are not used by the page at all.
+            self.close_connection = True
+            status = HTTPStatus.BAD_REQUEST if self.headers.get("Content-Length") is not None \
+                else HTTPStatus.LENGTH_REQUIRED
+            return self._json(status, {"ok": False, "error": "Transfer-Encoding is not accepted"})
         if self.command != "POST":  # a POST counts as waiting until its body is in, see do_POST
             self.server.track(self.connection, waiting=False)
         try:

@@ -54,72 +54,27 @@ def _stub(module: str, name: str):
     return type(name, (MissingClass,), {"missing": f"{module}.{name}", "__module__": __name__})
 
 
-def _reconstructor(cls, base, state):
-    # copyreg._reconstructor builds dict/list subclasses with base.__new__(cls): not possible
-    # for a stub, which keeps the base's contents through SETITEMS/APPENDS instead. Any other
-    # class here came through find_class, so it is on the allow-list.
-    if isinstance(cls, type) and issubclass(cls, MissingClass):
-        return cls()
-    import copyreg
-
-    return copyreg._reconstructor(cls, base, state)
-
-
-def trusted_globals() -> dict:
-    """What ``--trust-checkpoint`` builds for real: torch's tensor/storage/dtype reconstruction
-    (its weights_only allow-list), numpy arrays, scalars and dtypes, plain containers. The
-    base classes copyreg._reconstructor needs are included; calling them builds empty objects."""
-    from ..io.safe_pickle import data_globals, torch_globals
-
-    bases = {("builtins", n): getattr(__import__("builtins"), n) for n in ("object", "dict", "list")}
-    return {**data_globals(), **torch_globals(), **bases}
-
-
-def _stub_pickle_module():
-    """A ``pickle_module`` for torch.load: allow-listed globals are real, every other one a stub."""
-    import pickle
-    import types
-
-    from ..io.safe_pickle import Unpickler as Restricted
-
-    allowed = trusted_globals()
-
-    class Unpickler(Restricted):
-        refused = "stub"
-        stub = staticmethod(_stub)
-        reconstructor = staticmethod(_reconstructor)
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.allowed = allowed
-
-    mod = types.ModuleType("d2m_bench_stub_pickle")
-    mod.Unpickler = Unpickler
-    mod.load = lambda f, **kw: Unpickler(f, **kw).load()
-    mod.UnpicklingError = pickle.UnpicklingError
-    return mod
-
-
 def torch_load(path, *, map_location="cpu", trust: bool = False):
-    """Load a checkpoint with ``weights_only=True`` (tensors, containers, numbers) unless ``trust``.
+    """Load a checkpoint through d2m_bench.io.safe_pickle: tensors, plain numeric numpy arrays,
+    containers and numbers, memory bounded by the file's size; anything else is refused by name.
 
-    With ``trust`` (``--trust-checkpoint``) the file is unpickled by a restricted unpickler:
-    torch's tensor reconstruction, numpy arrays and plain containers are built for real; every
-    other global (a missing ``jukebox.*`` class, an installed ``os.system``) loads as an inert
-    ``MissingClass`` stub, so a file can carry foreign objects but never run them.
+    With ``trust`` (``--trust-checkpoint``) every other global (a missing ``jukebox.*`` class, an
+    installed ``os.system``) loads as an inert ``MissingClass`` stub instead, so a file can carry
+    foreign objects but never run them.
     """
     import pickle
 
-    import torch
+    from ..io.safe_pickle import Refused, load_torch
 
     path = Path(path)
     if not path.is_file():
         raise UserError("no such checkpoint", path)
     try:
-        if trust:
-            return torch.load(path, map_location=map_location, weights_only=False,
-                              pickle_module=_stub_pickle_module())
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return load_torch(path, map_location=map_location, stub=_stub if trust else None)
+    except Refused as exc:
+        raise UserError(f"refusing to unpickle: {_first_line(exc)}", path) from None
+    except MemoryError:
+        raise UserError("unreadable checkpoint (out of memory)", path) from None
     except pickle.UnpicklingError as exc:
         if trust:
             raise UserError(f"unreadable checkpoint ({_first_line(exc)})", path) from None
@@ -131,7 +86,8 @@ def torch_load(path, *, map_location="cpu", trust: bool = False):
         raise UserError("checkpoint holds pickled Python objects; if you trust its source and it is a VQ-VAE "
                         f"file, pass --trust-checkpoint, which loads them as inert stubs ({lines[0][:160]})",
                         path) from None
-    except (RuntimeError, EOFError, OSError, ImportError, AttributeError, TypeError, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, ImportError, AttributeError, TypeError, ValueError, KeyError,
+            IndexError) as exc:
         # Allow-listed reconstruction functions can still fail on malformed arguments.
         raise UserError(f"unreadable checkpoint ({type(exc).__name__}: {_first_line(exc)})", path) from None
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from markupsafe import Markup
+
 from ..io.atomic import write_text
-from ..report.site import CSS, esc
+from ..report.site import CSS
+from ..report.templates import render, trusted_svg
 from .run import card_lines, fmt
 
 COLOURS = {"reference": "#444444", "detects": "#1b6e1b", "rewards": "#b00020", "blind": "#8a8a8a"}
@@ -44,32 +47,35 @@ def metric_figure(metric: str, rows: list) -> str:
     return svg
 
 
+_PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>d2m-bench validity</title>\
+<style>{{ css }}</style></head><body><h1>Metric validity</h1><p class="note">Protocol {{ doc.protocol.name }} \
+<code>{{ doc.protocol.hash[:12] }}</code>; gt {{ doc.gt }} ({{ doc.n_clips }} clips); battery v{{ doc.battery.version }}, \
+seed {{ doc.battery.seed }}. {{ doc.test }}.</p>{% for note in notes %}<p class="note">{{ note }}</p>{% endfor %}\
+<h2>Metric cards</h2><ul>{% for line in cards %}<li>{{ line }}</li>{% endfor %}</ul>\
+{% for m in metrics %}<h2 id="{{ m.name }}">{{ m.name }}</h2><figure>{{ m.svg }}</figure><table><thead><tr>\
+<th class="l">transformation</th><th>n</th><th>mean</th><th>CI</th><th>T - identity</th><th>p</th><th>p (Holm)</th>\
+<th class="l">verdict</th></tr></thead><tbody>{% for r in m.rows %}<tr><td class="l">{{ r.transformation }}</td>\
+<td>{{ r.n }}</td><td>{{ r.mean }}</td><td>[{{ r.low }}, {{ r.high }}]</td><td>{{ r.difference }}</td><td>{{ r.p }}</td>\
+<td>{{ r.p_holm }}</td><td class="l">{{ r.verdict }}</td></tr>{% endfor %}</tbody></table>{% endfor %}</body></html>
+"""
+
+
 def write_page(doc: dict, out) -> Path:
-    """``out/index.html`` for a validity document."""
+    """``out/index.html`` for a validity document (written through the autoescaping templates:
+    clip ids and folder names come from the user's files)."""
     out = Path(out)
-    parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>d2m-bench validity</title>",
-             f"<style>{CSS}</style></head><body><h1>Metric validity</h1>",
-             f"<p class=\"note\">Protocol {esc(doc['protocol']['name'])} <code>{esc(doc['protocol']['hash'][:12])}</code>; "
-             f"gt {esc(doc['gt'])} ({doc['n_clips']} clips); battery v{doc['battery']['version']}, seed "
-             f"{doc['battery']['seed']}. {esc(doc['test'])}.</p>"]
-    for note in doc.get("notes", []):
-        parts.append(f"<p class=\"note\">{esc(note)}</p>")
-    parts.append("<h2>Metric cards</h2><ul>" + "".join(f"<li>{esc(line)}</li>" for line in card_lines(doc)) + "</ul>")
     by_metric: dict = {}
     for r in doc["rows"]:
         by_metric.setdefault(r["metric"], []).append(r)
+    metrics = []
     for metric, rows in by_metric.items():
         pct = metric.startswith(("beats_", "loris_", "onset_", "beat_"))
-        parts.append(f"<h2 id=\"{esc(metric)}\">{esc(metric)}</h2><figure>{metric_figure(metric, rows)}</figure>")
-        body = "".join(
-            f"<tr><td class=\"l\">{esc(r['transformation'])}</td><td>{r['n']}</td><td>{fmt(r['mean'], pct)}</td>"
-            f"<td>[{fmt(r['ci_low'], pct)}, {fmt(r['ci_high'], pct)}]</td><td>{fmt(r['difference'], pct)}</td>"
-            f"<td>{_p(r['p'])}</td><td>{_p(r['p_holm'])}</td>"
-            f"<td class=\"l\">{esc(r['verdict'])}</td></tr>" for r in rows)
-        parts.append("<table><thead><tr><th class=\"l\">transformation</th><th>n</th><th>mean</th><th>CI</th>"
-                     f"<th>T - identity</th><th>p</th><th>p (Holm)</th><th class=\"l\">verdict</th></tr></thead>"
-                     f"<tbody>{body}</tbody></table>")
-    parts.append("</body></html>\n")
+        metrics.append({"name": metric, "svg": trusted_svg(metric_figure(metric, rows)), "rows": [
+            {"transformation": r["transformation"], "n": r["n"], "mean": fmt(r["mean"], pct),
+             "low": fmt(r["ci_low"], pct), "high": fmt(r["ci_high"], pct), "difference": fmt(r["difference"], pct),
+             "p": _p(r["p"]), "p_holm": _p(r["p_holm"]), "verdict": r["verdict"]} for r in rows]})
+    page = render(_PAGE, css=Markup(CSS), doc=doc, notes=doc.get("notes", []), cards=card_lines(doc),
+                  metrics=metrics)
     path = out / "index.html"
-    write_text(path, "".join(parts))
+    write_text(path, str(page) + "\n")
     return path
