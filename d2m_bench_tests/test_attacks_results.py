@@ -131,7 +131,7 @@ def test_report_refuses_a_planted_link(scored, tmp_path, cli):
     elsewhere.mkdir()
     (elsewhere / "keep.txt").write_text("keep")
     (out / "audio").symlink_to(elsewhere)
-    proc = cli("report", _write(tmp_path / "a.json", doc), "--out", out, "-q")
+    proc = cli("report", _write(tmp_path / "a.json", doc), "--out-dir", out, "-q")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "link" in proc.stderr, proc.stderr
     assert (elsewhere / "keep.txt").read_text() == "keep"
 

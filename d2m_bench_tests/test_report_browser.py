@@ -196,13 +196,19 @@ def test_leaderboard_page_groups_sorts_and_marks(reports, chromium):
     _open(chromium, reports["board"])
     _assert_clean(chromium)
     rows = reports["rows"]
-    groups = {(r["protocol"], r["protocol_hash"], r["comparable_key"] or "") for r in rows}
+    # one table per protocol hash, comparable key and gt set (issue 21)
+    group = lambda r: (r["protocol"], r["protocol_hash"], r["comparable_key"] or "", r.get("gt_set_key") or "")
+    groups = {group(r) for r in rows}
     tables = chromium.execute_script(
         "return Array.from(document.querySelectorAll('table.leaderboard')).map(t => [t.dataset.protocol, t.dataset.hash,"
-        " t.dataset.key, t.tBodies[0].rows.length, t.querySelectorAll('tr.measured').length])")
-    assert {tuple(t[:3]) for t in tables} == groups and len(tables) == len(groups)
-    for proto, h, key, n_rows, n_measured in tables:
-        mine = [r for r in rows if (r["protocol"], r["protocol_hash"], r["comparable_key"] or "") == (proto, h, key)]
+        " t.dataset.key, t.dataset.gtSet, t.tBodies[0].rows.length, t.querySelectorAll('tr.measured').length])")
+    assert {tuple(t[:4]) for t in tables} == groups and len(tables) == len(groups)
+    tables = [[p, h, k, n, m] for p, h, k, _, n, m in tables]
+    keys = [tuple(t) for t in chromium.execute_script(
+        "return Array.from(document.querySelectorAll('table.leaderboard')).map(t => [t.dataset.protocol, t.dataset.hash,"
+        " t.dataset.key, t.dataset.gtSet])")]
+    for (proto, h, key, n_rows, n_measured), g in zip(tables, keys):
+        mine = [r for r in rows if group(r) == g]
         assert n_rows == len({(r["system"], r["kind"]) for r in mine})
         assert n_measured == len({r["system"] for r in mine if r["kind"] == "measured"})
     # the demo runs' table: click beats_hit twice -> descending by value
