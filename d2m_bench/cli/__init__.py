@@ -27,6 +27,8 @@ COMMANDS = {
     "report": ("report_cmd", "report_cmd", "Write a static HTML report (figures, CIs, audio) of eval and MOS results."),
     "compare": ("compare_cmd", "compare_cmd", "Paired comparison of eval results: CIs, Wilcoxon, Holm, effect sizes."),
     "baseline": ("baseline_cmd", "baseline_cmd", "Run baselines (Dance2Music, CMT, Foley Music) and reference systems."),
+    "fad": ("fad_cmd", "fad_cmd", "FD, FAD-inf, KID and IS of an evaluation folder against a background folder or stats file."),
+    "stats": ("stats_cmd", "stats_cmd", "Write the reference statistics file of a folder (for fad --background)."),
     "selftest": ("selftest_cmd", "selftest_cmd", "Check this install against the published scripts on a fixed battery."),
 }
 

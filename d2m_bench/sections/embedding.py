@@ -90,12 +90,13 @@ def embedder(name, options, layer=None):
     explicit = (options.get("weights") or {}).get(name) or (options.get("vggish_weights") if name == "vggish" else None)
     trusted = name in (options.get("trust_remote_code") or ())
     layer = layer if getattr(embedder_class(name), "layer_at_build", False) else None  # MERT caches one layer
-    key = (name, str(explicit), trusted, layer, str(sorted((options.get("weights") or {}).items())))
+    device = options.get("device")
+    key = (name, str(explicit), trusted, layer, str(sorted((options.get("weights") or {}).items())), str(device))
     if key not in _EMBEDDERS:
         _EMBEDDERS.clear()  # one run's networks at a time: CNN14 alone holds 80 M parameters
         _EMBEDDERS[key] = get_embedder(name, vggish_weights=options.get("vggish_weights"),
                                        weights=(options.get("weights") or {}).get(name), layer=layer,
-                                       trust_remote_code=trusted, hub_weights=options.get("weights"))
+                                       trust_remote_code=trusted, hub_weights=options.get("weights"), device=device)
     return _EMBEDDERS[key]
 
 
@@ -115,6 +116,11 @@ def embed(name, pairs, ctx, layer=None):
     cache = FileCache(emb.name, enabled=ctx.cache)
     rows = embed_files([p.pred for p in pairs] + [p.gt for p in pairs], emb, cache=cache, progress=ctx.progress)
     return emb, rows
+
+
+def meta(emb) -> dict:
+    """What a section records of an embedder: its ``meta()`` and the device it ran on."""
+    return {**emb.meta(), "device": str(getattr(emb, "device", "cpu"))}
 
 
 def slug(name):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from ..errors import UserError
 from . import Section, params, validate_table
-from .embedding import embed, resolve, scored, slug
+from .embedding import embed, meta, resolve, scored, slug
 
 NAME = "fd"
-DEFAULTS = {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512}
+DEFAULTS = {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512, "background": ""}
 
 
 
@@ -32,6 +32,8 @@ def validate(check, table) -> None:
         if not isinstance(layer, str):
             check.fail(f"fd.layers.{e} = {layer!r} must be text")
     check.number("fd.intervals_max_dim", p["intervals_max_dim"], integer=True, strict=False)
+    if not isinstance(p["background"], str):
+        check.fail("fd.background must be a folder or statistics file path, or \"\" for the ground truth")
 
 
 def check(protocol, ctx) -> None:
@@ -45,6 +47,11 @@ def check(protocol, ctx) -> None:
         if layer not in offered:
             raise UserError(f"fd.layers.{name} = '{layer}' is not an output of {name} ({', '.join(offered)})",
                             protocol.source or protocol.name)
+    if p["background"]:
+        from pathlib import Path
+
+        if not Path(p["background"]).exists():
+            raise UserError("fd.background: no such folder or statistics file", p["background"])
 
 
 def score(rows, protocol, ctx) -> Section:
@@ -66,9 +73,12 @@ def score(rows, protocol, ctx) -> Section:
                             protocol.source or protocol.name)
         pred = [emb.finalize(emb.select(vectors[str(q.pred)], layer)) for q in pairs]
         gt = [emb.finalize(emb.select(vectors[str(q.gt)], layer)) for q in pairs]
+        if p["background"]:
+            aggregate.update(_against_background(name, emb, layer, pred, p, protocol, ctx, metas, keys))
+            continue
         x, y = np.concatenate(pred), np.concatenate(gt)
         metric = f"fd_{slug(name)}"
-        metas[name] = {**emb.meta(), "layer": layer, "pred_vectors": len(x), "gt_vectors": len(y)}
+        metas[name] = {**meta(emb), "layer": layer, "pred_vectors": len(x), "gt_vectors": len(y)}
         if min(len(x), len(y)) < 2:
             metas[name]["skipped"] = "fewer than 2 embedding vectors on a side"
             continue
@@ -87,3 +97,40 @@ def score(rows, protocol, ctx) -> Section:
         keys[metric] = embedder_key(emb.meta(), layer)
     return {"status": "ok", "meta": {"embedders": metas}, "aggregate": aggregate, "per_clip": {},
             "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}
+
+
+def _against_background(name, emb, layer, pred, p, protocol, ctx, metas, keys) -> dict:
+    """``fd_<embedder>`` of the generated clips against ``fd.background`` (a folder or statistics
+    file) instead of their gt: unpaired, with the unpaired bootstrap and FAD-inf of ``sets``."""
+    import numpy as np
+
+    from ..results.intervals import settings
+    from ..results.result import embedder_key
+    from ..sets.score import load_set, set_metrics
+    from ..sets.stats import EmbeddingSet
+    from ..metrics.fad import gaussian_stats
+
+    bg = load_set(p["background"], emb, layer, role="background", cache=ctx.cache, progress=ctx.progress)
+    x = np.concatenate(pred)
+    metas[name] = {**meta(emb), "layer": layer, "pred_vectors": len(x), "background": bg.summary()}
+    if len(x) < 2:
+        metas[name]["skipped"] = "fewer than 2 generated embedding vectors"
+        return {}
+    mean, cov = gaussian_stats(x)
+    ev = EmbeddingSet(source="pred", kind="folder", key=bg.key, fingerprint="", per_file=pred, mean=mean, cov=cov,
+                      n=len(x), n_files=len(pred))
+    s = settings(protocol.section("ci"))
+    metrics, _ = set_metrics(bg, ev, ci=s, kid=None, inception=None, only_fd=True,
+                             intervals_max_dim=p["intervals_max_dim"])
+    fd = metrics["fd"]
+    metric = f"fd_{slug(name)}"
+    keys[metric] = embedder_key(emb.meta(), layer)
+    out = {"value": fd["value"], "n": len(pred), "unit": "score", "higher_is_better": False, "embedder": name,
+           "layer": layer, "weights_sha256": emb.weights_sha256, "pred_vectors": len(x),
+           "background_vectors": bg.n, "dim": fd["dim"], "background": bg.summary(),
+           "definition": f"Frechet distance between Gaussians fitted to the {name} vectors ({layer}) of the generated "
+                         "clips and of the background set (unpaired; float64, eigendecomposition)"}
+    out.update({k: fd[k] for k in ("ci", "intervals_note") if k in fd})
+    if "fad_inf" in metrics:
+        out["fad_inf"] = metrics["fad_inf"]
+    return {metric: out}
