@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import os
 
+# Files embedded by each rank in this process's embedding calls so far (rank -> count), for the result.
+SHARES: dict = {}
+
 
 def world() -> tuple[int, int]:
     """(rank, world size): (0, 1) outside ``torchrun``; joins the gloo group on first use inside."""
@@ -54,3 +57,17 @@ def gather_dict(mine: dict) -> dict:
     for part in parts:
         out.update(part)
     return out
+
+
+def record_shares(mine: int) -> None:
+    """Add this call's per-rank counts of embedded files to ``SHARES`` (every rank gets them all)."""
+    for rank, count in gather_dict({world()[0]: mine}).items():
+        SHARES[rank] = SHARES.get(rank, 0) + count
+
+
+def summary() -> dict | None:
+    """What a result records of a ``torchrun`` run: world size and files embedded per rank."""
+    rank, size = world()
+    if size == 1:
+        return None
+    return {"world_size": size, "backend": "gloo", "files_embedded_per_rank": [SHARES.get(r, 0) for r in range(size)]}

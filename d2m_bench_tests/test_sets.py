@@ -288,3 +288,70 @@ def test_panns_cpu_float32_against_float64(panns_sets, panns_weights):
         exact = torch.cat([e, wide.fc_audioset(e)], dim=1).numpy()
     error = np.abs(ours - exact).max() / np.abs(exact).max()
     assert 0 < error < 1e-4  # docs/sets.md states this tolerance
+
+
+# --- the same as eval sections: [kid] and fd.background ------------------------------------------
+
+@pytest.fixture(scope="module")
+def paired(folders, tmp_path_factory):
+    """The first 18 background clips as gt, the evaluation clips as their predictions (same names)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("paired")
+    for i, p in enumerate(sorted((folders / "ev").glob("*.wav"))):
+        (root / "pred").mkdir(exist_ok=True)
+        (root / "gt").mkdir(exist_ok=True)
+        shutil.copy(p, root / "pred" / p.name)
+        shutil.copy(folders / "bg" / p.name, root / "gt" / p.name)
+    return root
+
+
+def test_eval_sections_kid_and_fd_background(folders, paired, fad_json, tmp_path):
+    import torch
+
+    from d2m_bench import evaluate
+    from d2m_bench.sets import make_stats
+
+    from .helpers import audio_eval_protocol
+
+    make_stats(folders / "bg", tmp_path / "bg.npz", embedder="mfcc-chroma", embeddings=True)
+    proto = tmp_path / "p.toml"
+    proto.write_text(audio_eval_protocol("sets-test", "kid and fd against a background", f"""
+[fd]
+enabled = true
+embedders = ["mfcc-chroma"]
+background = "{tmp_path / 'bg.npz'}"
+
+[kid]
+enabled = true
+embedders = ["mfcc-chroma"]
+subsets = 20
+"""))
+    agg = evaluate(paired / "pred", paired / "gt", protocol=proto, workers=1).aggregate
+    # fd against the background statistics file: the fad command's number, interval and FAD-inf
+    assert agg["fd_mfcc_chroma"]["value"] == fad_json["metrics"]["fd"]["value"]
+    assert agg["fd_mfcc_chroma"]["ci"] == fad_json["metrics"]["fd"]["ci"]
+    assert agg["fd_mfcc_chroma"]["fad_inf"] == fad_json["metrics"]["fad_inf"]
+    assert agg["fd_mfcc_chroma"]["background"]["fingerprint"] == fad_json["background"]["fingerprint"]
+    # kid against the gt clips (paired ids, used as sets): the audioldm_eval port on the same vectors
+    pred, gt = np.concatenate(_vectors(paired / "pred")), np.concatenate(_vectors(paired / "gt"))
+    port = audioldm_eval_kid({"x": torch.from_numpy(pred)}, {"x": torch.from_numpy(gt)}, subsets=20,
+                             subset_size=1000, degree=3, gamma=None, coef0=1, rng_seed=2020, feat_layer_name="x")
+    assert agg["kid_mfcc_chroma"]["value"] == pytest.approx(port["kernel_inception_distance_mean"], rel=1e-10)
+    # every subset is the whole set here (72 vectors a side), reordered: the std is rounding, on both sides
+    assert agg["kid_mfcc_chroma"]["std_over_subsets"] == pytest.approx(port["kernel_inception_distance_std"],
+                                                                       abs=1e-9 * port["kernel_inception_distance_mean"])
+    assert agg["kid_mfcc_chroma"]["reference"] == "ground truth"
+
+
+def test_protocol_hashes_unchanged_but_v2m_audio():
+    """Adding [kid] and fd.background moves no existing protocol to a new group; v2m-audio gains KID."""
+    from d2m_bench.protocol import load_protocol
+
+    expected = {"d2m-aistpp-2s": "88c483e34fba", "d2m-aistpp-3s": "03c276c8a12d", "d2m-aistpp-4s": "91fc8d1870ac",
+                "d2m-tiktok-2s": "d542ffbe7a41", "loris": "84f32786759e", "tolerance": "2a1063cf59d3",
+                "d2m-aistpp-2s-librosa07": "55fcaaa3f724"}
+    for name, short in expected.items():
+        assert load_protocol(name).short_hash == short, name
+    v2m = load_protocol("v2m-audio").validate_eval()
+    assert v2m.short_hash != "2fcf53d6086d" and v2m.section("kid")["embedders"] == ["panns-cnn14-16k"]

@@ -195,7 +195,12 @@ def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=
                 cache.put(key, emb)
         bar.update(len(group))
     bar.close()
-    out.update(gather_dict(mine) if size > 1 else mine)
+    if size > 1:
+        from ..distributed import record_shares
+
+        record_shares(len(mine))
+        mine = gather_dict(mine)
+    out.update(mine)
     return out
 
 

@@ -110,6 +110,7 @@ def score_sets(background, evaluation, *, embedder: str = "vggish", layer: str |
     vectors per file only.
     """
     from .. import __version__
+    from ..distributed import summary as distributed_summary
     from ..metrics.kid import DEFAULTS as KID_DEFAULTS
     from ..results.intervals import settings as ci_settings
     from ..sections.embedding import meta
@@ -133,7 +134,8 @@ def score_sets(background, evaluation, *, embedder: str = "vggish", layer: str |
             "comparable_key": key["comparable_key"], "weights_sha256": emb.weights_sha256,
             "device": str(getattr(emb, "device", "cpu")), "embedder_meta": meta(emb), "audio": key["audio"],
             "background": bg.summary(), "eval": ev.summary(), "metrics": metrics, "skipped": skipped,
-            "per_file": per_file, "settings": {"ci": s, "kid": k, "inception": isc}, "complete": True}
+            "per_file": per_file, "settings": {"ci": s, "kid": k, "inception": isc},
+            "distributed": distributed_summary(), "complete": True}
 
 
 def set_metrics(bg: EmbeddingSet, ev: EmbeddingSet, *, ci: dict, kid: dict, inception: dict,
