@@ -35,6 +35,44 @@ def resolve(names, options) -> None:
                          hub_weights=options.get("weights"))
 
 
+def validate_embedders(check, table: str, p: dict) -> None:
+    """Protocol validation of an ``embedders`` list, its ``[<table>.layers]`` and ``background``
+    (``[fd]``, ``[kid]``)."""
+    from ..embedders.base import EMBEDDERS
+
+    if not isinstance(p["embedders"], list) or not p["embedders"]:
+        check.fail(f"{table}.embedders must be a non-empty list of embedder names")
+    for e in p["embedders"]:
+        check.choice(f"{table}.embedders", e, EMBEDDERS)
+    if not isinstance(p["layers"], dict):
+        check.fail(f"[{table}.layers] must be a table embedder = layer")
+    for e, layer in p["layers"].items():
+        check.choice(f"{table}.layers", e, p["embedders"])
+        if not isinstance(layer, str):
+            check.fail(f"{table}.layers.{e} = {layer!r} must be text")
+    if not isinstance(p["background"], str):
+        check.fail(f"{table}.background must be a folder or statistics file path, or \"\" for the ground truth")
+
+
+def check_embedders(protocol, ctx, table: str, defaults: dict) -> None:
+    """The embedders of ``[fd]`` / ``[kid]``: weights found, each ``layers`` entry an output of its
+    embedder, the ``background`` folder or statistics file present."""
+    from pathlib import Path
+
+    from ..embedders.base import embedder_class
+    from . import params
+
+    p = params(protocol, table, defaults)
+    resolve(p["embedders"], ctx.options or {})
+    for name, layer in p["layers"].items():
+        offered = embedder_class(name).layers
+        if layer not in offered:
+            raise UserError(f"{table}.layers.{name} = '{layer}' is not an output of {name} ({', '.join(offered)})",
+                            protocol.source or protocol.name)
+    if p["background"] and not Path(p["background"]).exists():
+        raise UserError(f"{table}.background: no such folder or statistics file", p["background"])
+
+
 def check_classifiers(protocol, ctx, table: str, defaults: dict) -> None:
     """The classifiers of ``[kl]`` / ``[inception]``: weights found, each offers label logits."""
     from ..embedders.base import embedder_class

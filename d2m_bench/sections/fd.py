@@ -8,50 +8,23 @@ from __future__ import annotations
 
 from ..errors import UserError
 from . import Section, params, validate_table
-from .embedding import embed, meta, resolve, scored, slug
+from .embedding import check_embedders, embed, meta, scored, slug, validate_embedders
 
 NAME = "fd"
 DEFAULTS = {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512, "background": ""}
 
 
-
 def validate(check, table) -> None:
     if not validate_table(check, NAME, table, DEFAULTS):
         return
-    from ..embedders.base import EMBEDDERS
-
     p = {**DEFAULTS, **table}
-    if not isinstance(p["embedders"], list) or not p["embedders"]:
-        check.fail("fd.embedders must be a non-empty list of embedder names")
-    for e in p["embedders"]:
-        check.choice("fd.embedders", e, EMBEDDERS)
-    if not isinstance(p["layers"], dict):
-        check.fail("[fd.layers] must be a table embedder = layer")
-    for e, layer in p["layers"].items():
-        check.choice("fd.layers", e, p["embedders"])
-        if not isinstance(layer, str):
-            check.fail(f"fd.layers.{e} = {layer!r} must be text")
+    validate_embedders(check, NAME, p)
     check.number("fd.intervals_max_dim", p["intervals_max_dim"], integer=True, strict=False)
-    if not isinstance(p["background"], str):
-        check.fail("fd.background must be a folder or statistics file path, or \"\" for the ground truth")
 
 
 def check(protocol, ctx) -> None:
-    """Weights of every embedder found, and each ``[fd.layers]`` entry an output of its embedder."""
-    from ..embedders.base import embedder_class
-
-    p = params(protocol, NAME, DEFAULTS)
-    resolve(p["embedders"], ctx.options or {})
-    for name, layer in p["layers"].items():
-        offered = embedder_class(name).layers
-        if layer not in offered:
-            raise UserError(f"fd.layers.{name} = '{layer}' is not an output of {name} ({', '.join(offered)})",
-                            protocol.source or protocol.name)
-    if p["background"]:
-        from pathlib import Path
-
-        if not Path(p["background"]).exists():
-            raise UserError("fd.background: no such folder or statistics file", p["background"])
+    """Weights of every embedder found, each ``[fd.layers]`` entry an output of its embedder, the background there."""
+    check_embedders(protocol, ctx, NAME, DEFAULTS)
 
 
 def score(rows, protocol, ctx) -> Section:

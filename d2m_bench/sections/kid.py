@@ -5,58 +5,29 @@ entry of ``embedders`` (layer per embedder in ``[kid.layers]``, default its firs
 """
 from __future__ import annotations
 
-from ..errors import UserError
-from . import Section, params, table_enabled
-from .embedding import embed, meta, resolve, scored, slug
+from . import Section, params, validate_table
+from .embedding import check_embedders, embed, meta, scored, slug, validate_embedders
 
 NAME = "kid"
 DEFAULTS = {"embedders": ["panns-cnn14-16k"], "layers": {}, "subsets": 100, "subset_size": 1000, "degree": 3,
             "gamma": 0.0, "coef0": 1.0, "seed": 2020, "background": ""}
 
 
-def enabled(protocol) -> bool:
-    return table_enabled(protocol, NAME)
-
-
 def validate(check, table) -> None:
-    from ..embedders.base import EMBEDDERS
-
-    check.keys(NAME, table, ("enabled", *DEFAULTS))
-    if "enabled" in table:
-        check.boolean("kid.enabled", table["enabled"])
+    if not validate_table(check, NAME, table, DEFAULTS):
+        return
     p = {**DEFAULTS, **table}
-    if not isinstance(p["embedders"], list) or not p["embedders"]:
-        check.fail("kid.embedders must be a non-empty list of embedder names")
-    for e in p["embedders"]:
-        check.choice("kid.embedders", e, EMBEDDERS)
-    if not isinstance(p["layers"], dict):
-        check.fail("[kid.layers] must be a table embedder = layer")
-    for e, layer in p["layers"].items():
-        check.choice("kid.layers", e, p["embedders"])
-        if not isinstance(layer, str):
-            check.fail(f"kid.layers.{e} = {layer!r} must be text")
+    validate_embedders(check, NAME, p)
     check.number("kid.subsets", p["subsets"], integer=True, minimum=1, strict=False, maximum=100_000)
     check.number("kid.subset_size", p["subset_size"], integer=True, minimum=2, strict=False)
     check.number("kid.degree", p["degree"], integer=True, minimum=1, strict=False, maximum=10)
     check.number("kid.gamma", p["gamma"], strict=False)  # 0: 1 / dim, audioldm_eval's None
     check.number("kid.coef0", p["coef0"], strict=False)
     check.number("kid.seed", p["seed"], integer=True, strict=False, maximum=2 ** 32 - 1)
-    if not isinstance(p["background"], str):
-        check.fail("kid.background must be a folder or statistics file path, or \"\" for the ground truth")
 
 
 def check(protocol, ctx) -> None:
-    from ..embedders.base import embedder_class
-    from pathlib import Path
-
-    p = params(protocol, NAME, DEFAULTS)
-    resolve(p["embedders"], ctx.options or {})
-    for name, layer in p["layers"].items():
-        if layer not in embedder_class(name).layers:
-            raise UserError(f"kid.layers.{name} = '{layer}' is not an output of {name} "
-                            f"({', '.join(embedder_class(name).layers)})", protocol.source or protocol.name)
-    if p["background"] and not Path(p["background"]).exists():
-        raise UserError("kid.background: no such folder or statistics file", p["background"])
+    check_embedders(protocol, ctx, NAME, DEFAULTS)
 
 
 def settings(p: dict) -> dict:
