@@ -4,6 +4,7 @@ Judges: literal ports in helpers.py of fadtk's and frechet-audio-distance's FD (
 ``gudgud_score``), audioldm_eval's ``calculate_kid`` and ``calculate_isc``; the embeddings they
 see come straight from the embedder (``embed_waveforms``), not from the set code under test.
 """
+import functools
 import json
 
 import numpy as np
@@ -35,6 +36,7 @@ def folders(tmp_path_factory):
     return root
 
 
+@functools.lru_cache(maxsize=None)
 def _vectors(folder):
     from d2m_bench.embedders import get_embedder
 
@@ -145,25 +147,23 @@ def test_fingerprint_ignores_names_and_order(tmp_path, folders):
 # --- stats files --------------------------------------------------------------------------------
 
 def test_stats_file_round_trips(folders, fad_json, tmp_path, cli):
-    for flag, name in (("--embeddings", "with.npz"), (None, "without.npz")):
-        proc = cli("stats", folders / "bg", "-e", "mfcc-chroma", "--out", tmp_path / name, "-q",
-                   *([flag] if flag else []))
-        assert proc.returncode == 0, proc.stderr
+    from d2m_bench.sets import score_sets
+
+    proc = cli("stats", folders / "bg", "-e", "mfcc-chroma", "--out", tmp_path / "with.npz", "-q", "--embeddings")
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("stats", folders / "bg", "-e", "mfcc-chroma", "--out", tmp_path / "without.npz", "-q")
+    assert proc.returncode == 0, proc.stderr
     with np.load(tmp_path / "with.npz", allow_pickle=False) as npz:
         meta = json.loads(str(npz["meta"]))
         assert npz["embeddings"].shape == (100, 62) and int(npz["n"]) == 100 and npz["cov"].shape == (62, 62)
     assert meta["fingerprint"] == fad_json["background"]["fingerprint"]
     assert (meta["embedder"], meta["layer"], meta["sample_rate"]) == ("mfcc-chroma", "stats", SR)
-    proc = cli("fad", "-b", tmp_path / "with.npz", "--eval", folders / "ev", "-e", "mfcc-chroma",
-               "--kid-subsets", 20, "--out", tmp_path / "r.json", "-q")
-    assert proc.returncode == 0, proc.stderr
-    loaded = json.loads((tmp_path / "r.json").read_text())
-    assert loaded["metrics"] == fad_json["metrics"]  # FD, its CI, FAD-inf, KID, per-file FD: equal, not close
+    loaded = score_sets(tmp_path / "with.npz", folders / "ev", embedder="mfcc-chroma", kid={"subsets": 20})
+    # FD, its CI, FAD-inf, KID, per-file FD: equal to the folder's, not close (JSON keeps floats exactly)
+    assert json.loads(json.dumps(loaded["metrics"])) == fad_json["metrics"]
     assert loaded["background"]["fingerprint"] == fad_json["background"]["fingerprint"]
-    proc = cli("fad", "-b", tmp_path / "without.npz", "--eval", folders / "ev", "-e", "mfcc-chroma",
-               "--out", tmp_path / "r2.json", "-q")
-    plain = json.loads((tmp_path / "r2.json").read_text())
-    assert plain["metrics"]["fd"] == fad_json["metrics"]["fd"]
+    plain = score_sets(tmp_path / "without.npz", folders / "ev", embedder="mfcc-chroma", kid={"subsets": 20})
+    assert json.loads(json.dumps(plain["metrics"]["fd"])) == fad_json["metrics"]["fd"]
     assert "kid" not in plain["metrics"] and "--embeddings" in plain["skipped"]["kid"]
 
 
@@ -175,13 +175,21 @@ def _rewrite_meta(src, dst, **changes):
     np.savez(dst, **arrays)
 
 
+@pytest.fixture(scope="module")
+def bg_stats(folders, tmp_path_factory):
+    from d2m_bench.sets import make_stats
+
+    path = tmp_path_factory.mktemp("stats") / "bg.npz"
+    make_stats(folders / "bg", path, embedder="mfcc-chroma", embeddings=True)
+    return path
+
+
 @pytest.mark.parametrize("field,value", [("sample_rate", 16000), ("embedder", "vggish"), ("layer", "pre_relu"),
                                          ("weights_sha256", "ab" * 32)])
-def test_stats_of_another_setting_refused(folders, tmp_path, field, value):
-    from d2m_bench.sets import make_stats, score_sets
+def test_stats_of_another_setting_refused(folders, bg_stats, tmp_path, field, value):
+    from d2m_bench.sets import score_sets
 
-    make_stats(folders / "bg", tmp_path / "s.npz", embedder="mfcc-chroma")
-    _rewrite_meta(tmp_path / "s.npz", tmp_path / "other.npz", **{field: value})
+    _rewrite_meta(bg_stats, tmp_path / "other.npz", **{field: value})
     with pytest.raises(UserError, match=f"made with {field} = "):
         score_sets(tmp_path / "other.npz", folders / "ev", embedder="mfcc-chroma")
 
@@ -306,21 +314,19 @@ def paired(folders, tmp_path_factory):
     return root
 
 
-def test_eval_sections_kid_and_fd_background(folders, paired, fad_json, tmp_path):
+def test_eval_sections_kid_and_fd_background(folders, paired, fad_json, bg_stats, tmp_path):
     import torch
 
     from d2m_bench import evaluate
-    from d2m_bench.sets import make_stats
 
     from .helpers import audio_eval_protocol
 
-    make_stats(folders / "bg", tmp_path / "bg.npz", embedder="mfcc-chroma", embeddings=True)
     proto = tmp_path / "p.toml"
     proto.write_text(audio_eval_protocol("sets-test", "kid and fd against a background", f"""
 [fd]
 enabled = true
 embedders = ["mfcc-chroma"]
-background = "{tmp_path / 'bg.npz'}"
+background = "{bg_stats}"
 
 [kid]
 enabled = true
@@ -334,7 +340,7 @@ subsets = 20
     assert agg["fd_mfcc_chroma"]["fad_inf"] == fad_json["metrics"]["fad_inf"]
     assert agg["fd_mfcc_chroma"]["background"]["fingerprint"] == fad_json["background"]["fingerprint"]
     # kid against the gt clips (paired ids, used as sets): the audioldm_eval port on the same vectors
-    pred, gt = np.concatenate(_vectors(paired / "pred")), np.concatenate(_vectors(paired / "gt"))
+    pred, gt = np.concatenate(_vectors(folders / "ev")), np.concatenate(_vectors(folders / "bg")[:18])  # their copies
     port = audioldm_eval_kid({"x": torch.from_numpy(pred)}, {"x": torch.from_numpy(gt)}, subsets=20,
                              subset_size=1000, degree=3, gamma=None, coef0=1, rng_seed=2020, feat_layer_name="x")
     assert agg["kid_mfcc_chroma"]["value"] == pytest.approx(port["kernel_inception_distance_mean"], rel=1e-10)
