@@ -909,6 +909,15 @@ def copy_raw(raw, tmp_path):
     return dst
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (torchrun's --master_port in the gloo tests)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def score_section(name, pairs, protocol, ctx):
     """Score one section (d2m_bench.sections) on ``pairs`` outside eval's worker pass: for the
     sections that need no per-pair step (genre, fd, kl, inception, clap)."""

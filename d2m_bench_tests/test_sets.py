@@ -25,15 +25,19 @@ def _clip(rng, seconds, brightness):
     return (y + rng.normal(scale=0.02, size=t.size)).astype(np.float32)
 
 
+def _write_sets(root, sizes, seconds, seed):
+    """``root/bg`` and ``root/ev`` of ``sizes`` clips each, the evaluation clips darker."""
+    rng = np.random.default_rng(seed)
+    for role, count, brightness in (("bg", sizes[0], 1.0), ("ev", sizes[1], 0.7)):
+        for i in range(count):
+            write_audio(root / role / f"clip{i:02d}.wav", _clip(rng, seconds, brightness), SR, subtype="FLOAT")
+    return root
+
+
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """Unequal sets: 25 background and 18 evaluation clips of 4 s (100 and 72 mfcc-chroma vectors, 62-d)."""
-    root = tmp_path_factory.mktemp("sets")
-    rng = np.random.default_rng(3)
-    for role, count, brightness in (("bg", 25, 1.0), ("ev", 18, 0.7)):
-        for i in range(count):
-            write_audio(root / role / f"clip{i:02d}.wav", _clip(rng, 4.0, brightness), SR, subtype="FLOAT")
-    return root
+    return _write_sets(tmp_path_factory.mktemp("sets"), (25, 18), 4.0, 3)
 
 
 @functools.lru_cache(maxsize=None)
@@ -238,12 +242,7 @@ def test_device_resolution_and_cache_rule():
 
 @pytest.fixture(scope="module")
 def panns_sets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("panns_sets")
-    rng = np.random.default_rng(11)
-    for role, count, brightness in (("bg", 7, 1.0), ("ev", 5, 0.6)):
-        for i in range(count):
-            write_audio(root / role / f"c{i:02d}.wav", _clip(rng, 1.0, brightness), SR, subtype="FLOAT")
-    return root
+    return _write_sets(tmp_path_factory.mktemp("panns_sets"), (7, 5), 1.0, 11)
 
 
 def test_panns_set_is_and_kid_equal_audioldm_eval(panns_sets, panns_weights):

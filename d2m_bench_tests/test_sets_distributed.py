@@ -13,15 +13,9 @@ import pytest
 from d2m_bench.io.audio import write_audio
 from d2m_bench.io.cache import FileCache
 
+from .helpers import free_port
+
 pytest.importorskip("torch.distributed")
-
-
-def _free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +43,7 @@ def _fad(folders, out, cache, *launcher):
 def test_two_gloo_ranks_equal_one_process(folders, tmp_path):
     single = _fad(folders, tmp_path / "one.json", tmp_path / "cache1", sys.executable)
     double = _fad(folders, tmp_path / "two.json", tmp_path / "cache2", sys.executable, "-m", "torch.distributed.run",
-                  "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(_free_port()))
+                  "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()))
     assert double["metrics"] == single["metrics"] and double["per_file"] == single["per_file"]
     assert single["distributed"] is None
     # bg: groups of 32, 32, 6 -> ranks 0, 1, 0; ev: 32, 8 -> ranks 0, 1

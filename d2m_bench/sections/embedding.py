@@ -161,6 +161,22 @@ def meta(emb) -> dict:
     return {**emb.meta(), "device": str(getattr(emb, "device", "cpu"))}
 
 
+def embed_layer(table: str, name, pairs, ctx, layers: dict, where):
+    """(embedder, {path: rows}, layer) for an ``[fd]`` / ``[kid]`` entry: the pairs' files embedded,
+    the table's layer for ``name`` (default the embedder's first output) checked."""
+    emb, vectors = embed(name, pairs, ctx, layers.get(name))
+    layer = layers.get(name, emb.layers[0])
+    if layer not in emb.layers:
+        raise UserError(f"{table}.layers.{name} = '{layer}' is not an output of {name} ({', '.join(emb.layers)})",
+                        where)
+    return emb, vectors, layer
+
+
+def side_vectors(emb, vectors, pairs, side: str, layer: str) -> list:
+    """Each pair's ``side`` ("pred" or "gt") vectors of ``layer``, finalised (float64)."""
+    return [emb.finalize(emb.select(vectors[str(getattr(q, side))], layer)) for q in pairs]
+
+
 def slug(name):
     """An embedder name as it appears in metric names (``panns-cnn14`` -> ``panns_cnn14``)."""
     return name.replace("-", "_")

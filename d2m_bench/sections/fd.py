@@ -6,9 +6,8 @@ FAD-inf of ``d2m_bench.results.intervals`` where the dimension is at most ``inte
 """
 from __future__ import annotations
 
-from ..errors import UserError
 from . import Section, params, validate_table
-from .embedding import check_embedders, embed, meta, scored, slug, validate_embedders
+from .embedding import check_embedders, embed_layer, meta, scored, side_vectors, slug, validate_embedders
 
 NAME = "fd"
 DEFAULTS = {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512, "background": ""}
@@ -39,13 +38,8 @@ def score(rows, protocol, ctx) -> Section:
     pairs, excluded = scored(ctx.pairs)
     aggregate, metas, keys = {}, {}, {}
     for name in p["embedders"]:
-        emb, vectors = embed(name, pairs, ctx, p["layers"].get(name))
-        layer = p["layers"].get(name, emb.layers[0])
-        if layer not in emb.layers:
-            raise UserError(f"fd.layers.{name} = '{layer}' is not an output of {name} ({', '.join(emb.layers)})",
-                            protocol.source or protocol.name)
-        pred = [emb.finalize(emb.select(vectors[str(q.pred)], layer)) for q in pairs]
-        gt = [emb.finalize(emb.select(vectors[str(q.gt)], layer)) for q in pairs]
+        emb, vectors, layer = embed_layer(NAME, name, pairs, ctx, p["layers"], protocol.source or protocol.name)
+        pred, gt = (side_vectors(emb, vectors, pairs, side, layer) for side in ("pred", "gt"))
         if p["background"]:
             aggregate.update(_against_background(name, emb, layer, pred, p, protocol, ctx, metas, keys))
             continue

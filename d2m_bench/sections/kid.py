@@ -6,7 +6,7 @@ entry of ``embedders`` (layer per embedder in ``[kid.layers]``, default its firs
 from __future__ import annotations
 
 from . import Section, params, validate_table
-from .embedding import check_embedders, embed, meta, scored, slug, validate_embedders
+from .embedding import check_embedders, embed_layer, meta, scored, side_vectors, slug, validate_embedders
 
 NAME = "kid"
 DEFAULTS = {"embedders": ["panns-cnn14-16k"], "layers": {}, "subsets": 100, "subset_size": 1000, "degree": 3,
@@ -47,9 +47,8 @@ def score(rows, protocol, ctx) -> Section:
     pairs, excluded = scored(ctx.pairs)
     aggregate, metas, keys = {}, {}, {}
     for name in p["embedders"]:
-        emb, vectors = embed(name, pairs, ctx, p["layers"].get(name))
-        layer = p["layers"].get(name, emb.layers[0])
-        x = np.concatenate([emb.finalize(emb.select(vectors[str(q.pred)], layer)) for q in pairs])
+        emb, vectors, layer = embed_layer(NAME, name, pairs, ctx, p["layers"], protocol.source or protocol.name)
+        x = np.concatenate(side_vectors(emb, vectors, pairs, "pred", layer))
         reference, what = reference_vectors(p["background"], emb, layer, pairs, vectors, ctx)
         metas[name] = {**meta(emb), "layer": layer, "reference": what}
         if reference is None or min(len(x), len(reference)) < 2:
@@ -75,7 +74,7 @@ def reference_vectors(background, emb, layer, pairs, vectors, ctx):
     import numpy as np
 
     if not background:
-        return np.concatenate([emb.finalize(emb.select(vectors[str(q.gt)], layer)) for q in pairs]), "ground truth"
+        return np.concatenate(side_vectors(emb, vectors, pairs, "gt", layer)), "ground truth"
     from ..sets.score import load_set
 
     s = load_set(background, emb, layer, role="background", cache=ctx.cache, progress=ctx.progress)

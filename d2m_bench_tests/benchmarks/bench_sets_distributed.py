@@ -20,18 +20,12 @@ import time
 import numpy as np
 import pytest
 
+from d2m_bench_tests.helpers import free_port
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchlibrosa")
 
 N = int(os.environ.get("D2M_BENCH_SETS_N", "1000"))
-
-
-def _free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +61,7 @@ def test_two_ranks_equal_one_process_and_speed(clips, panns_weights, benchmark):
     weights = panns_weights("panns-cnn14-16k")
     one, a = _stats(clips, "one", weights, sys.executable, threads=1)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-                "--master_port", str(_free_port())]
+                "--master_port", str(free_port())]
     two, b = benchmark.pedantic(lambda: _stats(clips, "two", weights, *torchrun), rounds=1, iterations=1)
     default, _ = _stats(clips, "default", weights, sys.executable)
     for k in a:
