@@ -8,9 +8,11 @@
 3. one process with the default threads (what a user runs without torchrun).
 
 The vectors, mean and covariance of 2 must equal those of 1 bit for bit; the speed-ups 1/2 and
-3/2 are printed. Measured on the project's shared 2-core machine (not idle: other sessions ran
-beside it), N = 200 (the 1000-clip default did not fit the session): see docs/sets.md and the
-issue 25 note for the figures.
+3/2 are printed. Measured once (issue 25) on the project's 2-core machine while other sessions
+loaded it (load average about 14), N = 100 (the 1000-clip default did not fit the session): one
+process, 1 thread, 122.3 s (0.8 clips/s); two gloo ranks 59.5 s (1.7 clips/s, 2.05x); one
+process with default threads 150.6 s (2.53x); arrays equal bit for bit. Absolute speeds on that
+busy machine say little; the ratio is the figure.
 """
 import os
 import subprocess
