@@ -332,7 +332,9 @@ enabled = true
 embedders = ["mfcc-chroma"]
 subsets = 20
 """))
-    agg = evaluate(paired / "pred", paired / "gt", protocol=proto, workers=1).aggregate
+    result = evaluate(paired / "pred", paired / "gt", protocol=proto, workers=1, options={"device": "cpu"})
+    agg = result.aggregate
+    assert result.sections["kid"]["meta"]["embedders"]["mfcc-chroma"]["device"] == "cpu"
     # fd against the background statistics file: the fad command's number, interval and FAD-inf
     assert agg["fd_mfcc_chroma"]["value"] == fad_json["metrics"]["fd"]["value"]
     assert agg["fd_mfcc_chroma"]["ci"] == fad_json["metrics"]["fd"]["ci"]
