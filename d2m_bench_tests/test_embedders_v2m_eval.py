@@ -127,9 +127,12 @@ def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random, encod
     emb_p = np.concatenate([pe.select(rows[str(p)], "embedding") for p in pred])
     emb_g = np.concatenate([pe.select(rows[str(p)], "embedding") for p in gt])
     assert agg["fd_panns_cnn14_16k"]["value"] == pytest.approx(fadtk_score(emb_g, emb_p), rel=1e-4)
-    kid = audioldm_eval_kid({"2048": torch.from_numpy(emb_p)}, {"2048": torch.from_numpy(emb_g)}, subsets=100,
-                            subset_size=1000, degree=3, gamma=None, coef0=1, rng_seed=2020, feat_layer_name="2048")
-    assert agg["kid_panns_cnn14_16k"]["value"] == pytest.approx(kid["kernel_inception_distance_mean"], rel=1e-5)
+    # float64 into the port, as for KL: random-weight embeddings of the demo clips nearly coincide, so KID
+    # (about 3e-7) is a difference of kernel sums of order 1, below float32's resolution
+    kid = audioldm_eval_kid({"2048": torch.from_numpy(emb_p.astype(np.float64))},
+                            {"2048": torch.from_numpy(emb_g.astype(np.float64))}, subsets=100, subset_size=1000,
+                            degree=3, gamma=None, coef0=1, rng_seed=2020, feat_layer_name="2048")
+    assert agg["kid_panns_cnn14_16k"]["value"] == pytest.approx(kid["kernel_inception_distance_mean"], rel=1e-6)
     assert agg["kid_panns_cnn14_16k"]["weights_sha256"] == panns_sha
     ve = get_embedder("vggish", vggish_weights=vggish_random)
     vrows = embed_files(gt + pred, ve, cache=FileCache(ve.name))
