@@ -73,6 +73,18 @@ t0=$EPOCHREALTIME
   || { cat eval.err >&2; fail "d2m-bench eval with the default protocol"; }
 step "eval: demo set scored, first eval of this install in $(awk "BEGIN {printf \"%.1f\", $EPOCHREALTIME - $t0}") s"
 
+# Issue 25: a core install has no torch; every command that needs it stops with one line naming the extra.
+if ! "$BIN/python" -c "import torch" 2>/dev/null; then
+  for cmd in "fad -b demo/gt --eval demo/generated" "stats demo/gt --out stats.npz" \
+             "eval --pred demo/generated --gt demo/gt -p v2m-audio --quiet"; do
+    rc=0; "$BIN/d2m-bench" $cmd > /dev/null 2> torchfree.err || rc=$?
+    { [ "$rc" -eq 2 ] && [ "$(wc -l < torchfree.err)" -eq 1 ] && grep -q "needs torch: pip install" torchfree.err; } \
+      || { cat torchfree.err >&2; fail "d2m-bench $cmd without torch: exit $rc, not one line naming the extra"; }
+  done
+  "$BIN/d2m-bench" weights list > /dev/null 2> torchfree.err || { cat torchfree.err >&2; fail "weights list without torch"; }
+  step "torch-free: fad, stats and eval -p v2m-audio stop in one line; weights list runs"
+fi
+
 t0=$EPOCHREALTIME
 "$BIN/d2m-bench" selftest -q > selftest.txt 2>&1 || { cat selftest.txt >&2; fail "d2m-bench selftest (shipped cases and expected numbers)"; }
 step "$(tail -n 1 selftest.txt) (command: $(awk "BEGIN {printf \"%.1f\", $EPOCHREALTIME - $t0}") s)"

@@ -21,6 +21,28 @@ def cli():
     return run_cli
 
 
+# A finder in front of the path finder that reports torch (and the libraries built on it) absent:
+# `import torch` raises ModuleNotFoundError and importlib.util.find_spec("torch") is None, as in a
+# core install (`pip install .`) without the torch extra.
+_NO_TORCH = """
+import importlib.machinery, sys
+_find = importlib.machinery.PathFinder.find_spec.__func__
+def _find_spec(cls, name, path=None, target=None):
+    if name.split(".")[0] in ("torch", "torchaudio", "torchlibrosa", "torchvggish"):
+        return None
+    return _find(cls, name, path, target)
+importlib.machinery.PathFinder.find_spec = classmethod(_find_spec)
+from d2m_bench.cli import main
+sys.exit(main())
+"""
+
+
+def run_cli_without_torch(*args, cwd=None, env=None):
+    """`d2m-bench ARGS` in a subprocess that cannot import torch."""
+    return subprocess.run([sys.executable, "-c", _NO_TORCH, *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env)
+
+
 @pytest.fixture
 def chromium(tmp_path):
     """Headless system Chromium via selenium, console messages kept (driver.get_log("browser"));

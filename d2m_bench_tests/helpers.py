@@ -387,6 +387,63 @@ def audioldm_eval_isc(logits, splits, rng_seed=2020, samples_shuffle=True):
     return float(np.mean(scores)), float(np.std(scores))
 
 
+# --- haoheliu/audioldm_eval@8dc07ee audioldm_eval/metrics/kid.py (calculate_kid, polynomial_mmd),
+# line by line; the tqdm loop and the size warnings' prints left out (they change no value)
+
+def audioldm_eval_kid(featuresdict_1, featuresdict_2, subsets, subset_size, degree, gamma, coef0, rng_seed,
+                      feat_layer_name):
+    import torch
+
+    features_1 = featuresdict_1[feat_layer_name]
+    features_2 = featuresdict_2[feat_layer_name]
+    assert torch.is_tensor(features_1) and features_1.dim() == 2
+    assert torch.is_tensor(features_2) and features_2.dim() == 2
+    assert features_1.shape[1] == features_2.shape[1]
+    if subset_size > len(features_2):
+        subset_size = len(features_2)
+    if subset_size > len(features_1):
+        subset_size = len(features_1)
+    features_1 = features_1.cpu().numpy()
+    features_2 = features_2.cpu().numpy()
+    mmds = np.zeros(subsets)
+    rng = np.random.RandomState(rng_seed)
+    for i in range(subsets):
+        f1 = features_1[rng.choice(len(features_1), subset_size, replace=False)]
+        f2 = features_2[rng.choice(len(features_2), subset_size, replace=False)]
+        o = audioldm_eval_polynomial_mmd(f1, f2, degree, gamma, coef0)
+        mmds[i] = o
+    return {"kernel_inception_distance_mean": float(np.mean(mmds)),
+            "kernel_inception_distance_std": float(np.std(mmds))}
+
+
+def audioldm_eval_polynomial_kernel(X, Y, degree=3, gamma=None, coef0=1):
+    if gamma in [None, "none", "null", "None"]:
+        gamma = 1.0 / X.shape[1]
+    K = (np.matmul(X, Y.T) * gamma + coef0) ** degree
+    return K
+
+
+def audioldm_eval_polynomial_mmd(features_1, features_2, degree, gamma, coef0):
+    K_XX = audioldm_eval_polynomial_kernel(features_1, features_1, degree=degree, gamma=gamma, coef0=coef0)
+    K_YY = audioldm_eval_polynomial_kernel(features_2, features_2, degree=degree, gamma=gamma, coef0=coef0)
+    K_XY = audioldm_eval_polynomial_kernel(features_1, features_2, degree=degree, gamma=gamma, coef0=coef0)
+    m = K_XX.shape[0]
+    assert K_XX.shape == (m, m)
+    assert K_XY.shape == (m, m)
+    assert K_YY.shape == (m, m)
+    diag_X = np.diagonal(K_XX)
+    diag_Y = np.diagonal(K_YY)
+    Kt_XX_sums = K_XX.sum(axis=1) - diag_X
+    Kt_YY_sums = K_YY.sum(axis=1) - diag_Y
+    K_XY_sums_0 = K_XY.sum(axis=0)
+    Kt_XX_sum = Kt_XX_sums.sum()
+    Kt_YY_sum = Kt_YY_sums.sum()
+    K_XY_sum = K_XY_sums_0.sum()
+    mmd2 = (Kt_XX_sum + Kt_YY_sum) / (m * (m - 1))
+    mmd2 -= 2 * K_XY_sum / (m * m)
+    return mmd2
+
+
 # --- survey inputs (MOS survey tests, browser test, survey benchmark) ---
 
 def write_video(path, *, seconds=1.0, fps=25, size=48, seed=0):
@@ -933,6 +990,15 @@ def run_python(code: str, *args, timeout=120, limit_bytes=None):
 
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, preexec_fn=limit if limit_bytes else None)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (torchrun's --master_port in the gloo tests)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def score_section(name, pairs, protocol, ctx):

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from .helpers import (audioldm_eval_isc, audioldm_eval_kl, fadtk_score, save_clap_checkpoint, save_mert_folder,
-                      save_passt_weights, stable_audio_metrics_kl, write_clap_hub)
+from .helpers import (audioldm_eval_isc, audioldm_eval_kid, audioldm_eval_kl, fadtk_score, save_clap_checkpoint,
+                      save_mert_folder, save_passt_weights, stable_audio_metrics_kl, write_clap_hub)
 
 torch = pytest.importorskip("torch")
 
@@ -127,6 +127,13 @@ def test_v2m_audio_end_to_end(tmp_path, cli, panns_weights, vggish_random, encod
     emb_p = np.concatenate([pe.select(rows[str(p)], "embedding") for p in pred])
     emb_g = np.concatenate([pe.select(rows[str(p)], "embedding") for p in gt])
     assert agg["fd_panns_cnn14_16k"]["value"] == pytest.approx(fadtk_score(emb_g, emb_p), rel=1e-4)
+    # float64 into the port, as for KL: random-weight embeddings of the demo clips nearly coincide, so KID
+    # (about 3e-7) is a difference of kernel sums of order 1, below float32's resolution
+    kid = audioldm_eval_kid({"2048": torch.from_numpy(emb_p.astype(np.float64))},
+                            {"2048": torch.from_numpy(emb_g.astype(np.float64))}, subsets=100, subset_size=1000,
+                            degree=3, gamma=None, coef0=1, rng_seed=2020, feat_layer_name="2048")
+    assert agg["kid_panns_cnn14_16k"]["value"] == pytest.approx(kid["kernel_inception_distance_mean"], rel=1e-6)
+    assert agg["kid_panns_cnn14_16k"]["weights_sha256"] == panns_sha
     ve = get_embedder("vggish", vggish_weights=vggish_random)
     vrows = embed_files(gt + pred, ve, cache=FileCache(ve.name))
     vp = np.concatenate([vrows[str(p)] for p in pred])

@@ -28,6 +28,8 @@ COMMANDS = {
     "compare": ("compare_cmd", "compare_cmd", "Paired comparison of eval results: CIs, Wilcoxon, Holm, effect sizes."),
     "baseline": ("baseline_cmd", "baseline_cmd", "Run baselines (Dance2Music, CMT, Foley Music) and reference systems."),
     "validity": ("validity_cmd", "validity_cmd", "Measure what each metric can and cannot see: a battery of gt transformations."),
+    "fad": ("fad_cmd", "fad_cmd", "FD, FAD-inf, KID and IS of an evaluation folder against a background folder or stats file."),
+    "stats": ("stats_cmd", "stats_cmd", "Write the reference statistics file of a folder (for fad --background)."),
     "selftest": ("selftest_cmd", "selftest_cmd", "Check this install against the published scripts on a fixed battery."),
     "cite": ("cite_cmd", "cite_cmd", "Print the BibTeX of d2m-bench and of the papers a protocol or result relies on."),
 }

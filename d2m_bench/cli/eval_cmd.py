@@ -1,6 +1,7 @@
 import click
 
 from .grammar import workers as workers_opt
+from .set_options import DEVICE_HELP
 
 
 @click.command("eval")
@@ -28,9 +29,11 @@ from .grammar import workers as workers_opt
 @click.option("--prompts", type=click.Path(), default=None,
               help="CSV id,text: the text prompt of each clip for the CLAP score ([clap] prompts = \"csv\").")
 @click.option("--motion", type=click.Path(), default=None, help="Folder of <id>.npy 3-D joints at 60 fps (alignment metrics).")
+@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_missing, no_cache, data,
-             split, embedder, vggish_weights, weights, trust_remote_code, genre_db, labels, prompts, motion, quiet):
+             split, embedder, vggish_weights, weights, trust_remote_code, genre_db, labels, prompts, motion, device,
+             quiet):
     """Score generated music against ground truth under a protocol.
 
     An existing --out or --csv file is deleted before the run starts, so that a failed run
@@ -74,7 +77,11 @@ def eval_cmd(pred, gt, manifest, protocol, out, csv_out, system, workers, allow_
                           data=data, split=split, overrides={"genre.embedder": embedder},
                           options={"vggish_weights": vggish_weights, "genre_db": genre_db,
                                    "labels": labels, "prompts": prompts, "motion": motion, "embedder": embedder, "weights": weights,
-                                   "trust_remote_code": list(trust_remote_code)})
+                                   "trust_remote_code": list(trust_remote_code), "device": device})
+    from ..distributed import is_writer
+
+    if not is_writer():  # under torchrun: rank 0 writes and prints
+        return
     if out:
         result.write_json(out)
     if csv_out:

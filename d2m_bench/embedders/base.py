@@ -74,9 +74,13 @@ def resolve_embedder(name: str, *, vggish_weights=None, postprocess=False, weigh
     module, _, entry, extra = REGISTRY[name]
     if postprocess and name != "vggish":
         raise UserError(f"genre.postprocess applies to vggish only ({name} has no PCA)")
-    if extra:
-        import importlib.util
+    import importlib.util
 
+    if entry is not None and importlib.util.find_spec("torch") is None:  # every network runs on torch
+        extras = ",".join(["torch"] + ([extra] if extra else []))
+        raise UserError(f"the {name} embedder needs torch: pip install 'd2m-bench[{extras}]'"
+                        f"{_NO_DEPS.get(extra, '')} (docs/genre-fad.md, Installing the backends)")
+    if extra:
         missing = [m for m in _EXTRA_MODULES[extra] if importlib.util.find_spec(m) is None]
         if missing:
             raise UserError(f"the {name} embedder needs {', '.join(missing)}: pip install 'd2m-bench[{extra}]'"
@@ -113,21 +117,27 @@ _NO_DEPS = {"passt": " and pip install --no-deps hear21passt==0.0.26"}
 
 
 def get_embedder(name: str, *, vggish_weights=None, postprocess=False, batch_size=None, weights=None, layer=None,
-                 trust_remote_code=False, hub_weights=None):
+                 trust_remote_code=False, hub_weights=None, device=None):
     """The embedder ``name`` with its weights loaded (``resolve_embedder`` for the arguments).
     ``layer``: the output to compute, for embedders that choose it when built (``layer_at_build``:
-    MERT caches one layer); the others compute all their outputs and ignore it."""
+    MERT caches one layer); the others compute all their outputs and ignore it. ``device``: see
+    ``resolve_device`` (default cpu)."""
     files = resolve_embedder(name, vggish_weights=vggish_weights, postprocess=postprocess, weights=weights,
                              trust_remote_code=trust_remote_code, hub_weights=hub_weights)
     cls = embedder_class(name)
-    if name == "vggish":
-        return cls(files["weights"], pca=files["pca"], postprocess=postprocess, batch_size=batch_size or 128)
-    if name == "mfcc-chroma":
+    device = resolve_device(device)
+    if name == "mfcc-chroma":  # numpy/librosa features: no network, no device
         return cls()
+    # A GPU takes batches 8x larger than the CPU defaults (the numbers change only to float rounding)
+    scale = 1 if device == "cpu" else 8
+    if name == "vggish":
+        return cls(files["weights"], pca=files["pca"], postprocess=postprocess, batch_size=batch_size or 128 * scale,
+                   device=device)
     if getattr(cls, "layer_at_build", False):
-        return cls(files["weights"], name=name, batch_size=batch_size or 8, layer=layer,
+        return cls(files["weights"], name=name, batch_size=batch_size or 8 * scale, layer=layer, device=device,
                    trust_remote_code=trust_remote_code, **({"hub_folders": files["hub"]} if files["hub"] else {}))
-    return cls(files["weights"], name=name, batch_size=batch_size or getattr(cls, "default_batch_size", 16))
+    return cls(files["weights"], name=name, device=device,
+               batch_size=batch_size or getattr(cls, "default_batch_size", 16) * scale)
 
 
 def equal_length_batches(items, batch_size: int, length=len):
@@ -143,17 +153,22 @@ def equal_length_batches(items, batch_size: int, length=len):
             yield idx[start:start + batch_size]
 
 
-def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=32) -> dict:
+def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=None) -> dict:
     """``{path: (n_examples, dim) float32}`` for each distinct path, from the cache when possible.
 
-    Files that miss the cache are decoded at the embedder's rate and embedded in groups
-    (their examples share network batches), then stored.
+    Files that miss the cache are decoded at the embedder's rate and embedded in groups of
+    ``files_per_batch`` (their examples share network batches; default 32, 8x that on a GPU),
+    then stored. Under ``torchrun`` the groups are shared out among the ranks and every rank
+    returns every array (``d2m_bench.distributed``).
     """
+    from ..distributed import gather_dict, shard, world
     from ..progress import progress_bar
 
     from ..io.audio import load_audio, media_digest
 
-    config = embedder.cache_config()
+    device = device_type(getattr(embedder, "device", "cpu"))
+    files_per_batch = files_per_batch or (32 if device == "cpu" else 256)
+    config = cache_config_on(embedder, device)
     out, todo = {}, []
     for path in dict.fromkeys(map(str, paths)):
         key = cache.key(media_digest(path), config) if cache is not None else None
@@ -162,17 +177,77 @@ def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=
             out[path] = hit
         else:
             todo.append((path, key))
-    bar = progress_bar(total=len(todo), desc=f"embed ({embedder.name})", unit="file", disable=not progress, leave=False)
-    for start in range(0, len(todo), files_per_batch):
-        group = todo[start:start + files_per_batch]
+    groups = [todo[start:start + files_per_batch] for start in range(0, len(todo), files_per_batch)]
+    rank, size = world()
+    if size > 1:  # one grouping for all ranks: a file missed by any rank's cache is embedded once, by one rank
+        missing = gather_dict({rank: [p for p, _ in todo]})
+        union = set().union(*missing.values())
+        keys = {str(p): k for p, k in todo}
+        every = [p for p in dict.fromkeys(map(str, paths)) if p in union]
+        todo = [(p, keys.get(p) or (cache.key(media_digest(p), config) if cache is not None else None)) for p in every]
+        groups = shard([todo[s:s + files_per_batch] for s in range(0, len(todo), files_per_batch)], rank, size)
+    mine = {}
+    bar = progress_bar(total=sum(map(len, groups)), desc=f"embed ({embedder.name})", unit="file",
+                       disable=not progress, leave=False)
+    for group in groups:
         waves = [load_audio(p, embedder.sample_rate)[0] for p, _ in group]
         for (path, key), emb in zip(group, embedder.embed_waveforms(waves)):
-            out[path] = emb
+            mine[path] = emb
             if cache is not None:
                 cache.put(key, emb)
         bar.update(len(group))
     bar.close()
+    if size > 1:
+        from ..distributed import record_shares
+
+        record_shares(len(mine))
+        mine = gather_dict(mine)
+    out.update(mine)
     return out
+
+
+def device_type(device) -> str:
+    """``cpu``, ``cuda``, ``mps``: the kind of a torch device or device string."""
+    return str(device).split(":")[0]
+
+
+def cache_config_on(embedder, device: str) -> dict:
+    """The embedder's cache configuration on ``device``: CPU entries keep the key they always had;
+    entries made on another kind of device carry its name, so that CPU and GPU arrays (equal only
+    to float tolerance) never stand in for each other (docs/sets.md, Devices)."""
+    config = embedder.cache_config()
+    return config if device == "cpu" else {**config, "device": device}
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(device=None) -> str:
+    """The torch device an embedder runs on: ``cpu`` (default), ``cuda`` / ``cuda:N``, ``mps``,
+    or ``auto`` (cuda when present, else mps, else cpu). A GPU that is asked for and absent is a
+    UserError: a run never falls back silently to a device other than the one it records."""
+    device = str(device or "cpu")
+    kind = device_type(device)
+    if kind not in DEVICES:
+        raise UserError(f"--device {device}: not a device ({', '.join(DEVICES)}, or cuda:N)")
+    if kind == "cpu":
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        raise UserError(f"--device {device} needs torch: pip install 'd2m-bench[torch]'") from None
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if kind == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if kind == "cuda" and not cuda:
+        raise UserError(f"--device {device}: torch {torch.__version__} sees no CUDA device "
+                        "(a CPU-only build, or no GPU visible); use --device cpu or auto")
+    if kind == "cuda" and ":" in device and int(device.split(":")[1] or 0) >= torch.cuda.device_count():
+        raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
+    if kind == "mps" and not mps:
+        raise UserError(f"--device {device}: this torch build has no usable MPS (Apple GPU) backend")
+    return device
 
 
 def clip_vectors(per_example: list, *, pooling="mean") -> np.ndarray:

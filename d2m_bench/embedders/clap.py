@@ -277,6 +277,7 @@ class ClapEmbedder:
         self.hub_folders = {k: Path(v) for k, v in (hub_folders or resolve_hub_folders()).items()}
         self.text_sha256 = digest("roberta-base", self.hub_folders["roberta-base"])
         state = checkpoint_state(load_checkpoint(weights), weights)
+        self.device = device
         self.module = build_module(name, self.hub_folders, device)
         load_state_strict(self.module.model, state, weights, f"a {name} ({self.settings['amodel']})")
         self.module.eval()

@@ -135,8 +135,14 @@ def load_state_strict(model, state, path, what: str, hint: str = "") -> None:
 
 
 def hub_checkpoints() -> Path:
-    import torch.hub
-
+    """torch's hub checkpoint folder; without torch installed, the folder torch would use
+    (``$TORCH_HOME/hub``, default ``$XDG_CACHE_HOME/torch/hub``), so that ``weights list`` and
+    ``weights download`` work before torch is installed."""
+    try:
+        import torch.hub
+    except ImportError:
+        home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "torch")
+        return Path(os.path.expanduser(home)) / "hub" / "checkpoints"
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 

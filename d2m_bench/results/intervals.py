@@ -176,23 +176,27 @@ def fad_bootstrap(pred_sets, gt_sets, *, level=0.95, n_resamples=200, seed=0) ->
     return interval(reps, theta, jack, level=level, n_resamples=n_resamples, seed=seed)
 
 
-def fad_inf(pred, gt, *, steps=10, min_fraction=0.25, seed=0) -> dict | None:
+def fad_inf(pred, gt=None, *, steps=10, min_fraction=0.25, seed=0, reference=None) -> dict | None:
     """FAD-inf: intercept of the line fitted to FAD(random subset of N generated embeddings,
     all reference embeddings) against 1/N, for ``steps`` sizes N from ``min_fraction`` of the
-    generated embeddings to all of them. None when fewer than 2 distinct sizes >= 2 exist."""
-    from ..metrics.fad import frechet_audio_distance
+    generated embeddings to all of them. None when fewer than 2 distinct sizes >= 2 exist.
+    ``reference``: the reference Gaussian (mean, cov) instead of its embeddings ``gt`` (a
+    statistics file); the numbers are the same."""
+    from ..metrics.fad import frechet_distance, gaussian_stats
 
-    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    pred = np.asarray(pred, np.float64)
     total = len(pred)
     sizes = np.unique(np.linspace(max(2, math.ceil(min_fraction * total)), total, steps).round().astype(int))
     sizes = sizes[sizes >= 2]
-    if len(sizes) < 2 or len(gt) < 2:
+    if len(sizes) < 2 or (reference is None and len(gt) < 2):
         return None
+    ref = reference if reference is not None else gaussian_stats(gt)
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(seed)
     with threadpool_limits(1):
-        values = [frechet_audio_distance(pred[rng.choice(total, size=n, replace=False)], gt) for n in sizes]
+        values = [frechet_distance(*gaussian_stats(pred[rng.choice(total, size=n, replace=False)]), *ref)
+                  for n in sizes]
     slope, intercept = np.polyfit(1.0 / sizes, values, 1)
     fit = slope / sizes + intercept
     ss = float(((np.asarray(values) - np.mean(values)) ** 2).sum())
@@ -201,6 +205,41 @@ def fad_inf(pred, gt, *, steps=10, min_fraction=0.25, seed=0) -> dict | None:
             "fad": [float(v) for v in values], "seed": seed,
             "definition": "intercept of a least-squares line through FAD against 1/N over random subsets "
                           "of N generated embeddings (Chong & Forsyth 2020; as fadtk)"}
+
+
+def fad_bootstrap_unpaired(eval_sets, ref_mean, ref_cov, *, level=0.95, n_resamples=200, seed=0) -> dict | None:
+    """Bootstrap CI of FAD between an evaluation set and a fixed reference Gaussian: a
+    replicate draws evaluation files with replacement (file i contributes its vectors
+    ``eval_sets[i]``), the reference (a background set or its statistics file) is held fixed;
+    the BCa jackknife leaves one evaluation file out. None when fewer than 2 files."""
+    from threadpoolctl import threadpool_limits
+
+    from ..metrics.fad import frechet_distance
+
+    n = len(eval_sets)
+    if n < 2:
+        return None
+    ref_mean = np.asarray(ref_mean, np.float64)
+    side = _Side(eval_sets, ref_mean)
+    zero = np.zeros_like(ref_mean)
+
+    def fad(gauss, count):
+        return frechet_distance(*gauss, zero, ref_cov) if count >= 2 else math.nan
+
+    with threadpool_limits(1):
+        theta = fad(side.replicate(np.ones(n)), side.total[2])
+        reps = []
+        for idx in resample_indices(n, n_resamples, seed):
+            c = np.bincount(idx, minlength=n).astype(float)
+            reps.append(fad(side.replicate(c), c @ side.count))
+        jack = [fad(side.without(i), side.total[2] - side.count[i]) for i in range(n)]
+    reps, jack = np.asarray(reps), np.asarray(jack)
+    reps = reps[np.isfinite(reps)]
+    if len(reps) < 2 or not np.isfinite(jack).all():
+        return None
+    out = interval(reps, theta, jack, level=level, n_resamples=n_resamples, seed=seed, unit="evaluation file")
+    out["reference"] = "held fixed"
+    return out
 
 
 def per_clip_fad(pred_examples, gt_examples) -> list:

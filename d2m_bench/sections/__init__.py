@@ -33,7 +33,7 @@ from typing import TypedDict
 
 # Run order: beats first (its rows carry the per-clip lengths every later section sees), sanity
 # last (its warnings close the result's list).
-REGISTRY = ("beats", "genre", "alignment", "fd", "kl", "inception", "clap", "sanity")
+REGISTRY = ("beats", "genre", "alignment", "fd", "kid", "kl", "inception", "clap", "sanity")
 TABLELESS = ("sanity",)  # families with no protocol table (always on, fixed thresholds)
 
 

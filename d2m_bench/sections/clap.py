@@ -131,17 +131,18 @@ def _prompts(pairs, p, ctx) -> tuple[dict, dict, str]:
 def _clip_embedder(name, options):
     """The embedder's ``clip`` output: on the network an [fd] entry of this run already loaded
     from the same files when there is one (``for_layer``), else a newly built one."""
-    from ..embedders.base import resolve_embedder
+    from ..embedders.base import resolve_device, resolve_embedder
     from ..embedders.clap import ClapEmbedder
     from . import embedding
 
     files = resolve_embedder(name, weights=(options.get("weights") or {}).get(name), hub_weights=options.get("weights"))
     for emb in embedding._EMBEDDERS.values():
         if (isinstance(emb, ClapEmbedder) and emb.name == name and emb.weights_path == str(files["weights"])
-                and emb.hub_folders == files["hub"]):
+                and emb.hub_folders == files["hub"] and emb.device == resolve_device(options.get("device"))):
             return emb.for_layer("clip")
     embedding._EMBEDDERS.clear()  # one network at a time, as the other sections keep it
-    emb = ClapEmbedder(files["weights"], name=name, layer="clip", hub_folders=files["hub"])
+    emb = ClapEmbedder(files["weights"], name=name, layer="clip", hub_folders=files["hub"],
+                       device=resolve_device(options.get("device")))
     embedding._EMBEDDERS[("clap-section", name, str(files["weights"]))] = emb
     return emb
 

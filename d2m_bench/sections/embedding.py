@@ -35,6 +35,44 @@ def resolve(names, options) -> None:
                          hub_weights=options.get("weights"))
 
 
+def validate_embedders(check, table: str, p: dict) -> None:
+    """Protocol validation of an ``embedders`` list, its ``[<table>.layers]`` and ``background``
+    (``[fd]``, ``[kid]``)."""
+    from ..embedders.base import EMBEDDERS
+
+    if not isinstance(p["embedders"], list) or not p["embedders"]:
+        check.fail(f"{table}.embedders must be a non-empty list of embedder names")
+    for e in p["embedders"]:
+        check.choice(f"{table}.embedders", e, EMBEDDERS)
+    if not isinstance(p["layers"], dict):
+        check.fail(f"[{table}.layers] must be a table embedder = layer")
+    for e, layer in p["layers"].items():
+        check.choice(f"{table}.layers", e, p["embedders"])
+        if not isinstance(layer, str):
+            check.fail(f"{table}.layers.{e} = {layer!r} must be text")
+    if not isinstance(p["background"], str):
+        check.fail(f"{table}.background must be a folder or statistics file path, or \"\" for the ground truth")
+
+
+def check_embedders(protocol, ctx, table: str, defaults: dict) -> None:
+    """The embedders of ``[fd]`` / ``[kid]``: weights found, each ``layers`` entry an output of its
+    embedder, the ``background`` folder or statistics file present."""
+    from pathlib import Path
+
+    from ..embedders.base import embedder_class
+    from . import params
+
+    p = params(protocol, table, defaults)
+    resolve(p["embedders"], ctx.options or {})
+    for name, layer in p["layers"].items():
+        offered = embedder_class(name).layers
+        if layer not in offered:
+            raise UserError(f"{table}.layers.{name} = '{layer}' is not an output of {name} ({', '.join(offered)})",
+                            protocol.source or protocol.name)
+    if p["background"] and not Path(p["background"]).exists():
+        raise UserError(f"{table}.background: no such folder or statistics file", p["background"])
+
+
 def check_classifiers(protocol, ctx, table: str, defaults: dict) -> None:
     """The classifiers of ``[kl]`` / ``[inception]``: weights found, each offers label logits."""
     from ..embedders.base import embedder_class
@@ -90,12 +128,13 @@ def embedder(name, options, layer=None):
     explicit = (options.get("weights") or {}).get(name) or (options.get("vggish_weights") if name == "vggish" else None)
     trusted = name in (options.get("trust_remote_code") or ())
     layer = layer if getattr(embedder_class(name), "layer_at_build", False) else None  # MERT caches one layer
-    key = (name, str(explicit), trusted, layer, str(sorted((options.get("weights") or {}).items())))
+    device = options.get("device")
+    key = (name, str(explicit), trusted, layer, str(sorted((options.get("weights") or {}).items())), str(device))
     if key not in _EMBEDDERS:
         _EMBEDDERS.clear()  # one run's networks at a time: CNN14 alone holds 80 M parameters
         _EMBEDDERS[key] = get_embedder(name, vggish_weights=options.get("vggish_weights"),
                                        weights=(options.get("weights") or {}).get(name), layer=layer,
-                                       trust_remote_code=trusted, hub_weights=options.get("weights"))
+                                       trust_remote_code=trusted, hub_weights=options.get("weights"), device=device)
     return _EMBEDDERS[key]
 
 
@@ -115,6 +154,27 @@ def embed(name, pairs, ctx, layer=None):
     cache = FileCache(emb.name, enabled=ctx.cache)
     rows = embed_files([p.pred for p in pairs] + [p.gt for p in pairs], emb, cache=cache, progress=ctx.progress)
     return emb, rows
+
+
+def meta(emb) -> dict:
+    """What a section records of an embedder: its ``meta()`` and the device it ran on."""
+    return {**emb.meta(), "device": str(getattr(emb, "device", "cpu"))}
+
+
+def embed_layer(table: str, name, pairs, ctx, layers: dict, where):
+    """(embedder, {path: rows}, layer) for an ``[fd]`` / ``[kid]`` entry: the pairs' files embedded,
+    the table's layer for ``name`` (default the embedder's first output) checked."""
+    emb, vectors = embed(name, pairs, ctx, layers.get(name))
+    layer = layers.get(name, emb.layers[0])
+    if layer not in emb.layers:
+        raise UserError(f"{table}.layers.{name} = '{layer}' is not an output of {name} ({', '.join(emb.layers)})",
+                        where)
+    return emb, vectors, layer
+
+
+def side_vectors(emb, vectors, pairs, side: str, layer: str) -> list:
+    """Each pair's ``side`` ("pred" or "gt") vectors of ``layer``, finalised (float64)."""
+    return [emb.finalize(emb.select(vectors[str(getattr(q, side))], layer)) for q in pairs]
 
 
 def slug(name):

@@ -6,45 +6,24 @@ FAD-inf of ``d2m_bench.results.intervals`` where the dimension is at most ``inte
 """
 from __future__ import annotations
 
-from ..errors import UserError
 from . import Section, params, validate_table
-from .embedding import embed, resolve, scored, slug
+from .embedding import check_embedders, embed_layer, meta, scored, side_vectors, slug, validate_embedders
 
 NAME = "fd"
-DEFAULTS = {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512}
-
+DEFAULTS = {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512, "background": ""}
 
 
 def validate(check, table) -> None:
     if not validate_table(check, NAME, table, DEFAULTS):
         return
-    from ..embedders.base import EMBEDDERS
-
     p = {**DEFAULTS, **table}
-    if not isinstance(p["embedders"], list) or not p["embedders"]:
-        check.fail("fd.embedders must be a non-empty list of embedder names")
-    for e in p["embedders"]:
-        check.choice("fd.embedders", e, EMBEDDERS)
-    if not isinstance(p["layers"], dict):
-        check.fail("[fd.layers] must be a table embedder = layer")
-    for e, layer in p["layers"].items():
-        check.choice("fd.layers", e, p["embedders"])
-        if not isinstance(layer, str):
-            check.fail(f"fd.layers.{e} = {layer!r} must be text")
+    validate_embedders(check, NAME, p)
     check.number("fd.intervals_max_dim", p["intervals_max_dim"], integer=True, strict=False)
 
 
 def check(protocol, ctx) -> None:
-    """Weights of every embedder found, and each ``[fd.layers]`` entry an output of its embedder."""
-    from ..embedders.base import embedder_class
-
-    p = params(protocol, NAME, DEFAULTS)
-    resolve(p["embedders"], ctx.options or {})
-    for name, layer in p["layers"].items():
-        offered = embedder_class(name).layers
-        if layer not in offered:
-            raise UserError(f"fd.layers.{name} = '{layer}' is not an output of {name} ({', '.join(offered)})",
-                            protocol.source or protocol.name)
+    """Weights of every embedder found, each ``[fd.layers]`` entry an output of its embedder, the background there."""
+    check_embedders(protocol, ctx, NAME, DEFAULTS)
 
 
 def score(rows, protocol, ctx) -> Section:
@@ -59,16 +38,14 @@ def score(rows, protocol, ctx) -> Section:
     pairs, excluded = scored(ctx.pairs)
     aggregate, metas, keys = {}, {}, {}
     for name in p["embedders"]:
-        emb, vectors = embed(name, pairs, ctx, p["layers"].get(name))
-        layer = p["layers"].get(name, emb.layers[0])
-        if layer not in emb.layers:
-            raise UserError(f"fd.layers.{name} = '{layer}' is not an output of {name} ({', '.join(emb.layers)})",
-                            protocol.source or protocol.name)
-        pred = [emb.finalize(emb.select(vectors[str(q.pred)], layer)) for q in pairs]
-        gt = [emb.finalize(emb.select(vectors[str(q.gt)], layer)) for q in pairs]
+        emb, vectors, layer = embed_layer(NAME, name, pairs, ctx, p["layers"], protocol.source or protocol.name)
+        pred, gt = (side_vectors(emb, vectors, pairs, side, layer) for side in ("pred", "gt"))
+        if p["background"]:
+            aggregate.update(_against_background(name, emb, layer, pred, p, protocol, ctx, metas, keys))
+            continue
         x, y = np.concatenate(pred), np.concatenate(gt)
         metric = f"fd_{slug(name)}"
-        metas[name] = {**emb.meta(), "layer": layer, "pred_vectors": len(x), "gt_vectors": len(y)}
+        metas[name] = {**meta(emb), "layer": layer, "pred_vectors": len(x), "gt_vectors": len(y)}
         if min(len(x), len(y)) < 2:
             metas[name]["skipped"] = "fewer than 2 embedding vectors on a side"
             continue
@@ -87,3 +64,40 @@ def score(rows, protocol, ctx) -> Section:
         keys[metric] = embedder_key(emb.meta(), layer)
     return {"status": "ok", "meta": {"embedders": metas}, "aggregate": aggregate, "per_clip": {},
             "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}
+
+
+def _against_background(name, emb, layer, pred, p, protocol, ctx, metas, keys) -> dict:
+    """``fd_<embedder>`` of the generated clips against ``fd.background`` (a folder or statistics
+    file) instead of their gt: unpaired, with the unpaired bootstrap and FAD-inf of ``sets``."""
+    import numpy as np
+
+    from ..results.intervals import settings
+    from ..results.result import embedder_key
+    from ..sets.score import load_set, set_metrics
+    from ..sets.stats import EmbeddingSet
+    from ..metrics.fad import gaussian_stats
+
+    bg = load_set(p["background"], emb, layer, role="background", cache=ctx.cache, progress=ctx.progress)
+    x = np.concatenate(pred)
+    metas[name] = {**meta(emb), "layer": layer, "pred_vectors": len(x), "background": bg.summary()}
+    if len(x) < 2:
+        metas[name]["skipped"] = "fewer than 2 generated embedding vectors"
+        return {}
+    mean, cov = gaussian_stats(x)
+    ev = EmbeddingSet(source="pred", kind="folder", key=bg.key, fingerprint="", per_file=pred, mean=mean, cov=cov,
+                      n=len(x), n_files=len(pred))
+    s = settings(protocol.section("ci"))
+    metrics, _ = set_metrics(bg, ev, ci=s, kid=None, inception=None, only_fd=True,
+                             intervals_max_dim=p["intervals_max_dim"])
+    fd = metrics["fd"]
+    metric = f"fd_{slug(name)}"
+    keys[metric] = embedder_key(emb.meta(), layer)
+    out = {"value": fd["value"], "n": len(pred), "unit": "score", "higher_is_better": False, "embedder": name,
+           "layer": layer, "weights_sha256": emb.weights_sha256, "pred_vectors": len(x),
+           "background_vectors": bg.n, "dim": fd["dim"], "background": bg.summary(),
+           "definition": f"Frechet distance between Gaussians fitted to the {name} vectors ({layer}) of the generated "
+                         "clips and of the background set (unpaired; float64, eigendecomposition)"}
+    out.update({k: fd[k] for k in ("ci", "intervals_note") if k in fd})
+    if "fad_inf" in metrics:
+        out["fad_inf"] = metrics["fad_inf"]
+    return {metric: out}

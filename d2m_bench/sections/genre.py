@@ -189,7 +189,7 @@ def score(rows, protocol, ctx) -> Section:
     from ..embedders.base import clip_vectors
 
     embedder = get_embedder(p["embedder"], vggish_weights=options.get("vggish_weights"), postprocess=p["postprocess"],
-                            weights=(options.get("weights") or {}).get(p["embedder"]))
+                            weights=(options.get("weights") or {}).get(p["embedder"]), device=options.get("device"))
     cache = FileCache(embedder.name, enabled=ctx.cache)
     paths = [e[1] for e in entries] + [q.pred for q, _ in queries] + [q.gt for q, _ in queries]
     emb = embed_files(paths, embedder, cache=cache, progress=ctx.progress)

@@ -4,7 +4,7 @@ of the ground-truth clips, as the reference), ``splits`` / ``shuffle`` / ``seed`
 from __future__ import annotations
 
 from . import Section, params, validate_table
-from .embedding import check_classifiers, classifier_names, embed, scored, slug, validate_classifiers
+from .embedding import check_classifiers, classifier_names, embed, meta, scored, slug, validate_classifiers
 
 NAME = "inception"
 DEFAULTS = {"classifier": "panns-cnn14", "splits": 10, "shuffle": True, "seed": 2020, "gt_reference": True}
@@ -42,7 +42,7 @@ def score(rows, protocol, ctx) -> Section:
     sides = [("pred", "generated")] + ([("gt", "ground-truth (reference)")] if p["gt_reference"] else [])
     for name in classifier_names(p):
         emb, vectors = embed(name, pairs, ctx)
-        metas[name] = emb.meta()
+        metas[name] = meta(emb)
         for side, what in sides:
             logits = np.concatenate([emb.select(vectors[str(getattr(q, side))], "logits") for q in pairs])
             mean, std = dm.inception_score(logits, splits=p["splits"], shuffle=p["shuffle"], seed=p["seed"])

@@ -6,7 +6,7 @@ stable-audio-metrics), named ``kl_<convention>_<direction>_<classifier>``.
 from __future__ import annotations
 
 from . import Section, params, validate_table
-from .embedding import check_classifiers, classifier_names, embed, scored, slug, validate_classifiers
+from .embedding import check_classifiers, classifier_names, embed, meta, scored, slug, validate_classifiers
 
 NAME = "kl"
 DEFAULTS = {"classifier": "panns-cnn14", "conventions": ["softmax"], "directions": ["ref_to_gen"], "eps": 1e-6}
@@ -46,7 +46,7 @@ def score(rows, protocol, ctx) -> Section:
               "gen_to_ref": "stable-audio-metrics (KL(generated || reference))"}
     for name in classifier_names(p):
         emb, vectors = embed(name, pairs, ctx)
-        metas[name] = emb.meta()
+        metas[name] = meta(emb)
         gen = np.concatenate([emb.select(vectors[str(q.pred)], "logits") for q in pairs])
         ref = np.concatenate([emb.select(vectors[str(q.gt)], "logits") for q in pairs])
         for convention in p["conventions"]:

@@ -1,0 +1,28 @@
+"""Options that `fad` and `stats` share: the embedder, its layer, weights and device."""
+import click
+
+DEVICE_HELP = "Where the embedder runs: cpu, cuda (cuda:N), mps, or auto (a GPU when present)."
+
+
+def embedder_options(f):
+    for option in reversed([
+        click.option("--embedder", "-e", default="vggish", show_default=True, help="A registered embedder."),
+        click.option("--layer", default=None, help="The embedder's output to compare (default: its first)."),
+        click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP),
+        click.option("--weights", "weights", multiple=True, metavar="NAME=PATH",
+                     help="Weights file of an embedder (repeatable), as eval's --weights."),
+        click.option("--vggish-weights", type=click.Path(), default=None, help="Path to vggish-10086976.pth."),
+        click.option("--trust-remote-code", "trust_remote_code", multiple=True, metavar="NAME",
+                     help="Let the weights folder of embedder NAME run the model code it ships (MERT)."),
+        click.option("--no-cache", is_flag=True, help="Do not read or write the per-file cache."),
+    ]):
+        f = option(f)
+    return f
+
+
+def set_options(device, weights, vggish_weights, trust_remote_code) -> dict:
+    """The ``options`` dict of ``score_sets`` / ``make_stats`` / ``evaluate``."""
+    from ..embedders.weights import parse_assignments
+
+    return {"device": device, "weights": parse_assignments(weights), "vggish_weights": vggish_weights,
+            "trust_remote_code": list(trust_remote_code)}
