@@ -1,7 +1,6 @@
 """Length rule (issue 12, item 2): the faithful variants score each file as loaded wherever the
 published script runs; the protocol's length policy acts only where the script would stop,
 and each row says whether and why. Judged by the literal ports in helpers.py."""
-import numpy as np
 import pytest
 import soundfile as sf
 

@@ -6,7 +6,6 @@ import json
 import re
 import sqlite3
 from collections import Counter
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import av
@@ -21,7 +20,7 @@ from d2m_bench.survey.export import export_ratings
 from d2m_bench.survey.loadcheck import simulate_raters
 from d2m_bench.survey.server import serve_in_thread
 
-from .helpers import make_inputs, write_video
+from .helpers import make_inputs
 
 SR = 22050
 

@@ -1,8 +1,5 @@
 """Trainer settings and operations: released defaults, range checks, straight-through forms, global
 batch under DDP, CUDA RNG on resume, SIGINT/SIGTERM checkpoints, Jukebox VQ-VAE loss, checkpoint errors."""
-import json
-import math
-import os
 import signal
 import subprocess
 import sys
