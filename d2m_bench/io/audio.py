@@ -62,7 +62,10 @@ def declared_seconds(path) -> float | None:
     (libsndfile's frame count, else the container's or the longest audio stream's duration);
     None when nothing is declared."""
     try:
-        info = sf.info(str(path))
+        # libmpg123 prints notes on fd 2 for damaged mp3s, as in _read_soundfile
+        quiet = _quiet_stderr() if Path(path).suffix.lower() == ".mp3" else contextlib.nullcontext()
+        with quiet:
+            info = sf.info(str(path))
         if info.samplerate > 0 and info.frames >= 0:
             return info.frames / info.samplerate
     except (RuntimeError, sf.LibsndfileError, OSError, ValueError):
