@@ -8,6 +8,8 @@ folder. Both are embedded through the cached embedders of ``d2m_bench.embedders`
 """
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +79,7 @@ def load_set(source, emb, layer: str, *, role: str, cache: bool = True, progress
     return embed_folder(path, emb, layer, role=role, cache=cache, progress=progress)
 
 
-def score_sets(background, evaluation, *, embedder: str = "vggish", layer: str | None = None,
+def score_sets(background: str | os.PathLike, evaluation: str | os.PathLike, *, embedder: str = "vggish", layer: str | None = None,
                options: dict | None = None, cache: bool = True, progress: bool = False, ci: dict | None = None,
                kid: dict | None = None, inception: dict | None = None, intervals_max_dim: int = 512) -> dict:
     """FD, FAD-inf, KID, Inception Score and per-file FD of an evaluation folder against a
