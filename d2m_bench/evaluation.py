@@ -33,7 +33,8 @@ def check_sections(protocol: Protocol, ctx: EvalContext) -> list:
     from .sections.embedding import check_trust_remote_code
 
     check_trust_remote_code(ctx.options or {})
-    enabled = [sections.section(name) for name in sections.REGISTRY if sections.is_enabled(sections.section(name), protocol)]
+    modules = [sections.section(name) for name in sections.REGISTRY]
+    enabled = [mod for mod in modules if sections.is_enabled(mod, protocol)]
     for mod in enabled:
         mod.check(protocol, ctx)
     return enabled
@@ -96,6 +97,7 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
         pairing = pair_directories(gt, pred, rule=proto.get("pairing.rule", "auto"), allow_missing=allow_missing)
     provenance = read_pred_provenance(pred)  # early: a broken provenance.json stops the run before scoring
     from .io.lookalike import lookalike_notes
+
     lookalike = lookalike_notes(pairing.pairs, pred, gt)  # swapped or identical folders: said at once
     if data is not None and not hasattr(data, "segments"):
         from .data.dataset import Dataset
@@ -116,7 +118,8 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
     steps = [(mod.NAME, mod.pair_step(proto, ctx)) for mod in enabled if hasattr(mod, "pair_step")]
     outputs = run_pairs(ctx.pairs, steps, workers=workers, progress=progress)
     ctx.pair_data = {name: [out[name] for out in outputs] for name, _ in steps}
-    rows = ctx.pair_data.pop("beats")
+    # the rows of the top-level family (the beat metrics) are the result's per-clip rows
+    rows = ctx.pair_data.pop(next(mod.NAME for mod in enabled if getattr(mod, "TOP_LEVEL", False)))
     aggregate, excluded, scored = {}, [], {}
     for mod in enabled:
         sec = mod.score(rows, proto, ctx)
