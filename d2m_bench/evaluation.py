@@ -116,7 +116,10 @@ def evaluate(pred: str | os.PathLike | None = None, gt: str | os.PathLike | None
             warnings.warn(note)
             notes.append(note)
     steps = [(mod.NAME, mod.pair_step(proto, ctx)) for mod in enabled if hasattr(mod, "pair_step")]
-    outputs = run_pairs(ctx.pairs, steps, workers=workers, progress=progress)
+    from .io.cache import default_root
+
+    outputs = run_pairs(ctx.pairs, steps, workers=workers, progress=progress,
+                        cache_root=str(default_root()) if ctx.cache else None)
     ctx.pair_data = {name: [out[name] for out in outputs] for name, _ in steps}
     # the rows of the top-level family (the beat metrics) are the result's per-clip rows
     rows = ctx.pair_data.pop(next(mod.NAME for mod in enabled if getattr(mod, "TOP_LEVEL", False)))

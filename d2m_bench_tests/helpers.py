@@ -1008,3 +1008,41 @@ def score_section(name, pairs, protocol, ctx):
 
     ctx.pairs = list(pairs)
     return section(name).score([], protocol, ctx)
+
+
+# --- d2m-bench cache entries, read and written from the layout documented in io/cache.py ------
+# (written here, not imported, so that a test edits an entry as a hand or another tool would)
+
+CACHE_SUFFIXES = (".entry", ".npz", ".npy")  # the current layout and the two earlier ones
+
+
+def cache_entries(root) -> list[Path]:
+    """Every cache entry file under ``root``, of any layout."""
+    return sorted(p for p in Path(root).rglob("*") if p.is_file() and p.suffix in CACHE_SUFFIXES)
+
+
+def read_cache_entry(path) -> tuple[np.ndarray, bytes]:
+    """(array, the stored 32-byte check) of an entry file."""
+    import json
+
+    blob = Path(path).read_bytes()
+    assert blob[:8] == b"D2MCACHE", path
+    n = int.from_bytes(blob[40:44], "little")
+    header = json.loads(blob[44:44 + n])
+    data = np.frombuffer(blob[44 + n:], dtype=np.dtype(header["dtype"])).reshape(header["shape"]).copy()
+    return data, blob[8:40]
+
+
+def write_cache_entry(path, data, check: bytes, key: str | None = None) -> None:
+    """Overwrite an entry with ``data``: with ``check`` as given (an edit that leaves the stored
+    check alone), or, given the entry's ``key``, with the check recomputed as the layout defines
+    it (a forger who read the docs)."""
+    import hashlib
+    import json
+
+    data = np.ascontiguousarray(data)
+    header = json.dumps({"dtype": data.dtype.str, "shape": list(data.shape)}).encode()
+    body = len(header).to_bytes(4, "little") + header + data.tobytes()
+    if key is not None:
+        check = hashlib.sha256(b"d2m-bench cache entry\0" + key.encode() + b"\0" + body).digest()
+    Path(path).write_bytes(b"D2MCACHE" + check + body)

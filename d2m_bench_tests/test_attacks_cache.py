@@ -11,6 +11,7 @@ import soundfile as sf
 from d2m_bench.io.cache import FileCache
 from d2m_bench.evaluation import evaluate
 from d2m_bench.synth.synthetic import click_track
+from d2m_bench_tests.helpers import cache_entries, read_cache_entry, write_cache_entry
 
 SR = 22050
 
@@ -70,7 +71,7 @@ def test_clear_removes_only_its_own_entries(tmp_path, cli):
     assert "removed 3 entries" in proc.stdout and "left 2 file(s)" in proc.stderr
     assert _intact(theirs) and (outside / "precious.npy").read_text() == "reached through a link"
     assert (user_dir / "cat.jpg").read_text() == "meow"
-    assert not [p for p in cache.dir.rglob("*.npz")]
+    assert not list(cache.dir.rglob("*.entry"))
 
 
 def test_clear_refuses_a_namespace_that_climbs_out(tmp_path, cli):
@@ -95,24 +96,7 @@ def _clips(tmp_path):
 
 
 def _entries():
-    root = Path(os.environ["D2M_BENCH_CACHE"])
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".npy", ".npz"))
-
-
-def _load(path):
-    if path.suffix == ".npz":
-        with np.load(path) as z:
-            return z["data"], z["check"]
-    return np.load(path), None
-
-
-def _rewrite(path, data, check):
-    """Overwrite an entry in place, in its own format, as a hand or a tool would."""
-    with open(path, "wb") as fh:
-        if check is None:
-            np.save(fh, data, allow_pickle=False)
-        else:
-            np.savez(fh, data=data, check=check)  # the old check: values edited, check not recomputed
+    return cache_entries(os.environ["D2M_BENCH_CACHE"])
 
 
 def _forge(kind, data):
@@ -135,8 +119,8 @@ def test_corrupt_or_forged_entries_are_recomputed_not_scored(tmp_path, kind):
     entries = _entries()
     assert len(entries) == 16  # onset events and sanity levels of 4 gt + 4 pred files
     for path in entries:
-        data, check = _load(path)
-        _rewrite(path, _forge(kind, data), check)
+        data, check = read_cache_entry(path)
+        write_cache_entry(path, _forge(kind, data), check)  # values edited, the old check kept
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         again = evaluate(tmp_path / "pred", tmp_path / "gt", workers=1)
@@ -160,9 +144,9 @@ def test_entries_that_are_not_finite_numbers_are_misses(tmp_path, value):
 def test_an_entry_copied_under_another_key_is_a_miss(tmp_path):
     cache = FileCache("events", tmp_path / "c")
     cache.put("a" * 64, np.arange(5.0))
-    target = cache.dir / "bb" / ("b" * 64 + ".npz")
+    target = cache.dir / "bb" / ("b" * 64 + ".entry")
     target.parent.mkdir()
-    target.write_bytes((cache.dir / "aa" / ("a" * 64 + ".npz")).read_bytes())
+    target.write_bytes((cache.dir / "aa" / ("a" * 64 + ".entry")).read_bytes())
     with pytest.warns(UserWarning, match="integrity check failed"):
         assert cache.get("b" * 64) is None
     np.testing.assert_array_equal(cache.get("a" * 64), np.arange(5.0))

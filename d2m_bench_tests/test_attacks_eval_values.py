@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from d2m_bench.resources import shipped_dir
-from d2m_bench_tests.helpers import write_click_pairs
+from d2m_bench_tests.helpers import cache_entries, write_click_pairs
 
 SR = 22050
 
@@ -31,7 +31,7 @@ def _protocol(tmp_path, base, edits):
 
 def _empty_cache() -> bool:
     cache = Path(os.environ["D2M_BENCH_CACHE"])
-    return not [p for p in cache.rglob("*") if p.is_file() and p.suffix in (".npz", ".npy")]
+    return not cache_entries(cache)
 
 
 CASES = [

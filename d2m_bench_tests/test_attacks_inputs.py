@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from d2m_bench_tests.helpers import write_click_pairs
+from d2m_bench_tests.helpers import cache_entries, read_cache_entry, write_cache_entry, write_click_pairs
 
 
 def _long_wav(path, seconds, sr=22050):
@@ -99,14 +99,12 @@ def test_the_tamper_warning_of_the_cache_is_shown(tmp_path, cli):
 
     args = ("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "-q", "-j", "1")
     assert run_cli(*args, env=env).returncode == 0
-    entries = [p for p in (tmp_path / "cache").rglob("*.npz")]
+    entries = cache_entries(tmp_path / "cache")
     assert entries
     for p in entries:
-        with np.load(p) as npz:
-            data, check = npz["data"].copy(), npz["check"].copy()
+        data, check = read_cache_entry(p)
         data[-1] += 0.25  # an onset moved by hand: the integrity check fails
-        with open(p, "wb") as fh:
-            np.savez(fh, data=data, check=check)
+        write_cache_entry(p, data, check)
     proc = run_cli(*args, env=env)
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if "cache entry not used" in ln]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from d2m_bench_tests.helpers import write_click_pairs
+from d2m_bench_tests.helpers import cache_entries, write_click_pairs
 
 SR = 22050
 
@@ -33,7 +33,7 @@ def _refused(proc, *needles):
 def _no_work_done():
     """Nothing was computed: the per-file cache is still empty."""
     cache = Path(os.environ["D2M_BENCH_CACHE"])
-    return not [p for p in cache.rglob("*") if p.is_file() and p.suffix in (".npz", ".npy")]
+    return not cache_entries(cache)
 
 
 @pytest.mark.parametrize("option", ["--out", "--csv"])

@@ -123,7 +123,7 @@ def download(name, spec, *, dest_dir=None, revision=None, expect_sha256=None, fo
         raise UserError(f"no revision of {spec['hf_repo']} is pinned in d2m-bench: pass --revision with the full "
                         "commit you mean to install, or --expect-sha256 with the folder digest")
     try:
-        from huggingface_hub import snapshot_download
+        import huggingface_hub  # noqa: F401  (present before anything is fetched)
     except ImportError:
         raise UserError(f"downloading {name} needs huggingface_hub: pip install 'd2m-bench[mert]'") from None
     cache = Path(dest_dir) if dest_dir else hub_cache()

@@ -93,19 +93,31 @@ def _plausible(hit, sr: int, target_len) -> bool:
     else (a damaged or forged entry) is recomputed instead of scored."""
     if len(hit) < _HEAD:
         return False
-    head, times = hit[:_HEAD], hit[_HEAD:]
+    head, times = hit[:_HEAD].tolist(), hit[_HEAD:]  # Python floats: 5 numbers, cheaper than numpy calls
     n, loaded, native, native_sr, channels = head
-    if (head != np.round(head)).any() or (head < 0).any() or native_sr < 1 or channels < 1:
+    if any(v != round(v) or v < 0 for v in head) or native_sr < 1 or channels < 1:
         return False
     if n != (loaded if target_len is None else target_len):
         return False
-    return bool(((times >= 0) & (times <= n / sr + 1.0)).all() and (np.diff(times) >= 0).all())
+    # sorted, the first >= 0 and the last inside the clip: every time is
+    return not len(times) or bool(times[0] >= 0 and times[-1] <= n / sr + 1.0 and (times[1:] >= times[:-1]).all())
+
+
+_CONFIGS = {}  # (id(audio), id(detector), target_len) -> (audio, detector, config)
 
 
 def _config(audio: dict, detector: dict, target_len) -> dict:
-    return {"sr": audio["sample_rate"], "resample": audio.get("resample", "soxr_hq"), "mono": audio.get("mono", "mean"),
-            "target_len": target_len, "detector": detector, "n_fft": N_FFT,
-            "schema": CACHE_SCHEMA, "versions": code_versions()}
+    """The cache key's configuration; one object per (audio, detector, length), so that the
+    cache computes its canonical JSON once per run instead of once per file."""
+    known = _CONFIGS.get((id(audio), id(detector), target_len))
+    if known is None or known[0] is not audio or known[1] is not detector:
+        config = {"sr": audio["sample_rate"], "resample": audio.get("resample", "soxr_hq"),
+                  "mono": audio.get("mono", "mean"), "target_len": target_len, "detector": detector, "n_fft": N_FFT,
+                  "schema": CACHE_SCHEMA, "versions": code_versions()}
+        if len(_CONFIGS) > 4096:  # one entry per distinct clip length: bounded all the same
+            _CONFIGS.clear()
+        known = _CONFIGS[(id(audio), id(detector), target_len)] = (audio, detector, config)
+    return known[2]
 
 
 def file_events(path, *, audio: dict, detector: dict, target_len: int | None = None,

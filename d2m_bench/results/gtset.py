@@ -55,7 +55,8 @@ def fingerprint(per_clip, *, data=None, split=None) -> dict:
     from ..io.audio import media_digest
 
     # the worker pass hashed every gt file already (gt_sha256, the cache key's digest): not again
-    clips = sorted((str(r["id"]), r.get("gt_sha256") or media_digest(r["gt"]), str(Path(r["gt"]).resolve()))
+    folders = {}
+    clips = sorted((str(r["id"]), r.get("gt_sha256") or media_digest(r["gt"]), _resolved(r["gt"], folders))
                    for r in per_clip)
     root = os.path.commonpath([c[2] for c in clips]) if clips else ""
     if clips and len(clips) == 1:
@@ -69,6 +70,24 @@ def fingerprint(per_clip, *, data=None, split=None) -> dict:
     if name:
         out["known_list"] = name
     return out
+
+
+def _resolved(path, folders: dict) -> str:
+    """``str(Path(path).resolve())``, resolving each folder once (``folders`` memoises them):
+    a file that is not itself a link resolves to its resolved folder plus its name."""
+    if ".." in Path(path).parts:  # abspath would fold "link/.." without following the link
+        return str(Path(path).resolve())
+    path = os.path.abspath(path)
+    folder, name = os.path.split(path)
+    try:
+        is_link = os.path.islink(path)
+    except OSError:
+        is_link = True
+    if is_link or name in ("", ".", ".."):
+        return str(Path(path).resolve())
+    if folder not in folders:
+        folders[folder] = str(Path(folder).resolve())
+    return os.path.join(folders[folder], name)
 
 
 def dataset_identity(root, split) -> dict:

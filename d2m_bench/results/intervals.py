@@ -21,6 +21,7 @@ point value, so that table is not part of the protocol hash (see protocol.UNHASH
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -36,8 +37,19 @@ def settings(table: dict | None) -> dict:
 
 
 def resample_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """(n_resamples, n) clip indices drawn with replacement: the draw scipy.stats.bootstrap makes."""
-    return np.random.default_rng(seed).integers(0, n, (n_resamples, n))
+    """(n_resamples, n) clip indices drawn with replacement: the draw scipy.stats.bootstrap makes.
+    Read-only; up to 32 MB of indices are drawn once per (n, n_resamples, seed) and kept, since
+    every metric of a result uses the same draw."""
+    if n * n_resamples > 4_000_000:
+        return np.random.default_rng(seed).integers(0, n, (n_resamples, n))
+    return _drawn(int(n), int(n_resamples), int(seed))
+
+
+@lru_cache(maxsize=4)
+def _drawn(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    idx = np.random.default_rng(seed).integers(0, n, (n_resamples, n))
+    idx.flags.writeable = False
+    return idx
 
 
 def _percentile_interval(reps, level):

@@ -23,6 +23,7 @@ and cached by content, so a second run decodes nothing.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -163,17 +164,22 @@ def pair_step(protocol, ctx) -> dict:
     return {"cache": ctx.cache, "cache_root": str(default_root())}
 
 
+@lru_cache(maxsize=1)
+def _levels_config() -> dict:
+    """The cache key's configuration (one object: its canonical JSON is computed once a run)."""
+    from ..features.events import code_versions
+
+    return {"levels": LEVELS_SCHEMA, "mix": "mean", "thresholds": THRESHOLDS, "versions": code_versions()}
+
+
 def _file_levels(source, cache) -> tuple[dict, np.ndarray]:
     """``(levels, envelope)`` of one file at its own rate (channel mean), from the cache when the
     same bytes were measured before. Stored: mean square, variance, mean |y|, peak, whether the
     loudness is defined and its value (the cache holds finite numbers only), then the envelope;
     the dB figures are recomputed from them, so a cached run gives the same numbers to the bit."""
-    from ..features.events import code_versions
-
     key = None
     if cache is not None and cache.enabled:
-        key = cache.key(source.digest(), {"levels": LEVELS_SCHEMA, "mix": "mean", "thresholds": THRESHOLDS,
-                                          "versions": code_versions()})
+        key = cache.key(source.digest(), _levels_config())
         hit = cache.get(key, ndim=1)
         if hit is not None and len(hit) >= _STORED and (hit[:4] >= 0).all() and hit[4] in (0.0, 1.0):
             lufs = float(hit[5]) if hit[4] else None
