@@ -8,11 +8,10 @@
 3. one process with the default threads (what a user runs without torchrun).
 
 The vectors, mean and covariance of 2 must equal those of 1 bit for bit; the speed-ups 1/2 and
-3/2 are printed. Measured once (issue 25) on the project's 2-core machine while other sessions
-loaded it (load average about 14), N = 100 (the 1000-clip default did not fit the session): one
-process, 1 thread, 122.3 s (0.8 clips/s); two gloo ranks 59.5 s (1.7 clips/s, 2.05x); one
-process with default threads 150.6 s (2.53x); arrays equal bit for bit. Absolute speeds on that
-busy machine say little; the ratio is the figure.
+3/2 are printed. Measured on the project's idle 2-core machine, N = 1000: one process, 1 thread,
+78.9 s (12.7 clips/s); two gloo ranks 45.7 s (21.9 clips/s, 1.73x); one process with default
+threads 46.0 s (1.01x: on 2 cores torch's own two threads already use both); arrays equal bit
+for bit. (An earlier run, N = 100 on a machine loaded by other sessions, gave 2.05x and 2.53x.)
 """
 import os
 import subprocess
