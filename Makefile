@@ -39,7 +39,7 @@ $(CORE): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m d2m_bench.features.kernels
 	touch $(CORE)
 
-# System tools for the MIDI rendering, survey (browser, spoken traps), video and LaTeX-table tests; the tests
+# System tools for the MIDI rendering, survey (browser, spoken traps), video, LaTeX-table and fadtk-loading (sox) tests; the tests
 # that need one skip with a reason if it is absent. One line names every package before apt-get runs.
 sysdeps:
 	@missing=""; \
@@ -48,6 +48,7 @@ sysdeps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v sox >/dev/null || missing="$$missing sox"; \
 	python3 -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('GL'))" 2>/dev/null || missing="$$missing libgl1"; \
 	command -v pdflatex >/dev/null || missing="$$missing texlive-latex-base"; \
 	kpsewhich booktabs.sty >/dev/null 2>&1 || missing="$$missing texlive-latex-recommended"; \

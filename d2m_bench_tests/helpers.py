@@ -1046,3 +1046,103 @@ def write_cache_entry(path, data, check: bytes, key: str | None = None) -> None:
     if key is not None:
         check = hashlib.sha256(b"d2m-bench cache entry\0" + key.encode() + b"\0" + body).digest()
     Path(path).write_bytes(b"D2MCACHE" + check + body)
+
+
+# --- the peers' audio loading, ported literally (issue 22) --------------------------------------
+
+def torchaudio_resample(waveform, orig_freq: int, new_freq: int, lowpass_filter_width: int = 6,
+                        rolloff: float = 0.99):
+    """torchaudio.functional.resample (pytorch/audio, src/torchaudio/functional/functional.py:
+    resample, _get_sinc_resample_kernel, _apply_sinc_resample_kernel), default sinc_interp_hann,
+    ported literally: torchaudio has no build for the torch this project pins."""
+    import math
+
+    import torch
+
+    if orig_freq == new_freq:
+        return waveform
+    gcd = math.gcd(int(orig_freq), int(new_freq))
+    dtype, device = waveform.dtype, waveform.device
+    orig, new = int(orig_freq) // gcd, int(new_freq) // gcd
+    base_freq = min(orig, new)
+    base_freq *= rolloff
+    width = math.ceil(lowpass_filter_width * orig / base_freq)
+    idx_dtype = dtype if dtype is not None else torch.float64
+    idx = torch.arange(-width, width + orig, dtype=idx_dtype, device=device)[None, None] / orig
+    t = torch.arange(0, -new, -1, dtype=dtype, device=device)[:, None, None] / new + idx
+    t *= base_freq
+    t = t.clamp_(-lowpass_filter_width, lowpass_filter_width)
+    window = torch.cos(t * math.pi / lowpass_filter_width / 2) ** 2
+    t *= math.pi
+    scale = base_freq / orig
+    kernels = torch.where(t == 0, torch.tensor(1.0).to(t), t.sin() / t)
+    kernels *= window * scale
+    shape = waveform.size()
+    waveform = waveform.view(-1, shape[-1])
+    num_wavs, length = waveform.shape
+    waveform = torch.nn.functional.pad(waveform, (width, width + orig))
+    resampled = torch.nn.functional.conv1d(waveform[:, None], kernels, stride=orig)
+    resampled = resampled.transpose(1, 2).reshape(num_wavs, -1)
+    target_length = torch.ceil(torch.as_tensor(new * length / orig)).long()
+    resampled = resampled[..., :target_length]
+    return resampled.view(shape[:-1] + resampled.shape[-1:])
+
+
+def audioldm_eval_read_from_file(audio_file, sr=16000):
+    """audioldm_eval datasets/load_mel.py WaveDataset.read_from_file (haoheliu/audioldm_eval@8dc07ee).
+    ``torchaudio.load`` is soundfile's float32 read, channels first: for WAV files its values
+    (PCM / 2^(bits-1), or the stored floats) are libsndfile's."""
+    import soundfile
+    import torch
+
+    data, file_sr = soundfile.read(str(audio_file), dtype="float32", always_2d=True)
+    audio = torch.from_numpy(np.ascontiguousarray(data.T))
+    audio = audio[0:1, ...]
+    audio = audio - audio.mean()
+    if file_sr != sr:
+        audio = torchaudio_resample(audio, orig_freq=file_sr, new_freq=sr)
+    if audio.size(-1) < 32000:  # pad_short_audio(audio, min_samples=32000)
+        audio = torch.nn.functional.pad(audio, (0, 32000 - audio.size(-1)), mode="constant", value=0.0)
+    return audio
+
+
+def fadtk_load_audio(f, sr, workdir, min_len=-1, sox_options=()):
+    """fadtk FrechetAudioDistance.load_audio (sox to ``<dir>/convert/<sr>/``) then
+    ModelLoader.load_wav (soundfile int16 / 32768, enforce_min_len) (microsoft/fadtk@ec74b1f).
+    ``sox_options`` (not fadtk's): e.g. ``("-R",)``, the same dither noise on every run."""
+    import subprocess
+
+    import soundfile
+
+    f = Path(f)
+    cache_dir = Path(workdir) / "convert" / str(sr)
+    new = (cache_dir / f.name).with_suffix(".wav")
+    if not new.exists():
+        sox_args = ["-r", str(sr), "-c", "1", "-b", "16"]
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["sox", *sox_options, f, *sox_args, new])
+    wav_data, _ = soundfile.read(new, dtype="int16")
+    wav_data = wav_data / 32768.0
+    if min_len >= 0 and wav_data.shape[0] < min_len * sr:
+        wav_data = np.pad(wav_data, (0, int(np.ceil(min_len * sr - wav_data.shape[0]))))
+    return wav_data
+
+
+def write_mixed_rate_pairs(root, n=10, seed=0):
+    """``root/gt`` and ``root/pred``: n pairs at 16, 22.05, 44.1 and 48 kHz, mono and stereo with
+    different channels and a DC offset, some shorter than 2 s: where loadings part ways."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    rates = [16000, 22050, 44100, 48000]
+    for i in range(n):
+        for role in ("gt", "pred"):
+            sr = rates[(i + (role == "pred")) % 4]
+            seconds = (1.3, 2.0, 2.5)[i % 3]
+            t = np.arange(int(sr * seconds)) / sr
+            chans = 1 + (i + (role == "gt")) % 2
+            y = np.stack([0.3 * np.sin(2 * np.pi * rng.uniform(80, 3000) * t) * (1 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.5, 4) * t))
+                          + 0.05 * rng.normal(size=t.size) + rng.uniform(-0.05, 0.05) for _ in range(chans)], axis=1)
+            path = Path(root) / role / f"c{i:02d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(path), np.clip(y, -1, 1).astype(np.float32), sr, subtype="PCM_16" if i % 2 else "FLOAT")

@@ -1,6 +1,6 @@
 import click
 
-from .set_options import embedder_options, set_options
+from .set_options import embedder_options, loading_preset, set_options
 
 
 @click.command("fad")
@@ -14,7 +14,7 @@ from .set_options import embedder_options, set_options
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON result here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def fad_cmd(background, evaluation, embedder, layer, device, weights, vggish_weights, trust_remote_code, no_cache,
-            kid_subsets, kid_subset_size, out, quiet):
+            loading, kid_subsets, kid_subset_size, out, quiet):
     """FD, FAD-inf, KID, IS and per-file FD of an evaluation folder against a background folder
     or statistics file: unpaired, any set sizes (as `fadtk MODEL background/ eval/`).
 
@@ -28,7 +28,7 @@ def fad_cmd(background, evaluation, embedder, layer, device, weights, vggish_wei
     check_outputs({"--out": out}, {"--background": background, "--eval": evaluation})
     result = score_sets(background, evaluation, embedder=embedder, layer=layer, cache=not no_cache,
                         progress=not quiet, options=set_options(device, weights, vggish_weights, trust_remote_code),
-                        kid={"subsets": kid_subsets, "subset_size": kid_subset_size})
+                        kid={"subsets": kid_subsets, "subset_size": kid_subset_size}, loading=loading_preset(loading))
     if not is_writer():
         return
     if out:

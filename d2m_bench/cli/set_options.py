@@ -1,6 +1,7 @@
 """Options that `fad` and `stats` share: the embedder, its layer, weights and device."""
 import click
 
+LOADINGS = ("d2m", "audioldm-eval", "fadtk")
 DEVICE_HELP = "Where the embedder runs: cpu, cuda (cuda:N), mps, or auto (a GPU when present)."
 
 
@@ -15,9 +16,19 @@ def embedder_options(f):
         click.option("--trust-remote-code", "trust_remote_code", multiple=True, metavar="NAME",
                      help="Let the weights folder of embedder NAME run the model code it ships (MERT)."),
         click.option("--no-cache", is_flag=True, help="Do not read or write the per-file cache."),
+        click.option("--loading", default="d2m", show_default=True, type=click.Choice(LOADINGS),
+                     help="How files are read and resampled: d2m-bench's own (d2m), or as a peer tool does "
+                          "(audioldm-eval: first channel, DC removed, torchaudio's sinc; fadtk: sox to 16 bits)."),
     ]):
         f = option(f)
     return f
+
+
+def loading_preset(name: str) -> dict | None:
+    """The ``loading`` table of a ``--loading`` name (None: d2m-bench's own)."""
+    from ..io.loading import PRESETS
+
+    return None if name == "d2m" else dict(PRESETS[name])
 
 
 def set_options(device, weights, vggish_weights, trust_remote_code) -> dict:

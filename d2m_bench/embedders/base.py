@@ -153,10 +153,12 @@ def equal_length_batches(items, batch_size: int, length=len):
             yield idx[start:start + batch_size]
 
 
-def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=None) -> dict:
+def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=None, loading=None) -> dict:
     """``{path: (n_examples, dim) float32}`` for each distinct path, from the cache when possible.
 
-    Files that miss the cache are decoded at the embedder's rate and embedded in groups of
+    ``loading``: how files are read and resampled (``d2m_bench.io.loading``; default d2m-bench's
+    own, which keeps the cache keys entries always had). Files that miss the cache are decoded
+    at the embedder's rate and embedded in groups of
     ``files_per_batch`` (their examples share network batches; default 32, 8x that on a GPU),
     then stored. Under ``torchrun`` the groups are shared out among the ranks and every rank
     returns every array (``d2m_bench.distributed``).
@@ -164,11 +166,12 @@ def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=
     from ..distributed import gather_dict, shard, world
     from ..progress import progress_bar
 
-    from ..io.audio import load_audio, media_digest
+    from ..io.audio import media_digest
+    from ..io.loading import cache_config as loading_config, load
 
     device = device_type(getattr(embedder, "device", "cpu"))
     files_per_batch = files_per_batch or (32 if device == "cpu" else 256)
-    config = cache_config_on(embedder, device)
+    config = {**cache_config_on(embedder, device), **loading_config(loading)}
     out, todo = {}, []
     for path in dict.fromkeys(map(str, paths)):
         key = cache.key(media_digest(path), config) if cache is not None else None
@@ -190,7 +193,7 @@ def embed_files(paths, embedder, *, cache=None, progress=False, files_per_batch=
     bar = progress_bar(total=sum(map(len, groups)), desc=f"embed ({embedder.name})", unit="file",
                        disable=not progress, leave=False)
     for group in groups:
-        waves = [load_audio(p, embedder.sample_rate)[0] for p, _ in group]
+        waves = [load(p, embedder.sample_rate, loading) for p, _ in group]
         for (path, key), emb in zip(group, embedder.embed_waveforms(waves)):
             mine[path] = emb
             if cache is not None:

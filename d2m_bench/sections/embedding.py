@@ -145,26 +145,47 @@ def scored(pairs):
     return kept, excluded
 
 
-def embed(name, pairs, ctx, layer=None):
-    """(embedder, {path: embedding rows}) of every prediction and gt of ``pairs``."""
+def embed(name, pairs, ctx, layer=None, loading=None):
+    """(embedder, {path: embedding rows}) of every prediction and gt of ``pairs``, the files read
+    as the section's ``loading`` table says (``d2m_bench.io.loading``)."""
     from ..embedders import embed_files
     from ..io.cache import FileCache
 
     emb = embedder(name, ctx.options or {}, layer)
     cache = FileCache(emb.name, enabled=ctx.cache)
-    rows = embed_files([p.pred for p in pairs] + [p.gt for p in pairs], emb, cache=cache, progress=ctx.progress)
+    rows = embed_files([p.pred for p in pairs] + [p.gt for p in pairs], emb, cache=cache, progress=ctx.progress,
+                       loading=loading)
     return emb, rows
 
 
-def meta(emb) -> dict:
-    """What a section records of an embedder: its ``meta()`` and the device it ran on."""
-    return {**emb.meta(), "device": str(getattr(emb, "device", "cpu"))}
+def meta(emb, loading=None) -> dict:
+    """What a section records of an embedder: its ``meta()``, the device it ran on and how the
+    files were loaded."""
+    from ..io.loading import loading_table
+
+    return {**emb.meta(), "device": str(getattr(emb, "device", "cpu")), "loading": loading_table(loading)}
 
 
-def embed_layer(table: str, name, pairs, ctx, layers: dict, where):
+def key(emb, layer, loading=None) -> str:
+    """The comparable key of a metric on ``emb``'s ``layer``, with the loading when it is not
+    d2m-bench's own (numbers loaded another way are not compared with these)."""
+    from ..io.loading import key_suffix
+    from ..results.result import embedder_key
+
+    base = embedder_key(emb.meta(), layer)
+    return base + key_suffix(loading) if base else base
+
+
+def validate_loading(check, table: str, p: dict) -> None:
+    from ..io.loading import validate
+
+    validate(check, f"{table}.loading", p.get("loading"))
+
+
+def embed_layer(table: str, name, pairs, ctx, layers: dict, where, loading=None):
     """(embedder, {path: rows}, layer) for an ``[fd]`` / ``[kid]`` entry: the pairs' files embedded,
     the table's layer for ``name`` (default the embedder's first output) checked."""
-    emb, vectors = embed(name, pairs, ctx, layers.get(name))
+    emb, vectors = embed(name, pairs, ctx, layers.get(name), loading)
     layer = layers.get(name, emb.layers[0])
     if layer not in emb.layers:
         raise UserError(f"{table}.layers.{name} = '{layer}' is not an output of {name} ({', '.join(emb.layers)})",

@@ -7,10 +7,11 @@ FAD-inf of ``d2m_bench.results.intervals`` where the dimension is at most ``inte
 from __future__ import annotations
 
 from . import Section, params, validate_table
-from .embedding import check_embedders, embed_layer, meta, scored, side_vectors, slug, validate_embedders
+from .embedding import (check_embedders, embed_layer, key, meta, scored, side_vectors, slug, validate_embedders,
+                        validate_loading)
 
 NAME = "fd"
-DEFAULTS = {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512, "background": ""}
+DEFAULTS = {"embedders": ["vggish"], "layers": {}, "intervals_max_dim": 512, "background": "", "loading": {}}
 
 
 def validate(check, table) -> None:
@@ -18,6 +19,7 @@ def validate(check, table) -> None:
         return
     p = {**DEFAULTS, **table}
     validate_embedders(check, NAME, p)
+    validate_loading(check, NAME, p)
     check.number("fd.intervals_max_dim", p["intervals_max_dim"], integer=True, strict=False)
 
 
@@ -32,20 +34,20 @@ def score(rows, protocol, ctx) -> Section:
 
     from ..metrics import fad as fadm
     from ..results.intervals import fad_extras
-    from ..results.result import embedder_key
 
     p = params(protocol, NAME, DEFAULTS)
     pairs, excluded = scored(ctx.pairs)
     aggregate, metas, keys = {}, {}, {}
     for name in p["embedders"]:
-        emb, vectors, layer = embed_layer(NAME, name, pairs, ctx, p["layers"], protocol.source or protocol.name)
+        emb, vectors, layer = embed_layer(NAME, name, pairs, ctx, p["layers"], protocol.source or protocol.name,
+                                          p["loading"])
         pred, gt = (side_vectors(emb, vectors, pairs, side, layer) for side in ("pred", "gt"))
         if p["background"]:
             aggregate.update(_against_background(name, emb, layer, pred, p, protocol, ctx, metas, keys))
             continue
         x, y = np.concatenate(pred), np.concatenate(gt)
         metric = f"fd_{slug(name)}"
-        metas[name] = {**meta(emb), "layer": layer, "pred_vectors": len(x), "gt_vectors": len(y)}
+        metas[name] = {**meta(emb, p["loading"]), "layer": layer, "pred_vectors": len(x), "gt_vectors": len(y)}
         if min(len(x), len(y)) < 2:
             metas[name]["skipped"] = "fewer than 2 embedding vectors on a side"
             continue
@@ -61,7 +63,7 @@ def score(rows, protocol, ctx) -> Section:
         else:
             aggregate[metric]["intervals_note"] = (f"no bootstrap CI or FD-inf: dimension {x.shape[1]} > "
                                                    f"fd.intervals_max_dim = {p['intervals_max_dim']}")
-        keys[metric] = embedder_key(emb.meta(), layer)
+        keys[metric] = key(emb, layer, p["loading"])
     return {"status": "ok", "meta": {"embedders": metas}, "aggregate": aggregate, "per_clip": {},
             "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}
 
@@ -72,14 +74,14 @@ def _against_background(name, emb, layer, pred, p, protocol, ctx, metas, keys) -
     import numpy as np
 
     from ..results.intervals import settings
-    from ..results.result import embedder_key
     from ..sets.score import load_set, set_metrics
     from ..sets.stats import EmbeddingSet
     from ..metrics.fad import gaussian_stats
 
-    bg = load_set(p["background"], emb, layer, role="background", cache=ctx.cache, progress=ctx.progress)
+    bg = load_set(p["background"], emb, layer, role="background", cache=ctx.cache, progress=ctx.progress,
+                  loading=p["loading"])
     x = np.concatenate(pred)
-    metas[name] = {**meta(emb), "layer": layer, "pred_vectors": len(x), "background": bg.summary()}
+    metas[name] = {**meta(emb, p["loading"]), "layer": layer, "pred_vectors": len(x), "background": bg.summary()}
     if len(x) < 2:
         metas[name]["skipped"] = "fewer than 2 generated embedding vectors"
         return {}
@@ -91,7 +93,7 @@ def _against_background(name, emb, layer, pred, p, protocol, ctx, metas, keys) -
                              intervals_max_dim=p["intervals_max_dim"])
     fd = metrics["fd"]
     metric = f"fd_{slug(name)}"
-    keys[metric] = embedder_key(emb.meta(), layer)
+    keys[metric] = key(emb, layer, p["loading"])
     out = {"value": fd["value"], "n": len(pred), "unit": "score", "higher_is_better": False, "embedder": name,
            "layer": layer, "weights_sha256": emb.weights_sha256, "pred_vectors": len(x),
            "background_vectors": bg.n, "dim": fd["dim"], "background": bg.summary(),

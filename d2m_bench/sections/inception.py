@@ -4,10 +4,12 @@ of the ground-truth clips, as the reference), ``splits`` / ``shuffle`` / ``seed`
 from __future__ import annotations
 
 from . import Section, params, validate_table
-from .embedding import check_classifiers, classifier_names, embed, meta, scored, slug, validate_classifiers
+from .embedding import (check_classifiers, classifier_names, embed, key, meta, scored, slug, validate_classifiers,
+                        validate_loading)
 
 NAME = "inception"
-DEFAULTS = {"classifier": "panns-cnn14", "splits": 10, "shuffle": True, "seed": 2020, "gt_reference": True}
+DEFAULTS = {"classifier": "panns-cnn14", "splits": 10, "shuffle": True, "seed": 2020, "gt_reference": True,
+            "loading": {}}
 
 
 
@@ -16,6 +18,7 @@ def validate(check, table) -> None:
         return
     p = {**DEFAULTS, **table}
     validate_classifiers(check, NAME, p)
+    validate_loading(check, NAME, p)
     check.number("inception.splits", p["splits"], integer=True, minimum=1, strict=False, maximum=10_000)
     check.boolean("inception.shuffle", p["shuffle"])
     check.boolean("inception.gt_reference", p["gt_reference"])
@@ -31,7 +34,6 @@ def score(rows, protocol, ctx) -> Section:
     import numpy as np
 
     from ..metrics import distributions as dm
-    from ..results.result import embedder_key
 
     p = params(protocol, NAME, DEFAULTS)
     pairs, excluded = scored(ctx.pairs)
@@ -41,8 +43,8 @@ def score(rows, protocol, ctx) -> Section:
     aggregate, keys, metas = {}, {}, {}
     sides = [("pred", "generated")] + ([("gt", "ground-truth (reference)")] if p["gt_reference"] else [])
     for name in classifier_names(p):
-        emb, vectors = embed(name, pairs, ctx)
-        metas[name] = meta(emb)
+        emb, vectors = embed(name, pairs, ctx, loading=p["loading"])
+        metas[name] = meta(emb, p["loading"])
         for side, what in sides:
             logits = np.concatenate([emb.select(vectors[str(getattr(q, side))], "logits") for q in pairs])
             mean, std = dm.inception_score(logits, splits=p["splits"], shuffle=p["shuffle"], seed=p["seed"])
@@ -53,6 +55,6 @@ def score(rows, protocol, ctx) -> Section:
                 "splits": p["splits"], "shuffle": p["shuffle"], "seed": p["seed"],
                 "definition": f"Inception Score of the {what} clips' {emb.name} softmax label distributions: "
                               "mean over splits of exp(mean KL(p(y|x) || p(y))) (audioldm_eval calculate_isc)"}
-            keys[metric] = embedder_key(emb.meta(), "logits")
+            keys[metric] = key(emb, "logits", p["loading"])
     return {"status": "ok", "meta": {"classifiers": metas, "clips": len(pairs)}, "aggregate": aggregate,
             "per_clip": {}, "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}

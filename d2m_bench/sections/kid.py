@@ -6,11 +6,12 @@ entry of ``embedders`` (layer per embedder in ``[kid.layers]``, default its firs
 from __future__ import annotations
 
 from . import Section, params, validate_table
-from .embedding import check_embedders, embed_layer, meta, scored, side_vectors, slug, validate_embedders
+from .embedding import (check_embedders, embed_layer, key, meta, scored, side_vectors, slug, validate_embedders,
+                        validate_loading)
 
 NAME = "kid"
 DEFAULTS = {"embedders": ["panns-cnn14-16k"], "layers": {}, "subsets": 100, "subset_size": 1000, "degree": 3,
-            "gamma": 0.0, "coef0": 1.0, "seed": 2020, "background": ""}
+            "gamma": 0.0, "coef0": 1.0, "seed": 2020, "background": "", "loading": {}}
 
 
 def validate(check, table) -> None:
@@ -18,6 +19,7 @@ def validate(check, table) -> None:
         return
     p = {**DEFAULTS, **table}
     validate_embedders(check, NAME, p)
+    validate_loading(check, NAME, p)
     check.number("kid.subsets", p["subsets"], integer=True, minimum=1, strict=False, maximum=100_000)
     check.number("kid.subset_size", p["subset_size"], integer=True, minimum=2, strict=False)
     check.number("kid.degree", p["degree"], integer=True, minimum=1, strict=False, maximum=10)
@@ -41,16 +43,16 @@ def score(rows, protocol, ctx) -> Section:
     import numpy as np
 
     from ..metrics.kid import kernel_inception_distance
-    from ..results.result import embedder_key
 
     p = params(protocol, NAME, DEFAULTS)
     pairs, excluded = scored(ctx.pairs)
     aggregate, metas, keys = {}, {}, {}
     for name in p["embedders"]:
-        emb, vectors, layer = embed_layer(NAME, name, pairs, ctx, p["layers"], protocol.source or protocol.name)
+        emb, vectors, layer = embed_layer(NAME, name, pairs, ctx, p["layers"], protocol.source or protocol.name,
+                                          p["loading"])
         x = np.concatenate(side_vectors(emb, vectors, pairs, "pred", layer))
-        reference, what = reference_vectors(p["background"], emb, layer, pairs, vectors, ctx)
-        metas[name] = {**meta(emb), "layer": layer, "reference": what}
+        reference, what = reference_vectors(p["background"], emb, layer, pairs, vectors, ctx, p["loading"])
+        metas[name] = {**meta(emb, p["loading"]), "layer": layer, "reference": what}
         if reference is None or min(len(x), len(reference)) < 2:
             metas[name]["skipped"] = "fewer than 2 vectors on a side" if reference is not None else \
                 "the background statistics file holds no embeddings (d2m-bench stats --embeddings)"
@@ -64,12 +66,12 @@ def score(rows, protocol, ctx) -> Section:
             "ci": None, "ci_note": "std over subsets as audioldm_eval reports it; no bootstrap CI",
             "definition": f"unbiased polynomial-kernel MMD^2 of the {name} vectors ({layer}) over random subsets, "
                           "mean over subsets (audioldm_eval calculate_kid)"}
-        keys[metric] = embedder_key(emb.meta(), layer)
+        keys[metric] = key(emb, layer, p["loading"])
     return {"status": "ok", "meta": {"embedders": metas, "settings": settings(p)}, "aggregate": aggregate,
             "per_clip": {}, "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}
 
 
-def reference_vectors(background, emb, layer, pairs, vectors, ctx):
+def reference_vectors(background, emb, layer, pairs, vectors, ctx, loading=None):
     """(reference vectors or None, what they are): the gt clips', or a background set's."""
     import numpy as np
 
@@ -77,5 +79,5 @@ def reference_vectors(background, emb, layer, pairs, vectors, ctx):
         return np.concatenate(side_vectors(emb, vectors, pairs, "gt", layer)), "ground truth"
     from ..sets.score import load_set
 
-    s = load_set(background, emb, layer, role="background", cache=ctx.cache, progress=ctx.progress)
+    s = load_set(background, emb, layer, role="background", cache=ctx.cache, progress=ctx.progress, loading=loading)
     return s.vectors, {"background": s.summary()}

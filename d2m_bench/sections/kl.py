@@ -6,10 +6,12 @@ stable-audio-metrics), named ``kl_<convention>_<direction>_<classifier>``.
 from __future__ import annotations
 
 from . import Section, params, validate_table
-from .embedding import check_classifiers, classifier_names, embed, meta, scored, slug, validate_classifiers
+from .embedding import (check_classifiers, classifier_names, embed, key, meta, scored, slug, validate_classifiers,
+                        validate_loading)
 
 NAME = "kl"
-DEFAULTS = {"classifier": "panns-cnn14", "conventions": ["softmax"], "directions": ["ref_to_gen"], "eps": 1e-6}
+DEFAULTS = {"classifier": "panns-cnn14", "conventions": ["softmax"], "directions": ["ref_to_gen"], "eps": 1e-6,
+            "loading": {}}
 
 
 
@@ -20,11 +22,12 @@ def validate(check, table) -> None:
 
     p = {**DEFAULTS, **table}
     validate_classifiers(check, NAME, p)
-    for key, options in (("conventions", CONVENTIONS), ("directions", DIRECTIONS)):
-        if not isinstance(p[key], list) or not p[key]:
-            check.fail(f"kl.{key} must be a non-empty list ({', '.join(options)})")
-        for v in p[key]:
-            check.choice(f"kl.{key}", v, options)
+    validate_loading(check, NAME, p)
+    for field, options in (("conventions", CONVENTIONS), ("directions", DIRECTIONS)):
+        if not isinstance(p[field], list) or not p[field]:
+            check.fail(f"kl.{field} must be a non-empty list ({', '.join(options)})")
+        for v in p[field]:
+            check.choice(f"kl.{field}", v, options)
     check.number("kl.eps", p["eps"], strict=False, maximum=1.0)
 
 
@@ -37,7 +40,7 @@ def score(rows, protocol, ctx) -> Section:
     import numpy as np
 
     from ..metrics import distributions as dm
-    from ..results.result import embedder_key, metric_summary
+    from ..results.result import metric_summary
 
     p = params(protocol, NAME, DEFAULTS)
     pairs, excluded = scored(ctx.pairs)
@@ -45,8 +48,8 @@ def score(rows, protocol, ctx) -> Section:
     source = {"ref_to_gen": "audioldm_eval (KL(reference || generated))",
               "gen_to_ref": "stable-audio-metrics (KL(generated || reference))"}
     for name in classifier_names(p):
-        emb, vectors = embed(name, pairs, ctx)
-        metas[name] = meta(emb)
+        emb, vectors = embed(name, pairs, ctx, loading=p["loading"])
+        metas[name] = meta(emb, p["loading"])
         gen = np.concatenate([emb.select(vectors[str(q.pred)], "logits") for q in pairs])
         ref = np.concatenate([emb.select(vectors[str(q.gt)], "logits") for q in pairs])
         for convention in p["conventions"]:
@@ -61,6 +64,6 @@ def score(rows, protocol, ctx) -> Section:
                     definition=f"per clip sum over the {emb.name} classes of p (log p - log(q + eps)) with "
                                f"{convention} label probabilities, pred and gt paired by id, mean over clips: "
                                f"{source[direction]}")
-                keys[metric] = embedder_key(emb.meta(), "logits")
+                keys[metric] = key(emb, "logits", p["loading"])
     return {"status": "ok", "meta": {"classifiers": metas, "pairs": len(pairs)}, "aggregate": aggregate,
             "per_clip": per_clip, "excluded": excluded, "comparable_keys": {k: v for k, v in keys.items() if v}}

@@ -18,16 +18,23 @@ from ..errors import UserError
 from .stats import EmbeddingSet, check_match, fingerprint, read_stats
 
 
-def set_key(emb, layer: str) -> dict:
+def set_key(emb, layer: str, loading=None) -> dict:
     """What must agree between two sets for their vectors to be comparable (``stats.MATCH``),
-    with the leaderboard's comparable key and the audio decoding settings."""
+    with the leaderboard's comparable key and the audio decoding settings. A loading other than
+    d2m-bench's own (``io.loading``) is recorded as ``loading``; d2m-bench's own has none, as
+    statistics files written before loading was a parameter."""
     from ..embedders.base import audio_config
-    from ..results.result import embedder_key
+    from ..io.loading import is_default, loading_table
+    from ..sections.embedding import key
 
     meta = emb.meta()
-    return {"embedder": emb.name, "layer": layer, "weights_sha256": emb.weights_sha256,
-            "pca_sha256": meta.get("pca_sha256"), "sample_rate": emb.sample_rate, "resample": "soxr_hq",
-            "mono": "mean", "comparable_key": embedder_key(meta, layer) or emb.name, "audio": audio_config()}
+    p = loading_table(loading)
+    out = {"embedder": emb.name, "layer": layer, "weights_sha256": emb.weights_sha256,
+           "pca_sha256": meta.get("pca_sha256"), "sample_rate": emb.sample_rate, "resample": p["resample"],
+           "mono": p["mix"], "comparable_key": key(emb, layer, loading) or emb.name, "audio": audio_config()}
+    if not is_default(loading):
+        out["loading"] = p
+    return out
 
 
 def load_embedder(name: str, layer: str | None, options: dict):
@@ -46,7 +53,8 @@ def load_embedder(name: str, layer: str | None, options: dict):
     return embedder(name, options, layer), layer
 
 
-def embed_folder(folder, emb, layer: str, *, role: str, cache: bool = True, progress: bool = False) -> EmbeddingSet:
+def embed_folder(folder, emb, layer: str, *, role: str, cache: bool = True, progress: bool = False,
+                 loading=None) -> EmbeddingSet:
     """Every audio or video file of ``folder`` (not recursive) embedded at ``layer``."""
     from ..embedders import embed_files
     from ..io.audio import media_digest
@@ -55,7 +63,7 @@ def embed_folder(folder, emb, layer: str, *, role: str, cache: bool = True, prog
     from ..metrics.fad import gaussian_stats
 
     files = sorted(list_media(folder, role).values())
-    rows = embed_files(files, emb, cache=FileCache(emb.name, enabled=cache), progress=progress)
+    rows = embed_files(files, emb, cache=FileCache(emb.name, enabled=cache), progress=progress, loading=loading)
     per_file = [emb.finalize(emb.select(rows[str(p)], layer)) for p in files]
     logits = [np.asarray(emb.select(rows[str(p)], "logits"), np.float64) for p in files] \
         if "logits" in emb.layers else None
@@ -63,25 +71,27 @@ def embed_folder(folder, emb, layer: str, *, role: str, cache: bool = True, prog
     if n < 2:
         raise UserError(f"{role} set gives {n} {layer} vector(s); a Gaussian needs at least 2", folder)
     mean, cov = gaussian_stats(np.concatenate(per_file))
-    return EmbeddingSet(source=str(folder), kind="folder", key=set_key(emb, layer),
+    return EmbeddingSet(source=str(folder), kind="folder", key=set_key(emb, layer, loading),
                         fingerprint=fingerprint(media_digest(p) for p in files), files=[p.name for p in files],
                         n_files=len(files), per_file=per_file, logits=logits if logits is not None else None,
                         mean=mean, cov=cov, n=n)
 
 
-def load_set(source, emb, layer: str, *, role: str, cache: bool = True, progress: bool = False) -> EmbeddingSet:
+def load_set(source, emb, layer: str, *, role: str, cache: bool = True, progress: bool = False,
+             loading=None) -> EmbeddingSet:
     """A folder (embedded now) or a statistics file (checked against this embedder and layer)."""
     path = Path(source)
     if path.is_file():
         s = read_stats(path)
-        check_match(s, set_key(emb, layer))
+        check_match(s, set_key(emb, layer, loading))
         return s
-    return embed_folder(path, emb, layer, role=role, cache=cache, progress=progress)
+    return embed_folder(path, emb, layer, role=role, cache=cache, progress=progress, loading=loading)
 
 
 def score_sets(background: str | os.PathLike, evaluation: str | os.PathLike, *, embedder: str = "vggish", layer: str | None = None,
                options: dict | None = None, cache: bool = True, progress: bool = False, ci: dict | None = None,
-               kid: dict | None = None, inception: dict | None = None, intervals_max_dim: int = 512) -> dict:
+               kid: dict | None = None, inception: dict | None = None, intervals_max_dim: int = 512,
+               loading: dict | None = None) -> dict:
     """FD, FAD-inf, KID, Inception Score and per-file FD of an evaluation folder against a
     background folder or statistics file: ``d2m-bench fad`` as a function.
 
@@ -96,6 +106,8 @@ def score_sets(background: str | os.PathLike, evaluation: str | os.PathLike, *, 
         kid: KID settings (``d2m_bench.metrics.kid.DEFAULTS``: audioldm_eval's).
         inception: ``splits``, ``shuffle``, ``seed`` of the Inception Score (audioldm_eval's 10, True, 2020).
         intervals_max_dim: The FD interval, FAD-inf and per-file FD only up to this dimension.
+        loading: How files are read and resampled (``d2m_bench.io.loading``; default d2m-bench's
+            own); a statistics file must have been made with the same.
 
     Returns:
         A JSON-ready dict: ``metrics`` (``fd``, ``fad_inf``, ``kid``, ``inception_score``,
@@ -119,8 +131,8 @@ def score_sets(background: str | os.PathLike, evaluation: str | os.PathLike, *, 
 
     options = dict(options or {})
     emb, layer = load_embedder(embedder, layer, options)
-    bg = load_set(background, emb, layer, role="background", cache=cache, progress=progress)
-    ev = load_set(evaluation, emb, layer, role="evaluation", cache=cache, progress=progress)
+    bg = load_set(background, emb, layer, role="background", cache=cache, progress=progress, loading=loading)
+    ev = load_set(evaluation, emb, layer, role="evaluation", cache=cache, progress=progress, loading=loading)
     if ev.kind != "folder":
         raise UserError("the evaluation set must be a folder of audio (a statistics file holds no files to score)",
                         evaluation)
@@ -131,10 +143,10 @@ def score_sets(background: str | os.PathLike, evaluation: str | os.PathLike, *, 
     per_file = [{"file": name, "vectors": len(v)} for name, v in zip(ev.files, ev.per_file)]
     for row, value in zip(per_file, metrics.pop("_per_file", [])):
         row["fd"] = value
-    key = set_key(emb, layer)
+    key = set_key(emb, layer, loading)
     return {"d2m_bench_version": __version__, "command": "fad", "embedder": emb.name, "layer": layer,
             "comparable_key": key["comparable_key"], "weights_sha256": emb.weights_sha256,
-            "device": str(getattr(emb, "device", "cpu")), "embedder_meta": meta(emb), "audio": key["audio"],
+            "device": str(getattr(emb, "device", "cpu")), "embedder_meta": meta(emb, loading), "audio": key["audio"],
             "background": bg.summary(), "eval": ev.summary(), "metrics": metrics, "skipped": skipped,
             "per_file": per_file, "settings": {"ci": s, "kid": k, "inception": isc},
             "distributed": distributed_summary(), "complete": True}

@@ -26,7 +26,7 @@ from ..errors import UserError
 FORMAT = "d2m-bench-stats"
 VERSION = 1
 # What makes two sets' vectors comparable: a stats file that differs from the run in any of these is refused.
-MATCH = ("embedder", "layer", "weights_sha256", "pca_sha256", "sample_rate", "resample", "mono")
+MATCH = ("embedder", "layer", "weights_sha256", "pca_sha256", "sample_rate", "resample", "mono", "loading")
 
 
 def fingerprint(digests) -> str:
