@@ -38,10 +38,16 @@ def test_sinc_resampler_equals_torchaudios(rates):
     assert np.array_equal(ours, theirs)  # the same float32 operations
 
 
-def test_audioldm_eval_protocol_equals_audioldm_eval_from_the_files(mixed, panns_weights):
+@pytest.fixture(scope="module")
+def peer_run(mixed, panns_weights):
+    """(result of the audioldm-eval protocol on the mixed set, its weights file)."""
     weights = panns_weights("panns-cnn14-16k")
-    res = evaluate(mixed / "pred", mixed / "gt", protocol="audioldm-eval", workers=1, cache=False,
-                   options={"weights": {"panns-cnn14-16k": str(weights)}})
+    return evaluate(mixed / "pred", mixed / "gt", protocol="audioldm-eval", workers=1, cache=False,
+                    options={"weights": {"panns-cnn14-16k": str(weights)}}), weights
+
+
+def test_audioldm_eval_protocol_equals_audioldm_eval_from_the_files(mixed, peer_run):
+    res, weights = peer_run
     from d2m_bench.embedders import get_embedder
 
     emb = get_embedder("panns-cnn14-16k", weights=weights)
@@ -73,14 +79,12 @@ def test_audioldm_eval_protocol_equals_audioldm_eval_from_the_files(mixed, panns
     assert res.sections["fd"]["comparable_keys"]["fd_panns_cnn14_16k"].endswith(":loading-audioldm-eval")
 
 
-def test_d2m_loading_differs_from_audioldm_evals_by_a_measured_amount(mixed, panns_weights):
+def test_d2m_loading_differs_from_audioldm_evals_by_a_measured_amount(mixed, peer_run):
     """The size of the difference that the protocol removes, on this set (docs/deviations.md)."""
-    weights = panns_weights("panns-cnn14-16k")
-    opts = {"weights": {"panns-cnn14-16k": str(weights)}}
-    ours = evaluate(mixed / "pred", mixed / "gt", protocol="audioldm-eval", workers=1, cache=False, options=opts,
+    peer, weights = peer_run
+    ours = evaluate(mixed / "pred", mixed / "gt", protocol="audioldm-eval", workers=1, cache=False,
+                    options={"weights": {"panns-cnn14-16k": str(weights)}},
                     overrides={"fd.loading": {}, "kl.loading": {}, "kid.enabled": False, "inception.enabled": False})
-    peer = evaluate(mixed / "pred", mixed / "gt", protocol="audioldm-eval", workers=1, cache=False, options=opts,
-                    overrides={"kid.enabled": False, "inception.enabled": False})
     metric = "kl_softmax_ref_to_gen_panns_cnn14_16k"
     per_clip = [_rel(a[metric], b[metric]) for a, b in zip(ours.per_clip, peer.per_clip)]
     assert max(per_clip) > 1e-3  # loading moves the numbers well beyond float noise

@@ -26,7 +26,7 @@ def selftest_cmd(cases, keep, expected, list_only, quiet):
 
     if list_only:
         for c in CASES:
-            click.echo(f"{c.name:<28}{c.protocol if c.kind != 'fad' else '-':<16}{c.what}")
+            click.echo(f"{c.name:<28}{c.protocol if c.kind != 'fad' else '-':<22}{c.what}")
         return
     unknown = sorted(set(cases) - {c.name for c in CASES})
     if unknown:
@@ -42,17 +42,24 @@ def selftest_cmd(cases, keep, expected, list_only, quiet):
     if not quiet:
         click.echo(f"{'case':<{width}}  {'status':<6} {'checks':>6} {'max diff':>9} {'time':>6}  what")
     for r in results:
-        if quiet and r.passed:
+        if quiet and (r.passed or r.skipped):
             continue
-        status = "PASS" if r.passed else "FAIL"
+        status = "SKIP" if r.skipped else "PASS" if r.passed else "FAIL"
+        if r.skipped:
+            click.echo(f"{r.case.name:<{width}}  {status:<6} {'':>6} {'':>9} {'':>6}  {r.case.what} ({r.skipped})")
+            continue
         click.echo(f"{r.case.name:<{width}}  {status:<6} {r.checks:>6} {r.max_diff:>9.2g} {r.seconds:>5.1f}s  {r.case.what}")
         for f in r.failures[:5]:
             click.echo(f"{'':<{width}}    {f}")
         if len(r.failures) > 5:
             click.echo(f"{'':<{width}}    ... and {len(r.failures) - 5} more")
-    failed = [r.case.name for r in results if not r.passed]
-    summary = (f"selftest: {len(results) - len(failed)}/{len(results)} cases equal the published scripts "
+    failed = [r.case.name for r in results if not r.passed and not r.skipped]
+    skipped = [r for r in results if r.skipped]
+    ran = len(results) - len(skipped)
+    summary = (f"selftest: {ran - len(failed)}/{ran} cases equal the published scripts "
                f"({time.perf_counter() - start:.1f} s)")
+    if skipped:
+        summary += f"; {len(skipped)} skipped ({'; '.join(f'{r.case.name}: {r.skipped}' for r in skipped)})"
     if keep:
         summary += f"; inputs kept in {keep}"
     click.echo(summary if not failed else f"{summary}; FAILED: {', '.join(failed)}")

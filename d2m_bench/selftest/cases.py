@@ -6,6 +6,11 @@ predictions (AAC in mp4/m4a, mp3) are shipped as bytes in ``media/``: an encoder
 ffmpeg version would write other bytes, while the point of those cases is the decoder. The
 expected values in ``expected.json`` were computed from these inputs by the literal ports of
 the published scripts kept in the test tree (d2m_bench_tests/test_selftest_golden.py).
+
+The ``peer`` cases (issue 22) run one embedder metric of a named peer protocol (audioldm-eval,
+fadtk) from mixed-rate files through a network whose weights are drawn here from numpy's seeded
+generator (`seeded_weights`), so that every install computes with the same numbers; a case
+whose library or program is missing is skipped, and says which.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ SMPL_JOINTS = 24  # Bailando's script reshapes keypoints to (-1, 24, 3)
 class Case:
     name: str
     what: str
-    kind: str  # beats, alignment or fad
+    kind: str  # beats, alignment, fad or peer
     protocol: str = "d2m-aistpp-2s"
     ids: tuple = ()
     options: dict = field(default_factory=dict)
@@ -91,6 +96,15 @@ CASES = (
     Case("motion-beat-align", "FACT BeatAlign and Bailando BAS: 4 s of 60-fps joints, 5 s of music", "alignment",
          ids=AIST_IDS),
     Case("fad-embeddings", "FAD of two fixed embedding sets (the Frechet distance eval uses)", "fad"),
+    Case("peer-audioldm-eval-fd", "audioldm-eval loading (first channel, DC removed, torchaudio's sinc, 2 s): "
+         "FD from mixed-rate files, seeded random VGGish", "peer", protocol="audioldm-eval", ids=IDS3,
+         options={"embedder": "vggish", "metric": "fd_vggish", "modules": ("torch",), "programs": (),
+                  "overrides": {"fd.embedders": ["vggish"], "fd.layers": {"vggish": "pre_relu"}, "kid.enabled": False,
+                                "kl.enabled": False, "inception.enabled": False}}),
+    Case("peer-fadtk-fd-vggish", "fadtk: VGGish FD from mixed-rate files converted by sox, seeded random weights",
+         "peer", protocol="fadtk", ids=IDS3,
+         options={"embedder": "vggish", "metric": "fd_vggish", "modules": ("torch",), "programs": ("sox",),
+                  "overrides": {"fd.embedders": ["vggish"], "fd.layers": {"vggish": "pre_relu"}}}),
 )
 
 
@@ -146,6 +160,8 @@ def write_case(case: Case, root) -> Path:
                lambda d, c, i: _write(d / f"{c}.wav", music(seed + 5 + i, 22050, 2.0), 22050))
     elif case.name == "motion-beat-align":
         _motion_case(folder, case.ids, seed)
+    elif case.kind == "peer":
+        _peer_case(folder, case.ids, seed)
     elif case.name == "fad-embeddings":
         folder.mkdir(parents=True, exist_ok=True)
         pred, gt = fad_embeddings(seed)
@@ -154,6 +170,68 @@ def write_case(case: Case, root) -> Path:
     else:  # pragma: no cover - CASES and this function are edited together
         raise ValueError(f"no writer for case {case.name}")
     return folder
+
+
+def _peer_case(folder: Path, ids, seed: int) -> None:
+    """Pairs where loadings part ways: gt at 44.1 kHz stereo with a DC offset, predictions at
+    48 kHz or 16 kHz, mono, one shorter than 2 s."""
+    for i, cid in enumerate(ids):
+        gt = music(seed + i, 44100, 2.0, channels=2, tone=0.1) + 0.02 * (i + 1)
+        _write(folder / "gt" / f"{cid}.wav", np.round(gt * 32767.0) / 32768.0, 44100)
+        sr = (48000, 16000, 22050)[i % 3]
+        _write(folder / "pred" / f"{cid}.wav", music(seed + 5 + i, sr, (2.0, 1.5, 2.5)[i % 3], tone=0.1), sr)
+
+
+def seeded_weights(embedder: str, folder, seed: int = 0):
+    """A weights file for ``embedder`` (``panns-cnn14-16k`` or ``vggish``) in the layout its loader
+    reads, every tensor drawn from numpy's PCG64 (stable across versions, unlike torch's
+    initialisers): weights uniform in +-sqrt(6 / fan in) (He's scale, so that the signal keeps its
+    size through the ReLU layers and the outputs depend on the input), biases and BatchNorm
+    shifts in +-0.1, BatchNorm scales and running variances around 1. Nothing here is a trained
+    model."""
+    import torch
+
+    path = Path(folder) / f"{embedder}-seeded{seed}.pth"
+    if path.exists():  # both peer cases of a run share one file
+        return path
+    rng = np.random.default_rng(seed)
+    if embedder == "vggish":
+        from ..embedders import vggish
+
+        model = vggish.build_model()
+    else:
+        from ..embedders import panns
+
+        model = panns.build_model(embedder)
+    state = {}
+    for name, t in model.state_dict().items():
+        shape = tuple(t.shape)
+        if not t.is_floating_point():
+            state[name] = t
+            continue
+        u = rng.random(shape, dtype=np.float32) * np.float32(2.0) - np.float32(1.0)  # uniform in [-1, 1)
+        if name.endswith("running_var"):
+            values = np.float32(1.25) + np.float32(0.75) * u
+        elif t.ndim == 1 and name.endswith("weight"):
+            values = np.float32(1.0) + np.float32(0.1) * u
+        elif t.ndim >= 2:
+            values = u * np.float32(np.sqrt(6.0 / np.prod(shape[1:])))
+        else:
+            values = np.float32(0.1) * u
+        state[name] = torch.from_numpy(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state if embedder == "vggish" else {"model": state}, path)
+    return path
+
+
+def missing_requirements(case: Case) -> str | None:
+    """Why a ``peer`` case cannot run here (a library or program it needs is absent), or None."""
+    import importlib.util
+    import shutil
+
+    absent = [m for m in case.options.get("modules", ()) if importlib.util.find_spec(m) is None]
+    absent += [p for p in case.options.get("programs", ()) if shutil.which(p) is None]
+    return f"needs {', '.join(absent)}" if absent else None
 
 
 def _motion_case(folder: Path, ids, seed: int) -> None:
