@@ -183,9 +183,10 @@ def test_eval_with_passt_classifier_equals_passt_kld(tmp_path, passt_file, libra
     ids = ["a", "b", "c", "d"]
     for side, offset in (("gt", 0), ("pred", 10)):
         (tmp_path / side).mkdir()
-        for k, i in enumerate(ids):  # 44.1 kHz files: both sides resample to 32 kHz (soxr_hq)
-            sf.write(tmp_path / side / f"{i}.wav", _signal(1.0 + 0.1 * k, offset + k, sr=44100), 44100,
-                     subtype="FLOAT")
+        for k, i in enumerate(ids):  # mixed rates and channels (issue 22): passt_kld's librosa.load mixes and resamples
+            sr = (16000, 22050, 44100, 48000)[(k + offset // 10) % 4]
+            channels = [_signal(1.0 + 0.1 * k, offset + k + c, sr=sr) for c in range(1 + (k + offset // 10) % 2)]
+            sf.write(tmp_path / side / f"{i}.wav", np.stack(channels, axis=1), sr, subtype="FLOAT")
     proto = tmp_path / "passt.toml"
     proto.write_text(_PROTOCOL)
     result = d2m_bench.evaluate(tmp_path / "pred", tmp_path / "gt", protocol=proto, workers=1,

@@ -33,7 +33,7 @@ from .embedding import resolve
 
 NAME = "clap"
 DEFAULTS = {"embedder": "clap-laion-music", "prompts": "genre", "template": "{genre} dance music", "scale": 1.0,
-            "gt_reference": True}
+            "gt_reference": True, "loading": {}}
 PROMPT_SOURCES = ("genre", "csv")
 # AIST++ genre codes -> the dance genre names of the AIST Dance Video Database
 GENRE_NAMES = {"gBR": "break", "gPO": "pop", "gLO": "lock", "gMH": "middle hip-hop", "gLH": "LA style hip-hop",
@@ -59,6 +59,9 @@ def validate(check, table) -> None:
         check.fail(f"clap.template = {template!r}: only {{genre}} may stand in braces (write {{{{ }}}} for a brace)")
     check.number("clap.scale", p["scale"], maximum=1000.0)
     check.boolean("clap.gt_reference", p["gt_reference"])
+    from .embedding import validate_loading
+
+    validate_loading(check, NAME, p)
 
 
 def check(protocol, ctx) -> None:
@@ -153,6 +156,7 @@ def score(rows, protocol, ctx) -> Section:
 
     from ..embedders import embed_files
     from ..io.cache import FileCache
+    from ..io.loading import key_suffix, loading_table
     from ..metrics.distributions import cosine_per_clip
     from ..results.result import embedder_key, metric_summary
     from .embedding import scored, slug
@@ -167,12 +171,15 @@ def score(rows, protocol, ctx) -> Section:
     emb = _clip_embedder(p["embedder"], ctx.options or {})
     sides = [("pred", "generated")] + ([("gt", "ground-truth (reference)")] if p["gt_reference"] else [])
     paths = [getattr(q, side) for side, _ in sides for q in pairs]
-    vectors = embed_files(paths, emb, cache=FileCache(emb.name, enabled=ctx.cache), progress=ctx.progress)
+    vectors = embed_files(paths, emb, cache=FileCache(emb.name, enabled=ctx.cache), progress=ctx.progress,
+                          loading=p["loading"])
     texts = list(dict.fromkeys(prompts[q.id] for q in pairs))
     by_text = dict(zip(texts, emb.embed_texts(texts)))
     text_vectors = np.stack([by_text[prompts[q.id]] for q in pairs])
-    meta = {**emb.meta(), **source, "clips": len(pairs), "distinct_prompts": len(texts), "scale": p["scale"]}
+    meta = {**emb.meta(), **source, "clips": len(pairs), "distinct_prompts": len(texts), "scale": p["scale"],
+            "loading": loading_table(p["loading"])}
     key = embedder_key(emb.meta(), "clip")
+    key = key and key + key_suffix(p["loading"])
     key = key and key + f":text-{emb.text_sha256[:12]}" + (
         f":prompts-{source['prompts_sha256'][:12]}" if "prompts_sha256" in source else "")
     aggregate, per_clip, keys = {}, {q.id: {} for q in pairs}, {}
