@@ -100,6 +100,14 @@ def _random_weights(name, folder):
         path = folder / "vggish-random.pth"
         torch.save(vggish.build_model().state_dict(), path)
         return path, {"vggish_weights": str(path)}
+    if name == "mert-v1-95m":
+        from d2m_bench_tests.helpers import save_mert_folder
+
+        for module in ("transformers", "safetensors"):
+            if __import__("importlib.util").util.find_spec(module) is None:
+                pytest.skip(f"{module} not installed (pip install 'd2m-bench[mert]')")
+        path = save_mert_folder(folder / "mert", seed=5, thin=True)
+        return path, {"weights": {name: str(path)}}
     if __import__("importlib.util").util.find_spec("encodec") is None:  # importing it needs the embedder's stand-in
         pytest.skip("encodec extra not installed (pip install 'd2m-bench[encodec]')")
     from d2m_bench.embedders import encodec_emb
@@ -111,14 +119,16 @@ def _random_weights(name, folder):
 
 
 @pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed (make sysdeps installs it)")
-@pytest.mark.parametrize("name,layer,sr", [("vggish", "pre_relu", 16000), ("encodec-24k", "encoder", 24000)])
+@pytest.mark.parametrize("name,layer,sr", [("vggish", "pre_relu", 16000), ("encodec-24k", "encoder", 24000),
+                                           ("mert-v1-95m", "layer12", 24000)])
 def test_fadtk_protocol_equals_fadtk_from_the_files(mixed, tmp_path, name, layer, sr):
     from d2m_bench.embedders import get_embedder
 
     weights, options = _random_weights(name, tmp_path)
     res = evaluate(mixed / "pred", mixed / "gt", protocol="fadtk", workers=1, cache=False, options=options,
                    overrides={"fd.embedders": [name], "fd.layers": {name: layer}})
-    emb = get_embedder(name, vggish_weights=weights) if name == "vggish" else get_embedder(name, weights=weights)
+    emb = get_embedder(name, vggish_weights=weights) if name == "vggish" else \
+        get_embedder(name, weights=weights, layer=layer if name.startswith("mert") else None)
     ids = [r["id"] for r in res.per_clip]
     min_len = 1 if name == "vggish" else -1  # fadtk's VGGishModel(min_len=1); EncodecEmbModel has none
 
