@@ -24,6 +24,7 @@ without a ``loading`` table keeps its hash and its cached embeddings.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -191,11 +192,14 @@ def sox_program() -> str:
     return path
 
 
+@lru_cache(maxsize=1)
 def sox_version() -> str:
+    """The sox program's version (part of the cache key): asked once per process."""
     import subprocess
 
     out = subprocess.run([sox_program(), "--version"], capture_output=True, text=True)
-    return (out.stdout or out.stderr).strip().split()[-1] if (out.stdout or out.stderr).strip() else "unknown"
+    words = (out.stdout or out.stderr).split()
+    return words[-1] if words else "unknown"
 
 
 def sox_convert(path, sr: int) -> np.ndarray:
