@@ -271,3 +271,25 @@ def test_protocol_and_prompt_errors(tmp_path):
         read_prompts(bad)
     assert genre_prompt("gMH", "{genre} dance music") == "middle hip-hop dance music"
     assert genre_prompt("tango", "{genre}") == "tango"
+
+
+def test_importing_laion_clap_leaves_numba_cache_dir_alone(hub_cache, tmp_path):
+    """laion_clap's pann_model sets NUMBA_CACHE_DIR=/tmp/ at import. Left in place, every later
+    subprocess compiled librosa's kernels into one /tmp cache shared by concurrent processes, which
+    crashed them (SIGSEGV in `make test` run from a clone under /tmp). A fresh process, since the
+    import happens once per process."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os\n"
+            "from d2m_bench.embedders import clap\n"
+            "clap.laion_clap_module(clap.resolve_hub_folders())\n"
+            "import numba.core.config as c\n"
+            "c.reload_config()\n"
+            "print(repr(os.environ.get('NUMBA_CACHE_DIR')), repr(c.CACHE_DIR))\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR" and not k.startswith("D2M_BENCH_")}
+    env["HF_HUB_CACHE"] = str(hub_cache)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["None", "''"]

@@ -156,6 +156,11 @@ def test_shipped_expected_values_are_the_ports_values(tmp_path, monkeypatch):
     assert any(0 < v["beats_hit"] < 1 for c in cases.values() for v in c.get("per_clip", {}).values()
                if "beats_hit" in v)
     assert all(0 < v < 1 for v in cases["motion-beat-align"]["aggregate"].values())
+    from d2m_bench.selftest.cases import missing_requirements
+
+    unchecked = [f"{c.name} ({missing_requirements(c)})" for c in CASES if c.kind == "peer" and missing_requirements(c)]
+    if unchecked:  # their shipped values were compared with themselves above
+        pytest.skip(f"every other case checked; not computed here: {', '.join(unchecked)}")
 
 
 def test_selftest_command_passes(cli):

@@ -46,7 +46,9 @@ Why a stand-in ``torchvision`` while importing: ``clap_module/utils.py``, ``tran
 of it runs for the non-fusion models used here (``stand_ins``: an absent torchvision is replaced
 for the import only; calling any of it raises ImportError). Importing laion_clap also appends its
 own folder to ``sys.path`` (its ``__init__``: ``hook.py`` imports ``clap_module`` as a top-level
-package), which stays for the process, as with a plain ``import laion_clap``.
+package), which stays for the process, as with a plain ``import laion_clap``. Its ``pann_model``
+also sets ``NUMBA_CACHE_DIR=/tmp/`` on import; that one is put back (``laion_clap_module``), because
+a numba cache shared through /tmp by concurrent processes gets corrupted and they crash.
 """
 from __future__ import annotations
 
@@ -103,6 +105,20 @@ def resolve_hub_folders(explicit=None) -> dict:
 
 
 @contextmanager
+def _environ_kept(*names: str):
+    """Each ``os.environ[name]`` after the block is what it was before it (absent stays absent)."""
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
 def hub_view(folders: dict):
     """transformers sees exactly ``folders`` as its Hugging Face cache, offline.
 
@@ -123,9 +139,9 @@ def hub_view(folders: dict):
     copies = [(hub, "HF_HUB_CACHE", None), (hub, "HF_HUB_OFFLINE", True), (tf_hub, "TRANSFORMERS_CACHE", None),
               (tf_hub, "_is_offline_mode", True)]
     copies = [(m, attr, v) for m, attr, v in copies if hasattr(m, attr)]
-    saved = {"values": [getattr(m, attr) for m, attr, _ in copies],
-             "env": {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_HUB_CACHE")}}
-    with tempfile.TemporaryDirectory(prefix="d2m-bench-hf-view-") as tmp:
+    saved = [getattr(m, attr) for m, attr, _ in copies]
+    with tempfile.TemporaryDirectory(prefix="d2m-bench-hf-view-") as tmp, \
+            _environ_kept("HF_HUB_OFFLINE", "HF_HUB_CACHE"):
         for name, folder in folders.items():
             repo = Path(tmp) / ("models--" + HF_REPOS[name].replace("/", "--"))
             (repo / "refs").mkdir(parents=True)
@@ -140,13 +156,8 @@ def hub_view(folders: dict):
         try:
             yield tmp
         finally:
-            for (m, attr, _), value in zip(copies, saved["values"]):
+            for (m, attr, _), value in zip(copies, saved):
                 setattr(m, attr, value)
-            for key, value in saved["env"].items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def _first_line(exc) -> str:
@@ -161,7 +172,13 @@ def laion_clap_module(folders: dict):
         raise UserError(f"the CLAP embedders need laion_clap: {_extra_hint()}")
     from .stand_ins import stand_ins
 
-    with hub_view(folders), stand_ins({"torchvision": TORCHVISION_REASON}):
+    # laion_clap's pann_model sets NUMBA_CACHE_DIR=/tmp/ for the whole process when imported: every
+    # later numba compile, and every subprocess started afterwards, would then share one numba cache
+    # in /tmp, which concurrent processes corrupt (segfaults). librosa is imported first so its
+    # kernels load from their own cache, and the variable is put back as it was.
+    import librosa  # noqa: F401
+
+    with hub_view(folders), stand_ins({"torchvision": TORCHVISION_REASON}), _environ_kept("NUMBA_CACHE_DIR"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -156,10 +156,10 @@ def score(rows, protocol, ctx) -> Section:
 
     from ..embedders import embed_files
     from ..io.cache import FileCache
-    from ..io.loading import key_suffix, loading_table
+    from ..io.loading import loading_table
     from ..metrics.distributions import cosine_per_clip
-    from ..results.result import embedder_key, metric_summary
-    from .embedding import scored, slug
+    from ..results.result import metric_summary
+    from .embedding import key as embedding_key, scored, slug
 
     p = params(protocol, NAME, DEFAULTS)
     pairs, excluded = scored(ctx.pairs)
@@ -178,8 +178,7 @@ def score(rows, protocol, ctx) -> Section:
     text_vectors = np.stack([by_text[prompts[q.id]] for q in pairs])
     meta = {**emb.meta(), **source, "clips": len(pairs), "distinct_prompts": len(texts), "scale": p["scale"],
             "loading": loading_table(p["loading"])}
-    key = embedder_key(emb.meta(), "clip")
-    key = key and key + key_suffix(p["loading"])
+    key = embedding_key(emb, "clip", p["loading"])
     key = key and key + f":text-{emb.text_sha256[:12]}" + (
         f":prompts-{source['prompts_sha256'][:12]}" if "prompts_sha256" in source else "")
     aggregate, per_clip, keys = {}, {q.id: {} for q in pairs}, {}

@@ -113,10 +113,10 @@ def _observed(case: Case, folder: Path) -> dict:
         from ..metrics.fad import frechet_audio_distance
 
         return {"aggregate": {"fad": frechet_audio_distance(np.load(folder / "pred.npy"), np.load(folder / "gt.npy"))}}
-    from ..evaluation import evaluate
-
     if case.kind == "peer":
         return _observed_peer(case, folder)
+    from ..evaluation import evaluate
+
     options = {"motion": str(folder / "motion")} if case.kind == "alignment" else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
