@@ -621,6 +621,30 @@ def stable_audio_metrics_passt_kld(model, ids, eval_path, ref_path, extension=".
     return passt_kl / count if count > 0 else 0
 
 
+def save_random_vggish(path, seed=0):
+    """A seeded random-weight VGGish (torch's own initialisers) saved as the published
+    ``vggish-10086976.pth`` is: a plain state dict. Returns ``path``."""
+    import torch
+
+    from d2m_bench.embedders import vggish
+
+    torch.manual_seed(seed)
+    torch.save(vggish.build_model().state_dict(), path)
+    return path
+
+
+def save_random_encodec(path, seed=0):
+    """A seeded random-weight EnCodec 24 kHz model saved as the published ``encodec_24khz-*.th``
+    is: a plain state dict. Returns ``path``."""
+    import torch
+
+    from d2m_bench.embedders import encodec_emb
+
+    torch.manual_seed(seed)
+    torch.save(encodec_emb.build_model().state_dict(), path)
+    return path
+
+
 def save_passt_weights(path, seed=0):
     """A seeded random PaSST-S network (the library's get_model, published architecture) saved as
     the published checkpoint is: a plain state dict. Returns ``path``. The classifier weights are

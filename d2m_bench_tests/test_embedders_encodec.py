@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from d2m_bench.errors import UserError
+from d2m_bench_tests.helpers import save_random_encodec
 
 if __import__("importlib.util").util.find_spec("encodec") is None:
     pytest.skip("encodec extra not installed (pip install 'd2m-bench[encodec]')", allow_module_level=True)
@@ -15,13 +16,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def encodec_weights(tmp_path_factory):
-    from d2m_bench.embedders import encodec_emb
-
-    torch.manual_seed(3)
-    model = encodec_emb.build_model()
-    path = tmp_path_factory.mktemp("encodec") / "encodec-random.th"
-    torch.save(model.state_dict(), path)
-    return path
+    return save_random_encodec(tmp_path_factory.mktemp("encodec") / "encodec-random.th", seed=3)
 
 
 def _signal(n, seed):

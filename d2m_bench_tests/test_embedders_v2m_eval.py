@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from .helpers import (audioldm_eval_isc, audioldm_eval_kid, audioldm_eval_kl, fadtk_score, save_clap_checkpoint,
-                      save_mert_folder, save_passt_weights, stable_audio_metrics_kl, write_clap_hub)
+                      save_mert_folder, save_passt_weights, save_random_encodec, save_random_vggish,
+                      stable_audio_metrics_kl, write_clap_hub)
 
 torch = pytest.importorskip("torch")
 
@@ -18,22 +19,12 @@ torch = pytest.importorskip("torch")
 def encodec_random(tmp_path_factory):
     if __import__("importlib.util").util.find_spec("encodec") is None:
         pytest.skip("encodec extra not installed (pip install 'd2m-bench[encodec]')")
-    from d2m_bench.embedders import encodec_emb
-
-    torch.manual_seed(11)
-    path = tmp_path_factory.mktemp("encodec") / "encodec-random.th"
-    torch.save(encodec_emb.build_model().state_dict(), path)
-    return path
+    return save_random_encodec(tmp_path_factory.mktemp("encodec") / "encodec-random.th", seed=11)
 
 
 @pytest.fixture(scope="module")
 def vggish_random(tmp_path_factory):
-    from d2m_bench.embedders import vggish
-
-    torch.manual_seed(7)
-    path = tmp_path_factory.mktemp("vggish") / "vggish-random.pth"
-    torch.save(vggish.build_model().state_dict(), path)
-    return path
+    return save_random_vggish(tmp_path_factory.mktemp("vggish") / "vggish-random.pth", seed=7)
 
 
 def _need(*modules):

@@ -10,7 +10,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from d2m_bench.data.dataset import GENRES, Dataset
 from d2m_bench.errors import UserError
@@ -18,7 +17,7 @@ from d2m_bench.evaluation import EvalContext
 from d2m_bench.io.pairing import Pair
 from d2m_bench.protocol import load_protocol
 from d2m_bench.synth.synthetic import make_tiny_dataset
-from d2m_bench_tests.helpers import score_section
+from d2m_bench_tests.helpers import save_random_vggish, score_section
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +33,7 @@ def known(tmp_path_factory):
         shutil.copy(train[s.genre], root / s.audio)  # gt test audio = the train clip of its genre
         # predictions: the same, except the last one, a copy of the gBR clip
         shutil.copy(train["gBR"] if s is test[-1] else train[s.genre], pred / f"{s.segment_id}.wav")
-    torch.manual_seed(0)
-    from d2m_bench.embedders.vggish import build_model
-
-    weights = tmp / "vggish-random.pth"
-    torch.save(build_model().state_dict(), weights)
+    weights = save_random_vggish(tmp / "vggish-random.pth", seed=0)
     return {"root": root, "pred": pred, "weights": weights, "test": test, "train": train, "tmp": tmp}
 
 

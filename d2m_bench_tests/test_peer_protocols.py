@@ -10,7 +10,8 @@ import pytest
 
 from d2m_bench.evaluation import evaluate
 from d2m_bench_tests.helpers import (audioldm_eval_isc, audioldm_eval_kid, audioldm_eval_kl, audioldm_eval_read_from_file,
-                                     fadtk_load_audio, fadtk_score, torchaudio_resample, write_mixed_rate_pairs)
+                                     fadtk_load_audio, fadtk_score, save_random_encodec, save_random_vggish,
+                                     torchaudio_resample, write_mixed_rate_pairs)
 
 torch = pytest.importorskip("torch")
 REL = 1e-4
@@ -94,11 +95,7 @@ def test_d2m_loading_differs_from_audioldm_evals_by_a_measured_amount(mixed, pee
 
 def _random_weights(name, folder):
     if name == "vggish":
-        from d2m_bench.embedders import vggish
-
-        torch.manual_seed(7)
-        path = folder / "vggish-random.pth"
-        torch.save(vggish.build_model().state_dict(), path)
+        path = save_random_vggish(folder / "vggish-random.pth", seed=7)
         return path, {"vggish_weights": str(path)}
     if name == "mert-v1-95m":
         from d2m_bench_tests.helpers import save_mert_folder
@@ -110,11 +107,7 @@ def _random_weights(name, folder):
         return path, {"weights": {name: str(path)}}
     if __import__("importlib.util").util.find_spec("encodec") is None:  # importing it needs the embedder's stand-in
         pytest.skip("encodec extra not installed (pip install 'd2m-bench[encodec]')")
-    from d2m_bench.embedders import encodec_emb
-
-    torch.manual_seed(11)
-    path = folder / "encodec-random.th"
-    torch.save(encodec_emb.build_model().state_dict(), path)
+    path = save_random_encodec(folder / "encodec-random.th", seed=11)
     return path, {"weights": {name: str(path)}}
 
 
