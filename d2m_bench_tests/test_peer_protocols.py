@@ -15,10 +15,20 @@ from d2m_bench_tests.helpers import (audioldm_eval_isc, audioldm_eval_kid, audio
 
 torch = pytest.importorskip("torch")
 REL = 1e-4
+# PANNs runs in float32, and its logits move by about 1e-6 with the batch a clip is embedded in
+# (oneDNN picks kernels per batch shape and CPU: the pipeline embeds pred and gt of one length
+# together, the port one role at a time). A per-clip sigmoid "KL" sits near 0 (values of 1e-4 to
+# 3e-3 here), so that noise alone is up to 1e-3 of it, measured 2e-6 absolute. Loading differences
+# move it by far more (asserted in the test after).
+KL_FLOOR = 2e-5
 
 
 def _rel(a, b):
     return abs(a - b) / max(abs(b), 1e-12)
+
+
+def _close_kl(a, b):
+    return abs(a - b) <= REL * abs(b) + KL_FLOOR
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +74,11 @@ def test_audioldm_eval_protocol_equals_audioldm_eval_from_the_files(mixed, peer_
     for i, row in enumerate(res.per_clip):
         soft, sig = audioldm_eval_kl(l_gen[i:i + 1], l_ref[i:i + 1])
         assert _rel(row["kl_softmax_ref_to_gen_panns_cnn14_16k"], soft) < REL, row["id"]
-        assert _rel(row["kl_sigmoid_ref_to_gen_panns_cnn14_16k"], sig) < REL, row["id"]
+        assert _close_kl(row["kl_sigmoid_ref_to_gen_panns_cnn14_16k"], sig), row["id"]
     agg = res.aggregate
     soft, sig = audioldm_eval_kl(l_gen, l_ref)
     assert _rel(agg["kl_softmax_ref_to_gen_panns_cnn14_16k"]["value"], soft) < REL
-    assert _rel(agg["kl_sigmoid_ref_to_gen_panns_cnn14_16k"]["value"], sig) < REL
+    assert _close_kl(agg["kl_sigmoid_ref_to_gen_panns_cnn14_16k"]["value"], sig)
     assert _rel(agg["fd_panns_cnn14_16k"]["value"], fadtk_score(e_ref, e_gen)) < REL
     isc = audioldm_eval_isc(l_gen, splits=3)
     assert _rel(agg["inception_score_panns_cnn14_16k"]["value"], isc[0]) < REL
@@ -89,6 +99,8 @@ def test_d2m_loading_differs_from_audioldm_evals_by_a_measured_amount(mixed, pee
     metric = "kl_softmax_ref_to_gen_panns_cnn14_16k"
     per_clip = [_rel(a[metric], b[metric]) for a, b in zip(ours.per_clip, peer.per_clip)]
     assert max(per_clip) > 1e-3  # loading moves the numbers well beyond float noise
+    sigmoid = "kl_sigmoid_ref_to_gen_panns_cnn14_16k"
+    assert max(abs(a[sigmoid] - b[sigmoid]) for a, b in zip(ours.per_clip, peer.per_clip)) > 10 * KL_FLOOR
     assert ours.sections["fd"]["comparable_keys"]["fd_panns_cnn14_16k"] != \
         peer.sections["fd"]["comparable_keys"]["fd_panns_cnn14_16k"]  # never ranked together
 
