@@ -296,3 +296,22 @@ def test_eval_fd_with_folder_code_digest_and_trust_option(tmp_path, cli, modules
     vectors = {side: np.concatenate([port._get_embedding(sf.read(tmp_path / side / f"s{i}.wav", dtype="float32")[0])
                                      .numpy() for i in range(3)]) for side in ("gt", "pred")}
     assert fd["value"] == pytest.approx(fadtk_score(vectors["gt"], vectors["pred"]), rel=1e-3)
+
+
+@pytest.mark.parametrize("before", [None, "0"])
+def test_loading_a_folder_puts_offline_mode_and_logging_back(mert_folder, monkeypatch, before):
+    """Loading forces HF_HUB_OFFLINE=1 and quiets transformers only while the folder loads."""
+    import os
+
+    from transformers.utils import logging as hf_logging
+
+    from d2m_bench.embedders.mert import load_folder
+
+    if before is None:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    else:
+        monkeypatch.setenv("HF_HUB_OFFLINE", before)
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    load_folder(mert_folder, trust_remote_code=False)
+    assert os.environ.get("HF_HUB_OFFLINE") == before
+    assert (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()) == (verbosity, bars)

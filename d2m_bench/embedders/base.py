@@ -21,6 +21,9 @@ cache, the library's own folder) before anything is loaded.
 """
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..errors import UserError
@@ -258,3 +261,17 @@ def clip_vectors(per_example: list, *, pooling="mean") -> np.ndarray:
     if pooling != "mean":
         raise UserError(f"unknown genre.pooling '{pooling}' (mean)")
     return np.stack([np.asarray(e, dtype=np.float64).mean(axis=0) for e in per_example])
+
+
+@contextmanager
+def environ_kept(*names: str):
+    """Each ``os.environ[name]`` after the block is what it was before it (absent stays absent)."""
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

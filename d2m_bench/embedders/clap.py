@@ -65,7 +65,7 @@ import numpy as np
 
 from ..io.audio import peak_normalise_dbfs
 from ..errors import UserError
-from .base import audio_config
+from .base import audio_config, environ_kept
 
 SAMPLE_RATE = 48000
 WINDOW = 10 * SAMPLE_RATE  # the model's input length (audio_cfg clip_samples = 480000)
@@ -105,20 +105,6 @@ def resolve_hub_folders(explicit=None) -> dict:
 
 
 @contextmanager
-def _environ_kept(*names: str):
-    """Each ``os.environ[name]`` after the block is what it was before it (absent stays absent)."""
-    before = {name: os.environ.get(name) for name in names}
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextmanager
 def hub_view(folders: dict):
     """transformers sees exactly ``folders`` as its Hugging Face cache, offline.
 
@@ -141,7 +127,7 @@ def hub_view(folders: dict):
     copies = [(m, attr, v) for m, attr, v in copies if hasattr(m, attr)]
     saved = [getattr(m, attr) for m, attr, _ in copies]
     with tempfile.TemporaryDirectory(prefix="d2m-bench-hf-view-") as tmp, \
-            _environ_kept("HF_HUB_OFFLINE", "HF_HUB_CACHE"):
+            environ_kept("HF_HUB_OFFLINE", "HF_HUB_CACHE"):
         for name, folder in folders.items():
             repo = Path(tmp) / ("models--" + HF_REPOS[name].replace("/", "--"))
             (repo / "refs").mkdir(parents=True)
@@ -178,7 +164,7 @@ def laion_clap_module(folders: dict):
     # kernels load from their own cache, and the variable is put back as it was.
     import librosa  # noqa: F401
 
-    with hub_view(folders), stand_ins({"torchvision": TORCHVISION_REASON}), _environ_kept("NUMBA_CACHE_DIR"):
+    with hub_view(folders), stand_ins({"torchvision": TORCHVISION_REASON}), environ_kept("NUMBA_CACHE_DIR"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

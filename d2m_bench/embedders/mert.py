@@ -45,12 +45,13 @@ from __future__ import annotations
 import json
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from .base import audio_config, equal_length_batches
+from .base import audio_config, environ_kept, equal_length_batches
 
 SAMPLE_RATE = 24000
 MAX_SECONDS = 360  # fadtk MERTModel(limit_minutes=6): longer clips are truncated
@@ -141,33 +142,24 @@ def check_folder(folder, name: str, *, trust_remote_code: bool = False) -> dict:
     return code
 
 
-class _Offline:
+@contextmanager
+def _offline():
     """HF_HUB_OFFLINE=1, transformers' progress bars off and its log at error level while a
     folder loads (nothing may be fetched; the bars and weight reports are not ours to print);
     all restored after."""
+    from transformers.utils import logging as hf_logging
 
-    def __enter__(self):
-        from transformers.utils import logging as hf_logging
-
-        self._env = os.environ.get("HF_HUB_OFFLINE")
-        self._bars = hf_logging.is_progress_bar_enabled()
-        self._verbosity = hf_logging.get_verbosity()
+    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    with environ_kept("HF_HUB_OFFLINE"):
         os.environ["HF_HUB_OFFLINE"] = "1"
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
-        return self
-
-    def __exit__(self, *exc):
-        from transformers.utils import logging as hf_logging
-
-        if self._env is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = self._env
-        if self._bars:
-            hf_logging.enable_progress_bar()
-        hf_logging.set_verbosity(self._verbosity)
-        return False
+        try:
+            yield
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+            hf_logging.set_verbosity(verbosity)
 
 
 def load_folder(folder, *, trust_remote_code: bool):
@@ -177,7 +169,7 @@ def load_folder(folder, *, trust_remote_code: bool):
     random)."""
     from transformers import AutoModel, Wav2Vec2FeatureExtractor
 
-    with _Offline():
+    with _offline():
         try:
             model, info = AutoModel.from_pretrained(str(folder), local_files_only=True,
                                                     trust_remote_code=trust_remote_code, output_loading_info=True)
